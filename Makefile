@@ -1,0 +1,43 @@
+# The README's commands. Everything runs inside a project-local .venv.
+#   make train   set up (first time) and train the default model
+#   make test    set up (first time), lint, and run the whole test suite
+#   make bench   set up (first time) and run the speed benchmarks
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+# Rebuilt only when the dependencies change.
+STAMP := $(VENV)/.installed
+# Two workers for the two cores; TORCH threads per worker kept at one so they share.
+PYTEST_WORKERS ?= 2
+
+.PHONY: setup train test lint format bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "Python 3.11 is required, found " + sys.version.split()[0])'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+train: $(STAMP)
+	$(BIN)/python train.py
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+test: lint
+	$(BIN)/pytest -n $(PYTEST_WORKERS) -q
+
+bench: $(STAMP)
+	$(BIN)/python bench/overhead.py
+
+clean:
+	rm -rf $(VENV) outputs multirun .pytest_cache .ruff_cache

@@ -1,0 +1,75 @@
+"""What the entry points share: a clean one-line error for every mistake a user can make.
+
+Hydra reports an unknown config option with several lines and a hint about
+``HYDRA_FULL_ERROR``; the common case (``model=nonexistent``) is caught here first,
+before Hydra starts, with one line that lists the options that exist.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import re
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from engine.errors import ZooError
+
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+_PLAIN = re.compile(r"[A-Za-z0-9_\-]+")
+log = logging.getLogger("engine")
+
+
+def fail(message: str, code: int = 2) -> None:
+    """Print ``error: message`` as one line on stderr and exit non-zero."""
+    print(f"error: {message}", file=sys.stderr, flush=True)
+    raise SystemExit(code)
+
+
+def group_options(group: str, config_dir: Path = CONFIG_DIR) -> list[str]:
+    return sorted(p.stem for p in (config_dir / group).glob("*.yaml"))
+
+
+def check_overrides(args: Sequence[str], config_dir: Path = CONFIG_DIR) -> None:
+    """Reject ``group=option`` overrides naming an option that has no YAML file.
+
+    Only plain values (and comma-separated sweeps of them) are checked; anything
+    written in Hydra's richer grammar is left to Hydra.
+    """
+    groups = {p.name for p in config_dir.iterdir() if p.is_dir()}
+    for arg in args:
+        key, sep, value = arg.partition("=")
+        key = key.lstrip("+")
+        if arg.startswith("-") or not sep or key not in groups or value in ("", "null"):
+            continue
+        options = group_options(key, config_dir)
+        for choice in value.split(","):
+            if _PLAIN.fullmatch(choice) and choice not in options:
+                fail(f"unknown {key} '{choice}'; available: {', '.join(options)}")
+
+
+def report_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn a :class:`ZooError` raised inside a run into one line and exit code 2."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except ZooError as e:
+            log.debug("run failed", exc_info=True)  # the full story goes to the log file
+            fail(str(e))
+        except KeyboardInterrupt:
+            fail("interrupted; continue with resume=true and the same hydra.run.dir", 130)
+
+    return wrapper
+
+
+def display_path(path: str | Path) -> str:
+    """``path`` relative to the working directory when it is below it."""
+    path = Path(path).resolve()
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)

@@ -1,0 +1,348 @@
+"""Offline datasets, deterministic splits, and batches served from in-memory tensors.
+
+A dataset is a function registered by short name that returns an :class:`ArrayData`
+(or, for a user's own function named by ``data._target_``, a plain ``(X, y)`` pair).
+:func:`build_data` splits it train/val/test from the seed (stratified for
+classification), fits feature scaling on the training split only, and returns a
+:class:`DataModule` that hands out batches as tensor slices: no DataLoader, no
+worker processes, no per-sample Python (for small data that is most of the cost).
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn import datasets as skd
+from sklearn.model_selection import train_test_split
+
+from engine.errors import ConfigError
+from zoo import DataSpec, Registry, UnknownNameError
+
+DATASETS = Registry("dataset")
+SPLITS = ("train", "val", "test")
+
+
+@dataclass
+class ArrayData:
+    """A whole dataset as arrays, before splitting.
+
+    ``X`` is ``(N, *input_shape)``; ``y`` is ``(N,)`` integer labels for
+    classification or ``(N,)`` / ``(N, K)`` floats for regression.
+    """
+
+    X: np.ndarray
+    y: np.ndarray
+    input_kind: str = "vector"
+    target_kind: str = "classification"
+    class_names: list[str] | None = None
+
+
+def register_dataset(name: str, *, input_kind: str, target_kind: str) -> Callable:
+    """Register a loader ``fn(**params, [seed]) -> ArrayData`` under ``name``."""
+    return DATASETS.register(name, input_kind=input_kind, target_kind=target_kind)
+
+
+def list_datasets() -> list[str]:
+    return DATASETS.names()
+
+
+def datasets_of_kind(*kinds: str) -> list[str]:
+    """Registered datasets whose inputs are of one of ``kinds`` (for error messages)."""
+    return [n for n in DATASETS.names() if DATASETS.meta(n)["input_kind"] in kinds]
+
+
+# ----------------------------------------------------------------------------- loaders
+# scikit-learn ships these files inside the package: nothing is downloaded.
+
+
+@register_dataset("digits", input_kind="image", target_kind="classification")
+def digits() -> ArrayData:
+    """1,797 handwritten digits as 1x8x8 images with 17 grey levels (UCI optdigits)."""
+    d = skd.load_digits()
+    images = d.images.astype(np.float32)[:, None]  # (N, 8, 8) -> (N, 1, 8, 8)
+    return ArrayData(images, d.target, "image", "classification", [str(c) for c in range(10)])
+
+
+def _bundled(loader: Callable, target_kind: str) -> ArrayData:
+    d = loader()
+    names = [str(n) for n in d.target_names] if target_kind == "classification" else None
+    y = d.target if target_kind == "classification" else d.target.astype(np.float32)
+    return ArrayData(d.data.astype(np.float32), y, "vector", target_kind, names)
+
+
+@register_dataset("iris", input_kind="vector", target_kind="classification")
+def iris() -> ArrayData:
+    """Fisher's iris: 150 flowers, 4 measurements, 3 species."""
+    return _bundled(skd.load_iris, "classification")
+
+
+@register_dataset("wine", input_kind="vector", target_kind="classification")
+def wine() -> ArrayData:
+    """178 wines, 13 chemical measurements, 3 cultivars."""
+    return _bundled(skd.load_wine, "classification")
+
+
+@register_dataset("breast_cancer", input_kind="vector", target_kind="classification")
+def breast_cancer() -> ArrayData:
+    """569 tumours, 30 features of cell nuclei, malignant or benign (binary)."""
+    return _bundled(skd.load_breast_cancer, "classification")
+
+
+@register_dataset("diabetes", input_kind="vector", target_kind="regression")
+def diabetes() -> ArrayData:
+    """442 patients, 10 baseline variables, disease progression after one year."""
+    return _bundled(skd.load_diabetes, "regression")
+
+
+# Generated 2-D sets: the seed makes them, so every run can rebuild them exactly.
+
+
+@register_dataset("moons", input_kind="vector", target_kind="classification")
+def moons(n_samples: int = 1000, noise: float = 0.2, seed: int = 0) -> ArrayData:
+    """Two interleaving half circles: the classic not-linearly-separable toy."""
+    X, y = skd.make_moons(n_samples=n_samples, noise=noise, random_state=seed)
+    return ArrayData(X.astype(np.float32), y, "vector", "classification", ["0", "1"])
+
+
+@register_dataset("circles", input_kind="vector", target_kind="classification")
+def circles(
+    n_samples: int = 1000, noise: float = 0.1, factor: float = 0.5, seed: int = 0
+) -> ArrayData:
+    """A small circle inside a large one: separable only by a non-linear boundary."""
+    X, y = skd.make_circles(n_samples=n_samples, noise=noise, factor=factor, random_state=seed)
+    return ArrayData(X.astype(np.float32), y, "vector", "classification", ["outer", "inner"])
+
+
+@register_dataset("blobs", input_kind="vector", target_kind="classification")
+def blobs(
+    n_samples: int = 1000,
+    centers: int = 4,
+    n_features: int = 2,
+    cluster_std: float = 1.0,
+    seed: int = 0,
+) -> ArrayData:
+    """Isotropic Gaussian clusters, one class per cluster."""
+    X, y = skd.make_blobs(
+        n_samples=n_samples,
+        centers=centers,
+        n_features=n_features,
+        cluster_std=cluster_std,
+        random_state=seed,
+    )
+    return ArrayData(X.astype(np.float32), y, "vector", "classification", None)
+
+
+# ----------------------------------------------------------------------------- loading
+
+
+def _import_function(path: str) -> Callable:
+    module_name, _, attr = path.rpartition(".")
+    try:
+        fn = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError, ValueError) as e:
+        raise ConfigError(
+            f"data._target_ '{path}' cannot be imported ({e}); give the dotted path of a "
+            "function that returns (X, y) arrays, e.g. my_package.my_module.load"
+        ) from None
+    if not callable(fn):
+        raise ConfigError(f"data._target_ '{path}' is not a function")
+    return fn
+
+
+def _call_loader(fn: Callable, params: dict[str, Any], seed: int, what: str) -> Any:
+    if "seed" in inspect.signature(fn).parameters and "seed" not in params:
+        params = {**params, "seed": seed}
+    try:
+        return fn(**params)
+    except TypeError as e:
+        raise ConfigError(f"{what} rejected data.params {params}: {e}") from None
+
+
+def load_arrays(cfg: Any, seed: int) -> ArrayData:
+    """Load a dataset by registry ``name``, or by a user's ``_target_`` function."""
+    params = dict(cfg.get("params") or {})
+    target = cfg.get("_target_")
+    if not target:
+        try:
+            fn = DATASETS.get(cfg.name)
+        except UnknownNameError as e:
+            raise ConfigError(str(e)) from None
+        return _call_loader(fn, params, seed, f"dataset '{cfg.name}'")
+
+    out = _call_loader(_import_function(target), params, seed, f"data._target_ '{target}'")
+    if isinstance(out, ArrayData):
+        return out
+    if not (isinstance(out, tuple | list) and len(out) == 2):
+        raise ConfigError(
+            f"data._target_ '{target}' returned {type(out).__name__}; it must return (X, y)"
+        )
+    X, y = (np.asarray(a) for a in out)
+    if len(X) != len(y):
+        raise ConfigError(f"data._target_ '{target}' returned {len(X)} inputs but {len(y)} targets")
+    target_kind = cfg.get("target_kind") or (
+        "classification" if np.issubdtype(y.dtype, np.integer) else "regression"
+    )
+    shape = cfg.get("input_shape")
+    X = X.astype(np.float32).reshape(len(X), *shape) if shape else X.astype(np.float32)
+    kind = cfg.get("input_kind") or ("vector" if X.ndim == 2 else "image")
+    if target_kind == "regression":
+        y = y.astype(np.float32)
+    return ArrayData(X, y, kind, target_kind, None)
+
+
+# ----------------------------------------------------------------------------- splitting
+
+
+def split_indices(
+    y: np.ndarray, val_size: float, test_size: float, seed: int, stratify: bool
+) -> dict[str, np.ndarray]:
+    """Deterministic train/val/test index sets (stratified by class when asked)."""
+    for name, frac in (("val_size", val_size), ("test_size", test_size)):
+        if not 0 < frac < 1:
+            raise ConfigError(f"data.{name} must be a fraction in (0, 1), got {frac}")
+    if val_size + test_size >= 1:
+        raise ConfigError(
+            f"data.val_size + data.test_size = {val_size + test_size} leaves no training data"
+        )
+    idx = np.arange(len(y))
+    strat = y if stratify else None
+    try:
+        rest, test = train_test_split(idx, test_size=test_size, random_state=seed, stratify=strat)
+        val_frac = val_size / (1 - test_size)
+        train, val = train_test_split(
+            rest, test_size=val_frac, random_state=seed, stratify=strat[rest] if stratify else None
+        )
+    except ValueError as e:  # e.g. a class with a single sample cannot be stratified
+        raise ConfigError(f"cannot split the data: {e}") from None
+    return {"train": np.sort(train), "val": np.sort(val), "test": np.sort(test)}
+
+
+def _moments(x: torch.Tensor, input_kind: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean and std of the training inputs: per feature for vectors and sequences,
+    per channel for images (so the picture's spatial structure is kept)."""
+    if input_kind == "image":  # (N, C, H, W) -> stats of shape (1, C, 1, 1)
+        dims = [0, *range(2, x.ndim)]
+    else:  # (N, F) or (N, T, F) -> stats over samples (and steps)
+        dims = list(range(x.ndim - 1)) if input_kind == "sequence" else [0]
+    mean = x.mean(dim=dims, keepdim=True)
+    std = x.std(dim=dims, keepdim=True)
+    return mean, torch.where(std > 0, std, torch.ones_like(std))  # constant features stay put
+
+
+# ----------------------------------------------------------------------------- the module
+
+
+class DataModule:
+    """Train/val/test tensors on the device, plus what a model needs to size itself."""
+
+    def __init__(
+        self,
+        spec: DataSpec,
+        splits: dict[str, tuple[torch.Tensor, torch.Tensor]],
+        stats: dict[str, torch.Tensor],
+        class_names: list[str] | None = None,
+    ) -> None:
+        self.spec = spec
+        self.splits = splits
+        self.stats = stats  # what scaling was fitted: saved with every checkpoint
+        self.class_names = class_names
+
+    def size(self, split: str) -> int:
+        return len(self.splits[split][0])
+
+    def num_batches(self, split: str, batch_size: int) -> int:
+        n = self.size(split)
+        full, rest = divmod(n, batch_size)
+        # A last batch of one sample is merged into the one before it: batch norm
+        # cannot normalize a single sample, and no sample is skipped this way.
+        return full + (1 if rest > 1 or (rest == 1 and full == 0) else 0)
+
+    def batches(
+        self,
+        split: str,
+        batch_size: int,
+        generator: torch.Generator | None = None,
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """Yield ``(x, y)`` slices; shuffled when a generator is given."""
+        x, y = self.splits[split]
+        if generator is not None:
+            perm = torch.randperm(len(x), generator=generator).to(x.device)
+            x, y = x[perm], y[perm]
+        n, count = len(x), self.num_batches(split, batch_size)
+        for i in range(count):
+            end = n if i == count - 1 else (i + 1) * batch_size
+            yield x[i * batch_size : end], y[i * batch_size : end]
+
+    def map_targets(self, fn: Callable[[torch.Tensor], torch.Tensor]) -> None:
+        """Re-encode every split's targets once (e.g. labels to floats for BCE)."""
+        self.splits = {k: (x, fn(y)) for k, (x, y) in self.splits.items()}
+
+
+def build_data(
+    cfg: Any,
+    seed: int,
+    device: torch.device | str = "cpu",
+    stats: dict[str, torch.Tensor] | None = None,
+) -> DataModule:
+    """Load, split, scale and move a dataset to ``device``, as ``cfg`` (``data``) says.
+
+    Scaling is fitted on the training split, unless ``stats`` saved with a run are
+    given (evaluation reuses exactly what the model was trained with).
+    """
+    arrays = load_arrays(cfg, seed)
+    X, y = arrays.X, arrays.y
+    if X.ndim < 2 or len(X) < 3:
+        raise ConfigError(f"data has shape {X.shape}; need (N, features...) with N >= 3")
+    classification = arrays.target_kind == "classification"
+    if classification:
+        labels, y = np.unique(y, return_inverse=True)  # any labels -> 0..C-1
+        class_names = arrays.class_names or [str(c) for c in labels]
+    else:
+        class_names = None
+    parts = split_indices(
+        y, cfg.get("val_size", 0.15), cfg.get("test_size", 0.15), seed, classification
+    )
+
+    tensors = {}
+    for split, idx in parts.items():
+        xt = torch.as_tensor(X[idx], dtype=torch.float32)
+        yt = torch.as_tensor(y[idx], dtype=torch.long if classification else torch.float32)
+        if not classification and yt.ndim == 1:
+            yt = yt[:, None]  # (N,) -> (N, 1): one column per regression target
+        tensors[split] = (xt, yt)
+
+    scale = cfg.get("scale", "standard")
+    if scale not in ("standard", "none"):
+        raise ConfigError(f"data.scale must be 'standard' or 'none', got '{scale}'")
+    if stats is None:
+        stats = {}
+        if scale == "standard":
+            stats["x_mean"], stats["x_std"] = _moments(tensors["train"][0], arrays.input_kind)
+        if not classification:
+            # Targets are standardized too so one learning rate suits every dataset;
+            # tasks map predictions back to the original units before any metric.
+            y_train = tensors["train"][1]
+            stats["y_mean"], stats["y_std"] = y_train.mean(0), y_train.std(0).clamp_min(1e-12)
+    stats = {k: v.cpu() for k, v in stats.items()}
+    x_mean, x_std = stats.get("x_mean", 0.0), stats.get("x_std", 1.0)
+    y_mean, y_std = stats.get("y_mean", 0.0), stats.get("y_std", 1.0)
+    tensors = {
+        k: ((x - x_mean) / x_std, t if classification else (t - y_mean) / y_std)
+        for k, (x, t) in tensors.items()
+    }
+
+    spec = DataSpec(
+        input_kind=arrays.input_kind,
+        input_shape=tuple(X.shape[1:]),
+        target_kind=arrays.target_kind,
+        num_classes=len(class_names) if classification else None,
+        num_targets=None if classification else tensors["train"][1].shape[1],
+    )
+    tensors = {k: (x.to(device), t.to(device)) for k, (x, t) in tensors.items()}
+    return DataModule(spec, tensors, stats, class_names)

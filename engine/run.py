@@ -1,0 +1,267 @@
+"""Config in, run directory out: what ``train.py`` and ``evaluate.py`` call.
+
+    config -> DataModule (split, scaled, DataSpec) -> loss -> task (checks the three
+    fit, sizes the head) -> model(DataSpec) -> initializer -> optimizer + scheduler
+    -> Trainer.fit -> test metrics -> metrics.json, TensorBoard, checkpoints/
+
+Every component is built by registry name, so adding a model, loss, optimizer,
+dataset or task means adding its file and its YAML, nothing here.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from omegaconf import DictConfig, OmegaConf
+from torch import nn
+
+import losses
+import optimizers
+import zoo
+from engine.checkpoint import load_checkpoint
+from engine.data import DataModule, build_data, datasets_of_kind
+from engine.errors import CheckpointError, ConfigError
+from engine.logger import create_logger
+from engine.tasks import Task, create_task
+from engine.trainer import Trainer, TrainerConfig
+
+log = logging.getLogger(__name__)
+
+# Keys that may change when a run is resumed (the rest must match the checkpoint).
+RESUMABLE_CHANGES = ("resume", "device", "trainer.max_epochs", "trainer.progress_bar")
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` picks CUDA when present, else the CPU; anything else is taken as given."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ConfigError(f"device '{name}' is not a device; use auto, cpu or cuda") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device={name} but CUDA is not available here; use device=auto or cpu")
+    return device
+
+
+def seed_everything(seed: int, deterministic: bool = True) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    if deterministic:
+        # cuBLAS needs this workspace setting to be deterministic (PyTorch's
+        # reproducibility notes); on the CPU it changes nothing.
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(deterministic, warn_only=True)
+
+
+def kwargs_of(node: Any) -> dict[str, Any]:
+    """A component's YAML node as keyword arguments (everything but its ``name``)."""
+    kwargs = OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else node
+    return {k: v for k, v in dict(kwargs or {}).items() if k != "name"}
+
+
+def create(group: str, factory: Callable[..., Any], node: Any, *args: Any, **extra: Any) -> Any:
+    """Build ``node.name`` with ``factory``; turn component errors into one line."""
+    name = node.name
+    try:
+        return factory(name, *args, **kwargs_of(node), **extra)
+    except zoo.UnknownNameError as e:
+        raise ConfigError(str(e)) from None
+    except zoo.IncompatibleDataError:
+        raise
+    except (TypeError, ValueError) as e:  # an option it does not take, a value it rejects
+        raise ConfigError(f"{group} '{name}': {e}") from None
+
+
+@dataclass
+class Built:
+    data: DataModule
+    task: Task
+    loss_fn: nn.Module
+    model: nn.Module
+
+
+def build(cfg: DictConfig, device: torch.device, stats: dict | None = None) -> Built:
+    """Data, loss, task and model from a composed config, checked to fit together."""
+    data = build_data(cfg.data, cfg.seed, device, stats)
+    loss_fn = create("loss", losses.create_loss, cfg.loss)
+    task = create("task", create_task, cfg.task)
+    out_features = task.configure(data.spec, cfg.data.name, loss_fn, cfg.loss.name)
+    data.map_targets(task.encode_targets)
+    try:
+        model = create("model", zoo.create_model, cfg.model, data.spec, out_features=out_features)
+    except zoo.IncompatibleDataError as e:
+        kinds = zoo.model_input_kinds(cfg.model.name)
+        raise ConfigError(f"{e}; data that fits: {', '.join(datasets_of_kind(*kinds))}") from None
+    create("init", lambda name, m, **kw: zoo.apply_initializer(m, name, **kw), cfg.init, model)
+    return Built(data, task, loss_fn.to(device), model.to(device))
+
+
+def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"a": {"b": 1}} -> {"a.b": 1}`` (for the HPARAMS table and config diffs)."""
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            flat.update(flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def write_json(data: dict[str, Any], path: Path) -> None:
+    """Write JSON atomically (temp file, then rename), like checkpoints."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    os.replace(tmp, path)
+
+
+def _check_resumable(saved: dict[str, Any], current: dict[str, Any], path: Path) -> None:
+    old, new = flatten(saved), flatten(current)
+    changed = sorted(
+        k
+        for k in old.keys() | new.keys()
+        if old.get(k) != new.get(k) and k not in RESUMABLE_CHANGES
+    )
+    if changed:
+        shown = ", ".join(f"{k}={old.get(k)!r}->{new.get(k)!r}" for k in changed[:4])
+        raise ConfigError(
+            f"resume=true with a config that differs from the run in {path.parent.parent}: "
+            f"{shown}; resume with the run's own overrides"
+        )
+
+
+def make_trainer(cfg: DictConfig, run_dir: str | Path) -> tuple[Trainer, Built]:
+    """Everything :func:`train` needs, resumed from ``last.pt`` when ``cfg.resume``."""
+    run_dir = Path(run_dir)
+    device = resolve_device(cfg.device)
+    seed_everything(cfg.seed, cfg.deterministic)
+    try:
+        trainer_cfg = TrainerConfig(**kwargs_of(cfg.trainer))
+    except TypeError as e:
+        raise ConfigError(f"trainer: {e}") from None
+    built = build(cfg, device)
+    model, data = built.model, built.data
+
+    optimizer = create("optim", optimizers.create_optimizer, cfg.optim, model.parameters())
+    steps_per_epoch = data.num_batches("train", trainer_cfg.batch_size)
+    scheduler = create(
+        "sched",
+        optimizers.create_scheduler,
+        cfg.sched,
+        optimizer,
+        total_steps=max(1, steps_per_epoch * trainer_cfg.max_epochs),
+        steps_per_epoch=steps_per_epoch,
+    )
+    regularizer = create("regularization", zoo.create_regularizer, cfg.regularization)
+    config = OmegaConf.to_container(cfg, resolve=True)
+
+    last = run_dir / "checkpoints" / "last.pt"
+    state = None
+    if cfg.resume:
+        if not last.exists():
+            raise ConfigError(
+                f"resume=true but there is no {last}; point hydra.run.dir at an interrupted "
+                "run, or leave out resume=true to start a new one"
+            )
+        state = load_checkpoint(last, device)
+        _check_resumable(state.get("config", {}), config, last)
+    elif last.exists():
+        raise ConfigError(
+            f"{run_dir} already holds a run; add resume=true to continue it, "
+            "or pick another hydra.run.dir (nothing was overwritten)"
+        )
+
+    logger = create(
+        "logger",
+        create_logger,
+        cfg.logger,
+        run_dir,
+        # A resumed run drops whatever the interrupted one logged after its checkpoint.
+        purge_step=None if state is None else state["counters"]["step"] + 1,
+    )
+    trainer = Trainer(
+        trainer_cfg,
+        model=model,
+        task=built.task,
+        loss_fn=built.loss_fn,
+        optimizer=optimizer,
+        scheduler=scheduler,
+        regularizer=regularizer,
+        data=data,
+        logger=logger,
+        checkpoint_dir=last.parent,
+        seed=cfg.seed,
+        extra_state={"config": config, "data_stats": data.stats},
+    )
+    if state is not None:
+        trainer.load_state_dict(state)
+        log.info(f"resumed from {last} after epoch {trainer.epoch} (step {trainer.step})")
+    return trainer, built
+
+
+def train(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
+    """Train as ``cfg`` says, writing checkpoints, logs and metrics.json to ``run_dir``."""
+    trainer, built = make_trainer(cfg, run_dir)
+    model, data, logger = built.model, built.data, trainer.logger
+    try:
+        summary = trainer.fit()
+        tested = trainer.load_weights_for_test()
+        val = built.task.evaluate(model, built.loss_fn, data, "val")
+        test = built.task.evaluate(model, built.loss_fn, data, "test")
+        # The config next to the final metrics (HPARAMS tab); also logs test/* scalars.
+        hparams = {k: v for k, v in trainer.extra_state["config"].items() if k != "resume"}
+        logger.hparams(flatten(hparams), {f"test/{k}": v for k, v in test.items()}, trainer.step)
+    finally:
+        logger.close()
+    metrics = {"test": test, "val": val, "test_checkpoint": tested, **summary}
+    write_json(metrics, Path(run_dir) / "metrics.json")
+    return metrics
+
+
+def evaluate(
+    run_dir: str | Path,
+    checkpoint: str = "best",
+    split: str = "test",
+    device_name: str = "auto",
+) -> dict[str, Any]:
+    """Rebuild a run's model from its directory alone and measure it on ``split``."""
+    run_dir = Path(run_dir)
+    config_path = run_dir / ".hydra" / "config.yaml"
+    if not config_path.is_file():
+        raise ConfigError(f"{run_dir} is not a run directory (no .hydra/config.yaml)")
+    if split not in ("train", "val", "test"):
+        raise ConfigError(f"split must be train, val or test, got '{split}'")
+    if checkpoint not in ("best", "last"):
+        raise ConfigError(f"checkpoint must be best or last, got '{checkpoint}'")
+    cfg = OmegaConf.load(config_path)
+    device = resolve_device(device_name)
+    ckpt_path = run_dir / "checkpoints" / f"{checkpoint}.pt"
+    state = load_checkpoint(ckpt_path, device)
+    seed_everything(cfg.seed, cfg.deterministic)
+    built = build(cfg, device, stats=state.get("data_stats"))
+    try:
+        built.model.load_state_dict(state["model"])
+    except (RuntimeError, KeyError) as e:
+        first = str(e).strip().splitlines()[0]
+        raise CheckpointError(f"{ckpt_path} does not fit the run's model: {first}") from None
+    metrics = built.task.evaluate(built.model, built.loss_fn, built.data, split)
+    result = {
+        "split": split,
+        "checkpoint": checkpoint,
+        "epoch": state.get("epoch", state.get("counters", {}).get("epoch")),
+        split: metrics,
+    }
+    out_dir = run_dir / "eval"
+    out_dir.mkdir(exist_ok=True)
+    write_json(result, out_dir / "metrics.json")
+    return result

@@ -1,0 +1,306 @@
+"""The training loop: epochs of mini-batch gradient descent, validation, early
+stopping, gradient clipping, checkpoints, and exact resume.
+
+Vocabulary (the guide's): an *iteration* (step) is one optimizer update on one
+batch; an *epoch* is one pass over the training split. ``batch_size`` equal to the
+training-set size is batch gradient descent; ``batch_size: 1`` is per-sample SGD.
+
+Exact resume: ``last.pt`` holds the model, optimizer, scheduler, every RNG state and
+the counters, written at the end of each epoch. The training data are shuffled by a
+generator seeded from ``(seed, epoch)``, so the order of epoch ``k`` does not depend
+on how the run got there. A run resumed from epoch ``k`` therefore ends with the
+same bits as one that was never interrupted.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from engine.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from engine.data import DataModule
+from engine.errors import ConfigError, TrainingError
+from engine.tasks import Task
+
+
+@dataclass
+class TrainerConfig:
+    """Mirrors ``configs/trainer/default.yaml`` field for field."""
+
+    max_epochs: int = 60  # upper bound; early stopping usually ends sooner
+    batch_size: int = 64  # 1 = per-sample SGD, >= train size = batch gradient descent
+    grad_clip: float | None = None  # max global L2 norm of the gradients; null = off
+    patience: int | None = 10  # epochs without val-loss improvement before stopping
+    min_delta: float = 0.0  # how much lower the val loss must be to count as better
+    log_every_n_steps: int = 1  # train loss (and the learning rate when it changes)
+    checkpoint_interval_s: float = 10.0  # min seconds between last.pt writes; 0 = every epoch
+    progress_bar: bool = True
+    test_checkpoint: str = "best"  # weights the test metrics use: best (val loss) | last
+
+    def __post_init__(self) -> None:
+        if self.max_epochs < 0:
+            raise ConfigError(f"trainer.max_epochs must be >= 0, got {self.max_epochs}")
+        if self.batch_size < 1:
+            raise ConfigError(
+                f"trainer.batch_size must be >= 1 (1 = per-sample SGD), got {self.batch_size}"
+            )
+        if self.grad_clip is not None and self.grad_clip <= 0:
+            raise ConfigError(f"trainer.grad_clip must be > 0 or null, got {self.grad_clip}")
+        if self.patience is not None and self.patience < 1:
+            raise ConfigError(f"trainer.patience must be >= 1 or null, got {self.patience}")
+        if self.checkpoint_interval_s < 0:
+            raise ConfigError(
+                f"trainer.checkpoint_interval_s must be >= 0, got {self.checkpoint_interval_s}"
+            )
+        if self.log_every_n_steps < 1:
+            raise ConfigError(
+                f"trainer.log_every_n_steps must be >= 1, got {self.log_every_n_steps}"
+            )
+        if self.test_checkpoint not in ("best", "last"):
+            raise ConfigError(
+                f"trainer.test_checkpoint must be best or last, got {self.test_checkpoint}"
+            )
+
+
+def epoch_generator(seed: int, epoch: int) -> torch.Generator:
+    """The shuffling RNG of one epoch, a pure function of (seed, epoch)."""
+    (state,) = np.random.SeedSequence([seed, epoch]).generate_state(1)
+    return torch.Generator().manual_seed(int(state))
+
+
+class Trainer:
+    """Fits a model with a task's loss; knows nothing about any concrete model."""
+
+    def __init__(
+        self,
+        cfg: TrainerConfig,
+        *,
+        model: nn.Module,
+        task: Task,
+        loss_fn: nn.Module,
+        optimizer: torch.optim.Optimizer,
+        scheduler: torch.optim.lr_scheduler.LRScheduler,
+        regularizer: Any,
+        data: DataModule,
+        logger: Any,
+        checkpoint_dir: str | Path,
+        seed: int,
+        extra_state: dict[str, Any] | None = None,
+    ) -> None:
+        self.cfg = cfg
+        self.model, self.task, self.loss_fn = model, task, loss_fn
+        self.optimizer, self.scheduler, self.regularizer = optimizer, scheduler, regularizer
+        self.data, self.logger, self.seed = data, logger, seed
+        self.checkpoint_dir = Path(checkpoint_dir)
+        self.extra_state = extra_state or {}  # saved alongside (config, data stats)
+        # Counters: everything the loop needs to continue exactly where it stopped.
+        self.epoch = 0  # completed epochs
+        self.step = 0  # completed optimizer steps (iterations)
+        self.best_val_loss = math.inf
+        self.best_epoch = 0
+        self.bad_epochs = 0
+        self.stopped_early = False
+        self.train_time = 0.0
+        self._best_state: dict[str, torch.Tensor] | None = None  # not yet on disk
+        self._last_save = time.monotonic()
+        self._logged_lr: float | None = None
+
+    # ------------------------------------------------------------------ checkpoints
+
+    @property
+    def last_path(self) -> Path:
+        return self.checkpoint_dir / "last.pt"
+
+    @property
+    def best_path(self) -> Path:
+        return self.checkpoint_dir / "best.pt"
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "rng": rng_state(),
+            "counters": {
+                "epoch": self.epoch,
+                "step": self.step,
+                "best_val_loss": self.best_val_loss,
+                "best_epoch": self.best_epoch,
+                "bad_epochs": self.bad_epochs,
+                "stopped_early": self.stopped_early,
+                "train_time": self.train_time,
+            },
+            **self.extra_state,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        set_rng_state(state["rng"])
+        for key, value in state["counters"].items():
+            setattr(self, key, value)
+
+    def resume(self, path: str | Path | None = None) -> None:
+        """Continue from ``last.pt`` (or ``path``): weights, optimizer, RNGs, counters."""
+        self.load_state_dict(load_checkpoint(path or self.last_path))
+
+    # ------------------------------------------------------------------ the loop
+
+    def fit(self) -> dict[str, Any]:
+        """Train until ``max_epochs`` or early stopping; return a summary."""
+        cfg = self.cfg
+        bar = tqdm(
+            total=cfg.max_epochs,
+            initial=min(self.epoch, cfg.max_epochs),
+            desc="epochs",
+            unit="ep",
+            disable=not cfg.progress_bar,
+            dynamic_ncols=True,
+        )
+        try:
+            while self.epoch < cfg.max_epochs and not self.stopped_early:
+                start = time.perf_counter()
+                train = self._train_epoch()
+                self.epoch += 1
+                val = self.task.evaluate(self.model, self.loss_fn, self.data, "val")
+                self.train_time += time.perf_counter() - start
+                self._log_epoch(train, val)
+                self._after_epoch(val["loss"])
+                bar.set_postfix(
+                    {f"train_{k}": f"{v:.4g}" for k, v in train.items()}
+                    | {f"val_{k}": f"{v:.4g}" for k, v in val.items()}
+                )
+                bar.update(1)
+        finally:
+            bar.close()
+            self.logger.flush()
+        return {
+            "epochs": self.epoch,
+            "steps": self.step,
+            "best_epoch": self.best_epoch,
+            "best_val_loss": self.best_val_loss,
+            "stopped_early": self.stopped_early,
+            "train_time_s": self.train_time,
+        }
+
+    def _train_epoch(self) -> dict[str, float]:
+        """One pass over the shuffled training split; returns the epoch's train metrics.
+
+        The step loop does only the work of a hand-written loop. Per-step losses and
+        outputs are kept (detached) and turned into numbers once, at the end of the
+        epoch: one device sync per epoch instead of one per step, and no per-step
+        metric kernels.
+        """
+        cfg, model, opt, loss_fn = self.cfg, self.model, self.optimizer, self.loss_fn
+        model.train()
+        first_step = self.step + 1
+        losses, outs, targets, lrs = [], [], [], []
+        gen = epoch_generator(self.seed, self.epoch)
+        for x, t in self.data.batches("train", cfg.batch_size, generator=gen):
+            out = model(x)
+            loss = loss_fn(out, t)
+            if self.regularizer is not None:
+                loss = loss + self.regularizer(model)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if cfg.grad_clip is not None:
+                nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            lrs.append(opt.param_groups[0]["lr"])  # the rate this step used
+            opt.step()
+            self.scheduler.step()
+            self.step += 1
+            losses.append(loss.detach())
+            outs.append(out.detach())
+            targets.append(t)
+
+        step_losses = torch.stack(losses).tolist()  # the epoch's one sync
+        for i, value in enumerate(step_losses):
+            if not math.isfinite(value):
+                self._diverged(value, step=first_step + i)
+        self._log_steps(first_step, step_losses, lrs)
+        out, t = torch.cat(outs), torch.cat(targets)
+        sizes = torch.tensor([len(b) for b in targets], dtype=torch.float64)
+        mean_loss = float((torch.tensor(step_losses, dtype=torch.float64) * sizes).sum()) / len(t)
+        return {"loss": mean_loss, **self.task.train_metrics(out, t)}
+
+    def _log_steps(self, first_step: int, step_losses: list[float], lrs: list[float]) -> None:
+        """Per-step train loss, and the learning rate at the steps where it changed."""
+        every = self.cfg.log_every_n_steps
+        for i, (value, lr) in enumerate(zip(step_losses, lrs, strict=True)):
+            step = first_step + i
+            if lr != self._logged_lr:  # a constant rate is drawn from one point per epoch
+                self._logged_lr = lr
+                self.logger.scalars({"lr": lr}, step)
+            if step % every == 0:
+                self.logger.scalars({"train/loss_step": value}, step)
+
+    def _after_epoch(self, val_loss: float) -> None:
+        """Early stopping bookkeeping, then a checkpoint if one is due."""
+        if not math.isfinite(val_loss):
+            self._diverged(val_loss, where="validation loss")
+        if val_loss < self.best_val_loss - self.cfg.min_delta:
+            self.best_val_loss, self.best_epoch, self.bad_epochs = val_loss, self.epoch, 0
+            self._best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+        else:
+            self.bad_epochs += 1
+            if self.cfg.patience is not None and self.bad_epochs >= self.cfg.patience:
+                self.stopped_early = True
+        finished = self.stopped_early or self.epoch >= self.cfg.max_epochs
+        due = time.monotonic() - self._last_save >= self.cfg.checkpoint_interval_s
+        if finished or due:
+            self.save()
+
+    def save(self) -> None:
+        """Write ``best.pt`` (if the best weights changed) and then ``last.pt``.
+
+        In that order, so ``last.pt`` never names a best epoch whose weights are not
+        on disk. Writing costs milliseconds, as much as an epoch of a small model, so
+        ``checkpoint_interval_s`` spaces the writes out; resume is exact either way,
+        it only restarts from an earlier epoch.
+        """
+        if self._best_state is not None:
+            best = {"model": self._best_state, "epoch": self.best_epoch, **self.extra_state}
+            save_checkpoint(best, self.best_path)
+        save_checkpoint(self.state_dict(), self.last_path)
+        self._last_save = time.monotonic()
+
+    def _log_epoch(self, train: dict[str, float], val: dict[str, float]) -> None:
+        scalars = {"epoch": self.epoch}
+        for split, metrics in (("train", train), ("val", val)):
+            scalars.update({f"{split}/{name}": value for name, value in metrics.items()})
+        self.logger.scalars(scalars, self.step)
+
+    def _diverged(
+        self, value: float, where: str = "training loss", step: int | None = None
+    ) -> None:
+        lr = self.optimizer.param_groups[0]["lr"]
+        kept = f"; the last good checkpoint is {self.last_path}" if self.last_path.exists() else ""
+        raise TrainingError(
+            f"{where} became {value} at epoch {self.epoch + 1}, step {step or self.step}: "
+            f"lower optim.lr (now {lr:g}) or set trainer.grad_clip{kept}"
+        )
+
+    def _device(self) -> torch.device:
+        return next(iter(self.data.splits.values()))[0].device
+
+    # ------------------------------------------------------------------ testing
+
+    def load_weights_for_test(self) -> str:
+        """Put the weights chosen by ``test_checkpoint`` into the model; say which."""
+        if self.cfg.test_checkpoint == "best":
+            if self._best_state is not None:
+                self.model.load_state_dict(self._best_state)
+                return "best"
+            if self.best_path.exists():  # a resumed run whose best epoch came before
+                self.model.load_state_dict(load_checkpoint(self.best_path, self._device())["model"])
+                return "best"
+        return "last"

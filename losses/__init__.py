@@ -1,0 +1,36 @@
+"""Loss functions by short name, each written from its formula.
+
+    from losses import create_loss
+    criterion = create_loss("cross_entropy", label_smoothing=0.1)
+    loss = criterion(logits, labels)
+
+Adding a loss: subclass :class:`~losses.base.Loss` in the module for its task, set
+``tasks`` and ``target``, and decorate it with ``@register_loss("name")``.
+"""
+
+from losses.base import (
+    LOSSES,
+    Loss,
+    create_loss,
+    get,
+    list_losses,
+    loss_target,
+    loss_tasks,
+    register_loss,
+)
+from losses.classification import BCEWithLogitsLoss, CrossEntropyLoss  # importing registers
+from losses.regression import MSELoss
+
+__all__ = [
+    "LOSSES",
+    "BCEWithLogitsLoss",
+    "CrossEntropyLoss",
+    "Loss",
+    "MSELoss",
+    "create_loss",
+    "get",
+    "list_losses",
+    "loss_target",
+    "loss_tasks",
+    "register_loss",
+]

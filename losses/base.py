@@ -1,0 +1,94 @@
+"""The loss registry and the base class every loss derives from.
+
+A loss declares which engine tasks it fits (``tasks``) and what targets it reads
+(``target``), so the engine can pair it with a dataset, and pick the model's head
+size, without a table of special cases:
+
+    "index"   integer class labels (N,), with logits (N, C)
+    "binary"  float 0/1 (or soft) targets, same shape as the logits
+    "value"   float targets, same shape as the predictions
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+from torch import Tensor, nn
+
+from zoo.registry import Registry
+
+LOSSES = Registry("loss")
+
+TASKS = ("classification", "regression")
+TARGETS = ("index", "binary", "value")
+REDUCTIONS = ("mean", "sum", "none")
+
+
+class Loss(nn.Module):
+    """Base class: holds ``reduction`` and applies it to the per-element losses ℓ."""
+
+    tasks: ClassVar[tuple[str, ...]] = ()
+    target: ClassVar[str] = ""
+
+    def __init__(self, reduction: str = "mean") -> None:
+        super().__init__()
+        if reduction not in REDUCTIONS:
+            raise ValueError(
+                f"loss reduction must be one of {', '.join(REDUCTIONS)}; got '{reduction}'"
+            )
+        self.reduction = reduction
+
+    def reduce(self, loss: Tensor) -> Tensor:
+        """mean: (1/N) Σ ℓ, sum: Σ ℓ, none: ℓ unchanged."""
+        if self.reduction == "mean":
+            return loss.mean()
+        if self.reduction == "sum":
+            return loss.sum()
+        return loss
+
+    def extra_repr(self) -> str:
+        return f"reduction={self.reduction!r}"
+
+
+def register_loss(name: str) -> Callable[[type[Loss]], type[Loss]]:
+    """Class decorator; checks at import time that ``tasks`` and ``target`` are declared."""
+
+    def decorator(cls: type[Loss]) -> type[Loss]:
+        if not cls.tasks or not set(cls.tasks) <= set(TASKS):
+            raise ValueError(f"loss '{name}': tasks must be a subset of {TASKS}, got {cls.tasks}")
+        if cls.target not in TARGETS:
+            raise ValueError(f"loss '{name}': target must be one of {TARGETS}, got {cls.target!r}")
+        return LOSSES.register(name)(cls)
+
+    return decorator
+
+
+def check_same_shape(name: str, prediction: Tensor, target: Tensor) -> None:
+    """Refuse to broadcast: (N, 1) against (N,) would silently give an (N, N) loss."""
+    if prediction.shape != target.shape:
+        raise ValueError(
+            f"{name}: prediction shape {tuple(prediction.shape)} != target shape "
+            f"{tuple(target.shape)}"
+        )
+
+
+def create_loss(name: str, **kwargs: Any) -> Loss:
+    return LOSSES.get(name)(**kwargs)
+
+
+def list_losses() -> list[str]:
+    return LOSSES.names()
+
+
+def get(name: str) -> type[Loss]:
+    """The loss class itself (to read ``tasks`` / ``target`` without building one)."""
+    return LOSSES.get(name)
+
+
+def loss_tasks(name: str) -> tuple[str, ...]:
+    return LOSSES.get(name).tasks
+
+
+def loss_target(name: str) -> str:
+    return LOSSES.get(name).target

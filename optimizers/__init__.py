@@ -1,0 +1,26 @@
+"""Optimizers and learning-rate schedulers by short name.
+
+from optimizers import create_optimizer, create_scheduler
+opt = create_optimizer("adamw", model.parameters(), lr=3e-4)
+sched = create_scheduler("cosine", opt, total_steps=10_000, steps_per_epoch=100)
+# per batch: loss.backward(); opt.step(); sched.step()
+"""
+
+from optimizers.factory import OPTIMIZERS, create_optimizer, list_optimizers, register_optimizer
+from optimizers.schedulers import (
+    SCHEDULERS,
+    create_scheduler,
+    list_schedulers,
+    register_scheduler,
+)
+
+__all__ = [
+    "OPTIMIZERS",
+    "SCHEDULERS",
+    "create_optimizer",
+    "create_scheduler",
+    "list_optimizers",
+    "list_schedulers",
+    "register_optimizer",
+    "register_scheduler",
+]

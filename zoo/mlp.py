@@ -1,0 +1,117 @@
+"""Multilayer perceptron: perceptrons stacked in fully connected layers.
+
+Each hidden layer ℓ = 1..L maps h⁽ℓ⁻¹⁾ (with h⁽⁰⁾ = x, flattened) to
+
+    h⁽ℓ⁾ = dropout(φ(norm(W⁽ℓ⁾ h⁽ℓ⁻¹⁾ + b⁽ℓ⁾)))
+
+and a linear head gives the logits z = W⁽ᴸ⁺¹⁾ h⁽ᴸ⁾ + b⁽ᴸ⁺¹⁾. One hidden layer with a
+nonlinear φ is already a universal approximator (Cybenko, 1989; Hornik, 1991); more
+layers reach the same functions with fewer units. With L = 0 the MLP is a linear model
+(the perceptron's z = w·x + b). Reference: Goodfellow, Bengio & Courville, *Deep
+Learning* (2016), ch. 6.
+
+* ``norm="batch"``: batch normalization (Ioffe & Szegedy, 2015) standardizes each
+  unit's pre-activation over the mini-batch, then rescales it by a learned γ, β. It
+  sits between the linear map and φ, as in the paper, so φ sees inputs of a steady
+  scale (sigmoid/tanh stay out of saturation).
+* ``dropout=p``: during training each hidden unit is zeroed with probability p and
+  the survivors scaled by 1/(1 − p) (Srivastava et al., 2014), so no unit can rely on
+  a particular other one; at eval time it is the identity.
+"""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+from zoo.activations import make_activation
+from zoo.factory import register_model
+from zoo.spec import DataSpec
+
+NORMS = ("none", "batch")
+
+
+class MLP(nn.Module):
+    """Fully connected network over the flattened input; returns logits.
+
+    Args:
+        in_features: F, the size of one flattened sample.
+        out_features: K, the number of outputs (classes, 1 for binary, or targets).
+        hidden_size: H, the width of every hidden layer.
+        num_layers: L, the number of hidden layers; 0 gives a linear model.
+        activation: φ, a name from :func:`zoo.list_activations`.
+        dropout: p in [0, 1), the drop probability after each hidden activation.
+        norm: ``"none"`` or ``"batch"`` (BatchNorm1d before φ).
+
+    Shapes:
+        input ``(B, *shape)`` with prod(shape) = F; output ``(B, K)``.
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        hidden_size: int = 256,
+        num_layers: int = 2,
+        activation: str = "relu",
+        dropout: float = 0.0,
+        norm: str = "none",
+    ) -> None:
+        super().__init__()
+        if in_features < 1 or out_features < 1:
+            raise ValueError(
+                f"mlp needs in_features >= 1 and out_features >= 1, "
+                f"got {in_features} and {out_features}"
+            )
+        if num_layers < 0:
+            raise ValueError(f"mlp num_layers must be >= 0, got {num_layers}")
+        if num_layers > 0 and hidden_size < 1:
+            raise ValueError(f"mlp hidden_size must be >= 1, got {hidden_size}")
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"mlp dropout must be in [0, 1), got {dropout}")
+        if norm not in NORMS:
+            raise ValueError(f"mlp norm must be one of {', '.join(NORMS)}; got '{norm}'")
+        make_activation(activation)  # fail here, with the list of names, if unknown
+
+        layers: list[nn.Module] = []
+        width = in_features
+        for _ in range(num_layers):
+            block: list[nn.Module] = [
+                # BatchNorm subtracts the batch mean, which cancels any bias added before
+                # it; its own shift β takes that role (Ioffe & Szegedy, 2015, sec. 3.2).
+                nn.Linear(width, hidden_size, bias=norm != "batch")
+            ]
+            if norm == "batch":
+                block.append(nn.BatchNorm1d(hidden_size))
+            block.append(make_activation(activation))
+            if dropout > 0:
+                block.append(nn.Dropout(dropout))
+            layers.append(nn.Sequential(*block))
+            width = hidden_size
+        self.hidden = nn.Sequential(*layers)  # empty when num_layers == 0: identity
+        self.head = nn.Linear(width, out_features)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = x.flatten(1)  # (B, *shape) -> (B, F)
+        h = self.hidden(x)  # (B, F) -> (B, H), or (B, F) if num_layers == 0
+        return self.head(h)  # (B, K)
+
+
+@register_model("mlp")
+def build_mlp(
+    spec: DataSpec,
+    out_features: int | None = None,
+    hidden_size: int = 256,
+    num_layers: int = 2,
+    activation: str = "relu",
+    dropout: float = 0.0,
+    norm: str = "none",
+) -> MLP:
+    return MLP(
+        spec.in_features,
+        spec.num_outputs if out_features is None else out_features,
+        hidden_size=hidden_size,
+        num_layers=num_layers,
+        activation=activation,
+        dropout=dropout,
+        norm=norm,
+    )

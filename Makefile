@@ -8,7 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 # Rebuilt only when the dependencies change.
 STAMP := $(VENV)/.installed
-# Two workers for the two cores; TORCH threads per worker kept at one so they share.
+# Two workers for the two cores (tests/conftest.py keeps torch at one thread each).
 PYTEST_WORKERS ?= 2
 
 .PHONY: setup train test lint format bench clean
@@ -38,6 +38,7 @@ test: lint
 
 bench: $(STAMP)
 	$(BIN)/python bench/overhead.py
+	$(BIN)/python bench/default_run.py
 
 clean:
 	rm -rf $(VENV) outputs multirun .pytest_cache .ruff_cache

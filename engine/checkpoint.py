@@ -10,6 +10,7 @@ only rebuilds tensors and plain containers, so a checkpoint cannot run code.
 from __future__ import annotations
 
 import os
+import pickle
 import random
 import tempfile
 from pathlib import Path
@@ -46,8 +47,15 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         raise CheckpointError(f"no checkpoint at {path}")
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as e:  # truncated zip, foreign pickle, ...
+    except pickle.UnpicklingError:  # torch's own text would advise weights_only=False
+        reason = "it holds more than tensors and plain containers, which is refused"
+        raise CheckpointError(
+            f"cannot load checkpoint {path}: {reason} "
+            "(the file is corrupt or was not written by this zoo)"
+        ) from None
+    except Exception as e:  # truncated zip, empty file, ...
         reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        reason = reason.split(". ")[0]  # the first sentence says what failed
         raise CheckpointError(
             f"cannot load checkpoint {path}: {reason[:200]} "
             "(the file is corrupt or was not written by this zoo)"

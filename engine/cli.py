@@ -32,19 +32,33 @@ def group_options(group: str, config_dir: Path = CONFIG_DIR) -> list[str]:
     return sorted(p.stem for p in (config_dir / group).glob("*.yaml"))
 
 
+def extra_config_dirs(args: Sequence[str]) -> list[Path]:
+    """Folders added with ``--config-dir DIR`` / ``-cd DIR`` (their groups count too)."""
+    dirs = []
+    for i, arg in enumerate(args):
+        if arg.startswith("--config-dir="):
+            dirs.append(arg.split("=", 1)[1])
+        elif arg in ("--config-dir", "-cd") and i + 1 < len(args):
+            dirs.append(args[i + 1])
+    return [Path(d) for d in dirs if Path(d).is_dir()]
+
+
 def check_overrides(args: Sequence[str], config_dir: Path = CONFIG_DIR) -> None:
     """Reject ``group=option`` overrides naming an option that has no YAML file.
 
     Only plain values (and comma-separated sweeps of them) are checked; anything
     written in Hydra's richer grammar is left to Hydra.
     """
-    groups = {p.name for p in config_dir.iterdir() if p.is_dir()}
+    dirs = [config_dir, *extra_config_dirs(args)]
+    if any(a.startswith(("hydra.searchpath", "+hydra.searchpath")) for a in args):
+        return  # options may come from anywhere: Hydra will say
+    groups = {p.name for d in dirs for p in d.iterdir() if p.is_dir()}
     for arg in args:
         key, sep, value = arg.partition("=")
         key = key.lstrip("+")
         if arg.startswith("-") or not sep or key not in groups or value in ("", "null"):
             continue
-        options = group_options(key, config_dir)
+        options = sorted({o for d in dirs for o in group_options(key, d)})
         for choice in value.split(","):
             if _PLAIN.fullmatch(choice) and choice not in options:
                 fail(f"unknown {key} '{choice}'; available: {', '.join(options)}")

@@ -185,11 +185,30 @@ def load_arrays(cfg: Any, seed: int) -> ArrayData:
     X, y = (np.asarray(a) for a in out)
     if len(X) != len(y):
         raise ConfigError(f"data._target_ '{target}' returned {len(X)} inputs but {len(y)} targets")
+    # Float targets are values to regress; integer, bool or string ones are labels.
     target_kind = cfg.get("target_kind") or (
-        "classification" if np.issubdtype(y.dtype, np.integer) else "regression"
+        "regression" if np.issubdtype(y.dtype, np.floating) else "classification"
     )
+    if y.ndim != 1 and not (target_kind == "regression" and y.ndim == 2):
+        need = "(N,) or (N, targets)" if target_kind == "regression" else "(N,), one label each"
+        raise ConfigError(
+            f"data._target_ '{target}' returned {target_kind} targets of shape {y.shape}; "
+            f"they must be {need}"
+        )
+    try:
+        X = X.astype(np.float32)
+    except (TypeError, ValueError) as e:
+        raise ConfigError(
+            f"data._target_ '{target}' returned inputs that are not numbers ({e})"
+        ) from None
     shape = cfg.get("input_shape")
-    X = X.astype(np.float32).reshape(len(X), *shape) if shape else X.astype(np.float32)
+    if shape:
+        try:
+            X = X.reshape(len(X), *shape)
+        except ValueError:
+            raise ConfigError(
+                f"data.input_shape {list(shape)} does not fit inputs of shape {X.shape}"
+            ) from None
     kind = cfg.get("input_kind") or ("vector" if X.ndim == 2 else "image")
     if target_kind == "regression":
         y = y.astype(np.float32)

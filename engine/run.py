@@ -15,7 +15,7 @@ import logging
 import os
 import random
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +37,15 @@ from engine.trainer import Trainer, TrainerConfig
 log = logging.getLogger(__name__)
 
 # Keys that may change when a run is resumed (the rest must match the checkpoint).
-RESUMABLE_CHANGES = ("resume", "device", "trainer.max_epochs", "trainer.progress_bar")
+RESUMABLE_CHANGES = (
+    "resume",
+    "device",
+    "trainer.max_epochs",
+    "trainer.progress_bar",
+    "trainer.checkpoint_interval_s",
+    "trainer.log_every_n_steps",
+    "logger.flush_secs",
+)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -101,8 +109,9 @@ def build(cfg: DictConfig, device: torch.device, stats: dict | None = None) -> B
     try:
         model = create("model", zoo.create_model, cfg.model, data.spec, out_features=out_features)
     except zoo.IncompatibleDataError as e:
-        kinds = zoo.model_input_kinds(cfg.model.name)
-        raise ConfigError(f"{e}; data that fits: {', '.join(datasets_of_kind(*kinds))}") from None
+        fitting = datasets_of_kind(*zoo.model_input_kinds(cfg.model.name))
+        hint = f"data that fits: {', '.join(fitting)}" if fitting else "no dataset here fits it"
+        raise ConfigError(f"{e}; {hint}") from None
     create("init", lambda name, m, **kw: zoo.apply_initializer(m, name, **kw), cfg.init, model)
     return Built(data, task, loss_fn.to(device), model.to(device))
 
@@ -145,8 +154,15 @@ def make_trainer(cfg: DictConfig, run_dir: str | Path) -> tuple[Trainer, Built]:
     run_dir = Path(run_dir)
     device = resolve_device(cfg.device)
     seed_everything(cfg.seed, cfg.deterministic)
+    trainer_kwargs = kwargs_of(cfg.trainer)
+    options = [f.name for f in fields(TrainerConfig)]
+    unknown = sorted(set(trainer_kwargs) - set(options))
+    if unknown:
+        raise ConfigError(
+            f"trainer has no option {', '.join(unknown)}; it has {', '.join(options)}"
+        )
     try:
-        trainer_cfg = TrainerConfig(**kwargs_of(cfg.trainer))
+        trainer_cfg = TrainerConfig(**trainer_kwargs)
     except TypeError as e:
         raise ConfigError(f"trainer: {e}") from None
     built = build(cfg, device)

@@ -12,7 +12,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from engine.data import DataModule
+import losses
+from engine.data import DATASETS, DataModule
 from engine.errors import ConfigError
 from zoo import DataSpec, Registry
 
@@ -37,16 +38,20 @@ class Task:
         """Check that data, task and loss fit together (one-line error before any
         training if not) and return the size of the model's output layer."""
         if spec.target_kind != self.target_kind:
-            hint = "classification" if spec.target_kind == "classification" else "regression"
+            fitting = [
+                n for n in DATASETS.names() if DATASETS.meta(n)["target_kind"] == self.target_kind
+            ]
             raise ConfigError(
                 f"task '{self.name}' needs {self.target_kind} targets but data '{data_name}' "
-                f"has {spec.target_kind} targets; use task={hint}"
+                f"has {spec.target_kind} targets; use task={spec.target_kind}, or data that "
+                f"fits {self.name}: {', '.join(fitting)}"
             )
         fits = getattr(loss, "tasks", ())
         if self.name not in fits:
+            fitting = [n for n in losses.list_losses() if self.name in losses.loss_tasks(n)]
             raise ConfigError(
                 f"loss '{loss_name}' fits task {', '.join(fits) or 'none'}, not {self.name}; "
-                f"pick a {self.name} loss"
+                f"losses for {self.name}: {', '.join(fitting)}"
             )
         self.loss_target = getattr(loss, "target", "")
         return self.output_size(spec)

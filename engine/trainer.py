@@ -109,7 +109,8 @@ class Trainer:
         self.bad_epochs = 0
         self.stopped_early = False
         self.train_time = 0.0
-        self._best_state: dict[str, torch.Tensor] | None = None  # not yet on disk
+        self._best_state: dict[str, torch.Tensor] | None = None  # best weights, in memory
+        self._best_saved = True  # whether best.pt holds them already
         self._last_save = time.monotonic()
         self._logged_lr: float | None = None
 
@@ -187,7 +188,8 @@ class Trainer:
             "epochs": self.epoch,
             "steps": self.step,
             "best_epoch": self.best_epoch,
-            "best_val_loss": self.best_val_loss,
+            # JSON has no Infinity: a run with no finished epoch has no best loss yet.
+            "best_val_loss": self.best_val_loss if math.isfinite(self.best_val_loss) else None,
             "stopped_early": self.stopped_early,
             "train_time_s": self.train_time,
         }
@@ -246,10 +248,11 @@ class Trainer:
     def _after_epoch(self, val_loss: float) -> None:
         """Early stopping bookkeeping, then a checkpoint if one is due."""
         if not math.isfinite(val_loss):
-            self._diverged(val_loss, where="validation loss")
+            self._diverged(val_loss, where="validation loss", epoch=self.epoch)
         if val_loss < self.best_val_loss - self.cfg.min_delta:
             self.best_val_loss, self.best_epoch, self.bad_epochs = val_loss, self.epoch, 0
             self._best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+            self._best_saved = False
         else:
             self.bad_epochs += 1
             if self.cfg.patience is not None and self.bad_epochs >= self.cfg.patience:
@@ -267,9 +270,10 @@ class Trainer:
         ``checkpoint_interval_s`` spaces the writes out; resume is exact either way,
         it only restarts from an earlier epoch.
         """
-        if self._best_state is not None:
+        if not self._best_saved:
             best = {"model": self._best_state, "epoch": self.best_epoch, **self.extra_state}
             save_checkpoint(best, self.best_path)
+            self._best_saved = True
         save_checkpoint(self.state_dict(), self.last_path)
         self._last_save = time.monotonic()
 
@@ -280,12 +284,17 @@ class Trainer:
         self.logger.scalars(scalars, self.step)
 
     def _diverged(
-        self, value: float, where: str = "training loss", step: int | None = None
+        self,
+        value: float,
+        where: str = "training loss",
+        step: int | None = None,
+        epoch: int | None = None,
     ) -> None:
+        """Stop with one line; ``epoch`` defaults to the one in progress (training)."""
         lr = self.optimizer.param_groups[0]["lr"]
         kept = f"; the last good checkpoint is {self.last_path}" if self.last_path.exists() else ""
         raise TrainingError(
-            f"{where} became {value} at epoch {self.epoch + 1}, step {step or self.step}: "
+            f"{where} became {value} at epoch {epoch or self.epoch + 1}, step {step or self.step}: "
             f"lower optim.lr (now {lr:g}) or set trainer.grad_clip{kept}"
         )
 

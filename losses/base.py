@@ -23,21 +23,47 @@ LOSSES = Registry("loss")
 TASKS = ("classification", "regression")
 TARGETS = ("index", "binary", "value")
 REDUCTIONS = ("mean", "sum", "none")
+IMPLS = ("torch", "reference")
 
 
 class Loss(nn.Module):
-    """Base class: holds ``reduction`` and applies it to the per-element losses ℓ."""
+    """Base class: holds ``reduction`` and ``impl`` and applies the reduction.
+
+    Each loss writes its formula in :meth:`reference`, the version to read. Where
+    PyTorch has a fused kernel for the same formula, :meth:`fused` calls it, and
+    ``impl="torch"`` (the default, what training uses) runs that one: fewer kernel
+    launches per step. The tests hold the two equal, values and gradients.
+    """
 
     tasks: ClassVar[tuple[str, ...]] = ()
     target: ClassVar[str] = ""
 
-    def __init__(self, reduction: str = "mean") -> None:
+    def __init__(self, reduction: str = "mean", impl: str = "torch") -> None:
         super().__init__()
         if reduction not in REDUCTIONS:
             raise ValueError(
                 f"loss reduction must be one of {', '.join(REDUCTIONS)}; got '{reduction}'"
             )
+        if impl not in IMPLS:
+            raise ValueError(f"loss impl must be one of {', '.join(IMPLS)}; got '{impl}'")
         self.reduction = reduction
+        self.impl = impl
+
+    def forward(self, prediction: Tensor, target: Tensor) -> Tensor:
+        self.check(prediction, target)
+        if self.impl == "torch":
+            return self.fused(prediction, target)
+        return self.reference(prediction, target)
+
+    def check(self, prediction: Tensor, target: Tensor) -> None:
+        """Refuse inputs the formula does not define (both implementations)."""
+
+    def reference(self, prediction: Tensor, target: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def fused(self, prediction: Tensor, target: Tensor) -> Tensor:
+        """PyTorch's kernel for the same formula; the reference one where there is none."""
+        return self.reference(prediction, target)
 
     def reduce(self, loss: Tensor) -> Tensor:
         """mean: (1/N) Σ ℓ, sum: Σ ℓ, none: ℓ unchanged."""
@@ -48,7 +74,7 @@ class Loss(nn.Module):
         return loss
 
     def extra_repr(self) -> str:
-        return f"reduction={self.reduction!r}"
+        return f"reduction={self.reduction!r}, impl={self.impl!r}"
 
 
 def register_loss(name: str) -> Callable[[type[Loss]], type[Loss]]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import torch
 from torch import Tensor
+from torch.nn import functional as F
 
 from losses.base import Loss, check_same_shape, register_loss
 
@@ -34,6 +35,7 @@ class CrossEntropyLoss(Loss):
     Args:
         label_smoothing: ε in [0, 1].
         reduction: ``"mean"`` over samples, ``"sum"``, or ``"none"``.
+        impl: ``"torch"`` (F.cross_entropy, for speed) or ``"reference"`` (the above).
 
     Shapes:
         logits ``(N, C)`` (or ``(N, C, d1, ...)``); target ``(N,)`` integer labels
@@ -44,29 +46,41 @@ class CrossEntropyLoss(Loss):
     tasks = ("classification",)
     target = "index"
 
-    def __init__(self, label_smoothing: float = 0.0, reduction: str = "mean") -> None:
-        super().__init__(reduction)
+    def __init__(
+        self, label_smoothing: float = 0.0, reduction: str = "mean", impl: str = "torch"
+    ) -> None:
+        super().__init__(reduction, impl)
         if not 0.0 <= label_smoothing <= 1.0:
             raise ValueError(
                 f"cross_entropy label_smoothing must be in [0, 1], got {label_smoothing}"
             )
         self.label_smoothing = label_smoothing
 
-    def forward(self, z: Tensor, target: Tensor) -> Tensor:
+    def check(self, z: Tensor, target: Tensor) -> None:
+        if target.is_floating_point():
+            check_same_shape("cross_entropy", z, target)
+
+    def reference(self, z: Tensor, target: Tensor) -> Tensor:
         eps = self.label_smoothing
         num_classes = z.shape[1]
         log_p = torch.log_softmax(z, dim=1)  # (N, C): stable via the max-shift inside
         if target.is_floating_point():  # probabilities q: (N, C)
-            check_same_shape("cross_entropy", z, target)
             q = target if eps == 0 else (1 - eps) * target + eps / num_classes
             return self.reduce(-(q * log_p).sum(dim=1))  # (N, C) -> (N,)
         # Integer labels: pick −log p_{i,y_i} with gather instead of building a one-hot
-        # (N, C) matrix and summing it; it is the training hot path.
+        # (N, C) matrix and summing it.
         nll = -log_p.gather(1, target.long().unsqueeze(1)).squeeze(1)  # (N, C) -> (N,)
         if eps > 0:
             uniform = -log_p.mean(dim=1)  # (N, C) -> (N,): −(1/C) Σ_c log p_ic
             nll = (1 - eps) * nll + eps * uniform
         return self.reduce(nll)
+
+    def fused(self, z: Tensor, target: Tensor) -> Tensor:
+        if not target.is_floating_point():
+            target = target.long()
+        return F.cross_entropy(
+            z, target, label_smoothing=self.label_smoothing, reduction=self.reduction
+        )
 
     def extra_repr(self) -> str:
         return f"label_smoothing={self.label_smoothing}, {super().extra_repr()}"
@@ -92,6 +106,7 @@ class BCEWithLogitsLoss(Loss):
     Args:
         pos_weight: w, a scalar or one weight per output column (broadcast over N).
         reduction: ``"mean"`` over all elements, ``"sum"``, or ``"none"``.
+        impl: ``"torch"`` (F.binary_cross_entropy_with_logits) or ``"reference"``.
 
     Shapes:
         logits and target the same shape, e.g. ``(N, 1)`` or ``(N,)``.
@@ -106,15 +121,18 @@ class BCEWithLogitsLoss(Loss):
         self,
         pos_weight: float | list[float] | Tensor | None = None,
         reduction: str = "mean",
+        impl: str = "torch",
     ) -> None:
-        super().__init__(reduction)
+        super().__init__(reduction, impl)
         weight = None if pos_weight is None else torch.as_tensor(pos_weight)
         if weight is not None and bool((weight <= 0).any()):
             raise ValueError(f"bce pos_weight must be > 0, got {pos_weight}")
         self.register_buffer("pos_weight", weight)
 
-    def forward(self, z: Tensor, y: Tensor) -> Tensor:
+    def check(self, z: Tensor, y: Tensor) -> None:
         check_same_shape("bce", z, y)
+
+    def reference(self, z: Tensor, y: Tensor) -> Tensor:
         y = y.to(z.dtype)
         # log(1 + eᶻ) = max(z, 0) + log(1 + e^{−|z|}), with max(z, 0) written (z + |z|)/2:
         # autograd then gives the true derivative σ(0) = 1/2 at z = 0 (abs'(0) = 0),
@@ -126,3 +144,9 @@ class BCEWithLogitsLoss(Loss):
             w = self.pos_weight.to(z.dtype)
             loss = (1 + (w - 1) * y) * softplus - w * y * z
         return self.reduce(loss)
+
+    def fused(self, z: Tensor, y: Tensor) -> Tensor:
+        w = None if self.pos_weight is None else self.pos_weight.to(z.dtype)
+        return F.binary_cross_entropy_with_logits(
+            z, y.to(z.dtype), pos_weight=w, reduction=self.reduction
+        )

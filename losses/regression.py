@@ -9,6 +9,7 @@ E[y | x]. Squaring makes large errors dominate, so outliers pull hard on the fit
 from __future__ import annotations
 
 from torch import Tensor
+from torch.nn import functional as F
 
 from losses.base import Loss, check_same_shape, register_loss
 
@@ -24,6 +25,11 @@ class MSELoss(Loss):
     tasks = ("regression",)
     target = "value"
 
-    def forward(self, y_hat: Tensor, y: Tensor) -> Tensor:
+    def check(self, y_hat: Tensor, y: Tensor) -> None:
         check_same_shape("mse", y_hat, y)
+
+    def reference(self, y_hat: Tensor, y: Tensor) -> Tensor:
         return self.reduce((y_hat - y).pow(2))
+
+    def fused(self, y_hat: Tensor, y: Tensor) -> Tensor:
+        return F.mse_loss(y_hat, y, reduction=self.reduction)

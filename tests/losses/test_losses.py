@@ -22,8 +22,9 @@ def inputs_for(target_kind: str, gen: torch.Generator) -> tuple[Tensor, Tensor]:
     return torch.randn(N, 3, generator=gen), torch.randn(N, 3, generator=gen)
 
 
+@pytest.mark.parametrize("impl", ["torch", "reference"])
 @pytest.mark.parametrize("name", losses.list_losses())
-def test_every_loss(name: str) -> None:
+def test_every_loss(name: str, impl: str) -> None:
     cls = losses.get(name)
     assert issubclass(cls, nn.Module)
     assert cls.tasks and set(cls.tasks) <= {"classification", "regression"}
@@ -32,14 +33,14 @@ def test_every_loss(name: str) -> None:
 
     pred, target = inputs_for(cls.target, torch.Generator().manual_seed(0))
     pred.requires_grad_(True)
-    loss = losses.create_loss(name)(pred, target)
+    loss = losses.create_loss(name, impl=impl)(pred, target)
     assert loss.ndim == 0 and torch.isfinite(loss)
     loss.backward()
     assert pred.grad is not None and torch.isfinite(pred.grad).all() and pred.grad.any()
 
-    per_element = losses.create_loss(name, reduction="none")(pred, target)
+    per_element = losses.create_loss(name, reduction="none", impl=impl)(pred, target)
     assert per_element.shape[0] == N
-    total = losses.create_loss(name, reduction="sum")(pred, target)
+    total = losses.create_loss(name, reduction="sum", impl=impl)(pred, target)
     torch.testing.assert_close(total, per_element.sum())
 
 
@@ -93,7 +94,9 @@ def test_cross_entropy_index_targets(reduction: str, smoothing: float, gen) -> N
     z = 3 * torch.randn(N, C, generator=gen, dtype=torch.float64)
     y = torch.randint(0, C, (N,), generator=gen)
     assert_parity(
-        losses.create_loss("cross_entropy", label_smoothing=smoothing, reduction=reduction),
+        losses.create_loss(
+            "cross_entropy", impl="reference", label_smoothing=smoothing, reduction=reduction
+        ),
         nn.CrossEntropyLoss(label_smoothing=smoothing, reduction=reduction),
         z,
         y,
@@ -112,7 +115,9 @@ def test_cross_entropy_probability_targets(
     else:
         q = nn.functional.one_hot(torch.randint(0, C, (N,), generator=gen), C).double()
     assert_parity(
-        losses.create_loss("cross_entropy", label_smoothing=smoothing, reduction=reduction),
+        losses.create_loss(
+            "cross_entropy", impl="reference", label_smoothing=smoothing, reduction=reduction
+        ),
         nn.CrossEntropyLoss(label_smoothing=smoothing, reduction=reduction),
         z,
         q,
@@ -123,7 +128,7 @@ def test_cross_entropy_spatial_targets(gen) -> None:
     z = torch.randn(2, C, 3, 4, generator=gen, dtype=torch.float64)  # (N, C, H, W)
     y = torch.randint(0, C, (2, 3, 4), generator=gen)
     assert_parity(
-        losses.create_loss("cross_entropy", label_smoothing=0.1),
+        losses.create_loss("cross_entropy", impl="reference", label_smoothing=0.1),
         nn.CrossEntropyLoss(label_smoothing=0.1),
         z,
         y,
@@ -133,20 +138,22 @@ def test_cross_entropy_spatial_targets(gen) -> None:
 def test_cross_entropy_one_hot_equals_index(gen) -> None:
     z = torch.randn(N, C, generator=gen, dtype=torch.float64)
     y = torch.randint(0, C, (N,), generator=gen)
-    ce = losses.create_loss("cross_entropy", label_smoothing=0.1)
+    ce = losses.create_loss("cross_entropy", impl="reference", label_smoothing=0.1)
     torch.testing.assert_close(ce(z, y), ce(z, nn.functional.one_hot(y, C).double()))
 
 
 def test_cross_entropy_large_logits_finite() -> None:
     z = torch.tensor([[1e4, -1e4, 0.0]])
-    assert losses.create_loss("cross_entropy")(z, torch.tensor([1])).item() == pytest.approx(2e4)
+    assert losses.create_loss("cross_entropy", impl="reference")(
+        z, torch.tensor([1])
+    ).item() == pytest.approx(2e4)
 
 
 def test_cross_entropy_errors() -> None:
     with pytest.raises(ValueError, match="label_smoothing must be in"):
-        losses.create_loss("cross_entropy", label_smoothing=1.5)
+        losses.create_loss("cross_entropy", impl="reference", label_smoothing=1.5)
     with pytest.raises(ValueError, match="shape"):
-        losses.create_loss("cross_entropy")(torch.randn(4, 3), torch.rand(4, 2))
+        losses.create_loss("cross_entropy", impl="reference")(torch.randn(4, 3), torch.rand(4, 2))
 
 
 @pytest.mark.parametrize("reduction", REDUCTIONS)
@@ -160,7 +167,7 @@ def test_bce_parity(reduction: str, pos_weight, gen) -> None:
     y[1] = torch.tensor([0.3, 0.5, 0.9], dtype=torch.float64)  # soft targets too
     ref_weight = None if pos_weight is None else torch.tensor(pos_weight, dtype=torch.float64)
     assert_parity(
-        losses.create_loss("bce", pos_weight=pos_weight, reduction=reduction),
+        losses.create_loss("bce", impl="reference", pos_weight=pos_weight, reduction=reduction),
         nn.BCEWithLogitsLoss(pos_weight=ref_weight, reduction=reduction),
         z,
         y,
@@ -170,7 +177,7 @@ def test_bce_parity(reduction: str, pos_weight, gen) -> None:
 def test_bce_stable_for_huge_logits() -> None:
     z = torch.tensor([[1000.0], [-1000.0], [1000.0], [-1000.0]], requires_grad=True)
     y = torch.tensor([[1.0], [0.0], [0.0], [1.0]])
-    loss = losses.create_loss("bce", reduction="none")(z, y)
+    loss = losses.create_loss("bce", impl="reference", reduction="none")(z, y)
     # Right answers cost ~0 (e^-1000 underflows to exactly 0), wrong ones cost |z|.
     torch.testing.assert_close(loss.detach(), torch.tensor([[0.0], [0.0], [1000.0], [1000.0]]))
     loss.sum().backward()
@@ -179,15 +186,17 @@ def test_bce_stable_for_huge_logits() -> None:
 
 def test_bce_gradient_at_zero_is_half() -> None:
     z = torch.zeros(2, 1, requires_grad=True)
-    losses.create_loss("bce", reduction="sum")(z, torch.tensor([[0.0], [1.0]])).backward()
+    losses.create_loss("bce", impl="reference", reduction="sum")(
+        z, torch.tensor([[0.0], [1.0]])
+    ).backward()
     torch.testing.assert_close(z.grad, torch.tensor([[0.5], [-0.5]]))  # σ(0) − y
 
 
 def test_bce_refuses_to_broadcast() -> None:
     with pytest.raises(ValueError, match=r"prediction shape \(4, 1\) != target shape \(4,\)"):
-        losses.create_loss("bce")(torch.randn(4, 1), torch.ones(4))
+        losses.create_loss("bce", impl="reference")(torch.randn(4, 1), torch.ones(4))
     with pytest.raises(ValueError, match="pos_weight must be > 0"):
-        losses.create_loss("bce", pos_weight=0.0)
+        losses.create_loss("bce", impl="reference", pos_weight=0.0)
 
 
 @pytest.mark.parametrize("reduction", REDUCTIONS)
@@ -195,7 +204,7 @@ def test_mse_parity(reduction: str, gen) -> None:
     pred = torch.randn(N, 3, generator=gen, dtype=torch.float64)
     target = torch.randn(N, 3, generator=gen, dtype=torch.float64)
     assert_parity(
-        losses.create_loss("mse", reduction=reduction),
+        losses.create_loss("mse", impl="reference", reduction=reduction),
         nn.MSELoss(reduction=reduction),
         pred,
         target,
@@ -204,4 +213,27 @@ def test_mse_parity(reduction: str, gen) -> None:
 
 def test_mse_refuses_to_broadcast() -> None:
     with pytest.raises(ValueError, match="shape"):
-        losses.create_loss("mse")(torch.randn(4, 1), torch.randn(4))
+        losses.create_loss("mse", impl="reference")(torch.randn(4, 1), torch.randn(4))
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("name", losses.list_losses())
+def test_fused_equals_reference(name: str, reduction: str) -> None:
+    """Training runs impl=torch; it must compute the formula the reference one spells out."""
+    cls = losses.get(name)
+    pred, target = inputs_for(cls.target, torch.Generator().manual_seed(1))
+    results = []
+    for impl in ("torch", "reference"):
+        z = pred.double().clone().requires_grad_(True)
+        t = target.double() if target.is_floating_point() else target
+        out = losses.create_loss(name, reduction=reduction, impl=impl)(z, t)
+        out.sum().backward()
+        results.append((out.detach(), z.grad))
+    (fused, fused_grad), (ref, ref_grad) = results
+    torch.testing.assert_close(fused, ref, rtol=0, atol=1e-12)
+    torch.testing.assert_close(fused_grad, ref_grad, rtol=0, atol=1e-12)
+
+
+def test_unknown_impl() -> None:
+    with pytest.raises(ValueError, match="impl must be one of torch, reference"):
+        losses.create_loss("mse", impl="cuda")

@@ -1,0 +1,50 @@
+"""Shared test helpers: compose configs in-process, run the entry points as a user does."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig
+
+ROOT = Path(__file__).resolve().parent.parent
+CONFIG_DIR = ROOT / "configs"
+
+# pytest -n 2 runs two workers on two cores: one thread each keeps them from
+# fighting over the cores (tiny models gain nothing from a second thread anyway).
+torch.set_num_threads(1)
+
+# Small and quiet: a few epochs, no progress bar. Tests add what they need.
+FAST = ["trainer.max_epochs=3", "trainer.progress_bar=false"]
+
+
+def compose_cfg(*overrides: str, config_name: str = "train") -> DictConfig:
+    """The config ``python train.py <overrides>`` would run (without hydra.* keys)."""
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        return compose(config_name, overrides=list(overrides))
+
+
+def run_script(
+    script: str, *args: str, cwd: Path | None = None, timeout: float = 180, env: dict | None = None
+) -> subprocess.CompletedProcess:
+    """Run ``python <script> <args>`` from the repo root (or ``cwd``) and capture output."""
+    full_env = {**os.environ, "OMP_NUM_THREADS": "1", "HYDRA_FULL_ERROR": "0", **(env or {})}
+    return subprocess.run(
+        [sys.executable, str(ROOT / script), *args],
+        cwd=cwd or ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=full_env,
+    )
+
+
+@pytest.fixture
+def fast_cfg():
+    """``fast_cfg(*overrides)``: a shrunk training config."""
+    return lambda *overrides: compose_cfg(*FAST, *overrides)

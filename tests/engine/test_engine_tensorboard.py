@@ -1,0 +1,123 @@
+"""engine.logger: what a TensorBoard user sees of a run, read back from the event files
+with TensorBoard's own reader, including after an interrupted run was resumed."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from conftest import FAST, compose_cfg
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from tensorboard.plugins.hparams import plugin_data_pb2
+
+from engine.checkpoint import load_checkpoint
+from engine.run import make_trainer, train
+
+SMALL = ["logger=tensorboard", "data=iris", "model.hidden_size=16"]
+TAGS = {
+    "train/loss_step",
+    "lr",
+    "epoch",
+    "train/loss",
+    "train/accuracy",
+    "val/loss",
+    "val/accuracy",
+    "test/loss",
+    "test/accuracy",
+}
+
+
+class Killed(BaseException):
+    """Stands in for a kill in the middle of a run."""
+
+
+def cfg_of(*overrides: str):
+    return compose_cfg(*FAST, *SMALL, *overrides)
+
+
+def events(run_dir: Path) -> EventAccumulator:
+    ea = EventAccumulator(str(run_dir), size_guidance={"scalars": 0})
+    ea.Reload()
+    return ea
+
+
+def steps(ea: EventAccumulator, tag: str) -> list[int]:
+    return [e.step for e in ea.Scalars(tag)]
+
+
+def test_scalars_and_hparams(tmp_path):
+    metrics = train(cfg_of("trainer.max_epochs=3"), tmp_path)
+    ea = events(tmp_path)
+    assert set(ea.Tags()["scalars"]) == TAGS
+
+    n_steps, n_epochs = metrics["steps"], metrics["epochs"]
+    assert steps(ea, "train/loss_step") == list(range(1, n_steps + 1))
+    assert len(ea.Scalars("val/loss")) == n_epochs == 3
+    assert [e.value for e in ea.Scalars("epoch")] == [1.0, 2.0, 3.0]
+    assert steps(ea, "epoch")[-1] == n_steps  # epochs are drawn on the step axis
+    assert ea.Scalars("lr")[0].step == 1 and ea.Scalars("lr")[0].value == pytest.approx(1e-3)
+    written = json.loads((tmp_path / "metrics.json").read_text())
+    for name, value in written["test"].items():
+        (event,) = ea.Scalars(f"test/{name}")
+        assert event.value == pytest.approx(value, rel=1e-6) and event.step == n_steps
+    # the final val metrics are those of the best epoch's weights (test_checkpoint=best)
+    at_best = ea.Scalars("val/loss")[metrics["best_epoch"] - 1]
+    assert at_best.value == pytest.approx(metrics["best_val_loss"], rel=1e-6)
+    assert at_best.value == pytest.approx(metrics["val"]["loss"], rel=1e-6)
+
+    content = ea.PluginTagToContent("hparams")
+    assert content
+    start = [
+        plugin_data_pb2.HParamsPluginData.FromString(c).session_start_info
+        for c in content.values()
+        if plugin_data_pb2.HParamsPluginData.FromString(c).HasField("session_start_info")
+    ]
+    (info,) = start
+    assert info.hparams["model.name"].string_value == "mlp"
+    assert info.hparams["data.name"].string_value == "iris"
+    assert info.hparams["model.hidden_size"].number_value == 16
+    assert info.hparams["trainer.max_epochs"].number_value == 3
+    assert "resume" not in info.hparams
+
+
+def test_lr_logged_where_it_changes(tmp_path):
+    metrics = train(cfg_of("trainer.max_epochs=2", "sched=cosine"), tmp_path)
+    lrs = events(tmp_path).Scalars("lr")
+    assert [e.step for e in lrs] == list(range(1, metrics["steps"] + 1))
+    assert lrs[0].value == pytest.approx(1e-3)
+    assert all(a.value > b.value for a, b in itertools.pairwise(lrs))
+
+
+def test_resume_drops_what_the_interrupted_run_logged_after_its_checkpoint(tmp_path, monkeypatch):
+    common = ["trainer.max_epochs=5", "trainer.checkpoint_interval_s=0", "trainer.patience=null"]
+    trainer, _ = make_trainer(cfg_of(*common), tmp_path)
+    scalars = trainer.logger.scalars
+
+    def scalars_then_die(values: dict, step: int) -> None:
+        scalars(values, step)
+        if values.get("epoch") == 4:  # epoch 4 trained and logged, but not saved
+            raise Killed
+
+    monkeypatch.setattr(trainer.logger, "scalars", scalars_then_die)
+    with pytest.raises(Killed):
+        trainer.fit()  # flushes what was logged, as a writer may before a kill
+    trainer.logger.close()
+    saved_step = load_checkpoint(tmp_path / "checkpoints" / "last.pt")["counters"]["step"]
+    killed = events(tmp_path)
+    assert steps(killed, "train/loss_step")[-1] > saved_step  # there is something to drop
+    assert len(killed.Scalars("val/loss")) == 4
+
+    metrics = train(cfg_of(*common, "resume=true"), tmp_path)
+    assert len(list(tmp_path.glob("events.out.tfevents.*"))) == 2
+    ea = events(tmp_path)
+    assert steps(ea, "train/loss_step") == list(range(1, metrics["steps"] + 1))
+    assert len(ea.Scalars("val/loss")) == metrics["epochs"] == 5
+    assert [e.value for e in ea.Scalars("epoch")] == [1.0, 2.0, 3.0, 4.0, 5.0]
+    for tag in TAGS:
+        counts = Counter(steps(ea, tag))
+        assert max(counts.values()) == 1, tag
+    written = json.loads((tmp_path / "metrics.json").read_text())
+    assert ea.Scalars("test/loss")[-1].value == pytest.approx(written["test"]["loss"], rel=1e-6)

@@ -1,0 +1,43 @@
+"""The pinned experiments reach what their configs and the README claim.
+
+Accuracy only: wall-clock figures are measured by bench/, never asserted here.
+"""
+
+from __future__ import annotations
+
+import statistics
+
+import pytest
+from conftest import compose_cfg
+
+from engine.run import train
+
+SEEDS = (0, 1, 2)
+
+
+def mean_test_metric(experiment: str, metric: str, tmp_path) -> float:
+    values = []
+    for seed in SEEDS:
+        cfg = compose_cfg(
+            f"experiment={experiment}", f"seed={seed}", "trainer.progress_bar=false", "logger=none"
+        )
+        values.append(train(cfg, tmp_path / str(seed))["test"][metric])
+    return statistics.mean(values)
+
+
+def test_default_run_is_the_digits_experiment():
+    default, pinned = compose_cfg(), compose_cfg("experiment=digits_mlp")
+    for group in ("data", "model", "optim", "trainer"):
+        assert default[group] == pinned[group]
+
+
+@pytest.mark.parametrize(
+    ("experiment", "metric", "at_least"),
+    [
+        ("digits_mlp", "accuracy", 0.97),
+        ("breast_cancer_perceptron", "accuracy", 0.95),
+        ("diabetes_mlp", "r2", 0.30),
+    ],
+)
+def test_experiment_reaches_its_target(experiment, metric, at_least, tmp_path):
+    assert mean_test_metric(experiment, metric, tmp_path) >= at_least

@@ -17,7 +17,6 @@ import hydra
 from omegaconf import DictConfig
 
 from engine.cli import check_overrides, display_path, fail, report_errors
-from engine.run import evaluate
 
 log = logging.getLogger("evaluate")
 
@@ -25,6 +24,8 @@ log = logging.getLogger("evaluate")
 @hydra.main(version_base="1.3", config_path="configs", config_name="evaluate")
 @report_errors
 def main(cfg: DictConfig) -> None:
+    from engine.run import evaluate  # torch and friends: imported after the argument checks
+
     result = evaluate(cfg.run_dir, cfg.checkpoint, cfg.split, cfg.device)
     metrics = "  ".join(f"{k}={v:.4f}" for k, v in result[cfg.split].items())
     log.info(

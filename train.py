@@ -25,7 +25,6 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from engine.cli import check_overrides, display_path, fail, report_errors
-from engine.run import train
 
 log = logging.getLogger("train")
 
@@ -37,6 +36,8 @@ def format_metrics(metrics: dict[str, float]) -> str:
 @hydra.main(version_base="1.3", config_path="configs", config_name="train")
 @report_errors
 def main(cfg: DictConfig) -> float:
+    from engine.run import train  # torch and friends: imported after the argument checks
+
     hydra_cfg = HydraConfig.get()
     run_dir = hydra_cfg.runtime.output_dir
     log.info(

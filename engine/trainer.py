@@ -227,7 +227,7 @@ class Trainer:
         step_losses = torch.stack(losses).tolist()  # the epoch's one sync
         for i, value in enumerate(step_losses):
             if not math.isfinite(value):
-                self._diverged(value, step=first_step + i)
+                self._diverged(value, step=first_step + i, lr=lrs[i])
         self._log_steps(first_step, step_losses, lrs)
         out, t = torch.cat(outs), torch.cat(targets)
         sizes = torch.tensor([len(b) for b in targets], dtype=torch.float64)
@@ -289,13 +289,16 @@ class Trainer:
         where: str = "training loss",
         step: int | None = None,
         epoch: int | None = None,
+        lr: float | None = None,
     ) -> None:
-        """Stop with one line; ``epoch`` defaults to the one in progress (training)."""
-        lr = self.optimizer.param_groups[0]["lr"]
+        """Stop with one line; ``epoch`` defaults to the one in progress (training),
+        ``lr`` to the current rate (pass the rate the failing step used)."""
+        lr = self.optimizer.param_groups[0]["lr"] if lr is None else lr
         kept = f"; the last good checkpoint is {self.last_path}" if self.last_path.exists() else ""
         raise TrainingError(
-            f"{where} became {value} at epoch {epoch or self.epoch + 1}, step {step or self.step}: "
-            f"lower optim.lr (now {lr:g}) or set trainer.grad_clip{kept}"
+            f"{where} became {value} at epoch {epoch or self.epoch + 1}, step {step or self.step} "
+            f"(learning rate {lr:g}): lower optim.lr or set trainer.grad_clip, and check the "
+            f"data for inf/NaN{kept}"
         )
 
     def _device(self) -> torch.device:

@@ -1,0 +1,53 @@
+"""``python evaluate.py run_dir=...`` rebuilds a run from its directory alone and
+measures exactly what training measured."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from conftest import ROOT, run_script
+from e2e_support import copy_run, last_lines, read_json, shared_run
+
+
+def test_evaluate_reproduces_the_training_test_metrics(tmp_path_factory, tmp_path):
+    """On a regression run: its targets were standardized with the training split's
+    mean and std, which evaluate.py must take from the checkpoint."""
+    trained = shared_run(tmp_path_factory, "regression")
+    run = copy_run(trained, tmp_path / "run")  # evaluate writes into the run
+    rel = os.path.relpath(run, ROOT)  # as typed from the repo root
+
+    proc = run_script("evaluate.py", f"run_dir={rel}")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.strip() == ""
+
+    expected = trained.metrics()
+    result = read_json(run / "eval" / "metrics.json")
+    assert (result["split"], result["checkpoint"]) == ("test", "best")
+    assert result["epoch"] == expected["best_epoch"]
+    assert result["test"] == expected["test"]  # bit for bit, not approximately
+
+    metrics_line, wrote_line = last_lines(proc.stdout, 2)
+    assert metrics_line.startswith(f"test (best checkpoint, epoch {expected['best_epoch']}): ")
+    for key, value in expected["test"].items():
+        assert f"{key}={value:.4f}" in metrics_line
+    assert wrote_line.startswith("wrote ")
+    written = Path(wrote_line.removeprefix("wrote "))
+    assert (ROOT / written).resolve() == (run / "eval" / "metrics.json").resolve()
+
+
+def test_evaluate_needs_only_the_run_directory_from_anywhere(tmp_path_factory, tmp_path):
+    trained = shared_run(tmp_path_factory, "default")
+    run = copy_run(trained, tmp_path / "elsewhere" / "moved-run")
+    # Only what evaluate.py says it reads: the config and the checkpoints.
+    for path in run.iterdir():
+        if path.name not in (".hydra", "checkpoints"):
+            path.unlink()
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+
+    proc = run_script("evaluate.py", f"run_dir={run}", cwd=cwd)
+    assert proc.returncode == 0, proc.stderr
+    assert read_json(run / "eval" / "metrics.json")["test"] == trained.metrics()["test"]
+    assert f"wrote {run / 'eval' / 'metrics.json'}" in proc.stdout
+    assert list(cwd.iterdir()) == [], "evaluate.py wrote into the working directory"

@@ -11,13 +11,29 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import google_crc32c
 from tensorboard.compat.proto.summary_pb2 import Summary
+from tensorboard.summary.writer import record_writer
 from torch.utils.tensorboard import SummaryWriter
 from torch.utils.tensorboard.summary import hparams as hparams_summary
 
 from zoo import Registry
 
 LOGGERS = Registry("logger")
+
+
+def masked_crc32c(data: bytes) -> int:
+    """The checksum of TensorBoard's record format, in C.
+
+    Without TensorFlow, tensorboard's writer computes CRC32C in pure Python, byte by
+    byte: about 10 us per event on its writer thread, which holds the GIL and so
+    slows the training loop by a few percent. Same value (tested), C speed.
+    """
+    x = google_crc32c.value(data)
+    return (((x >> 15) | (x << 17)) + 0xA282EAD8) & 0xFFFFFFFF
+
+
+record_writer.masked_crc32c = masked_crc32c
 
 
 def list_loggers() -> list[str]:

@@ -70,19 +70,19 @@ class Task:
     def metrics(self, out: torch.Tensor, t: torch.Tensor, data: DataModule) -> dict[str, float]:
         raise NotImplementedError
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def evaluate(
         self, model: nn.Module, loss_fn: nn.Module, data: DataModule, split: str
     ) -> dict[str, float]:
         """Loss and metrics of ``model`` on a whole split, in eval mode."""
         was_training = model.training
         model.eval()
-        outs, targets = [], []
-        for x, t in data.batches(split, 4096):
-            outs.append(model(x))
-            targets.append(t)
+        batches = [(model(x), t) for x, t in data.batches(split, 4096)]
         model.train(was_training)
-        out, t = torch.cat(outs), torch.cat(targets)
+        if len(batches) == 1:  # the usual case for small data: no copy
+            out, t = batches[0]
+        else:
+            out, t = torch.cat([o for o, _ in batches]), torch.cat([t for _, t in batches])
         return {"loss": loss_fn(out, t).item(), **self.metrics(out, t, data)}
 
 

@@ -178,7 +178,8 @@ class Trainer:
                 self._after_epoch(val["loss"])
                 bar.set_postfix(
                     {f"train_{k}": f"{v:.4g}" for k, v in train.items()}
-                    | {f"val_{k}": f"{v:.4g}" for k, v in val.items()}
+                    | {f"val_{k}": f"{v:.4g}" for k, v in val.items()},
+                    refresh=False,  # update() redraws at most every 0.1 s
                 )
                 bar.update(1)
         finally:

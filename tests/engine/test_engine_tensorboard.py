@@ -121,3 +121,12 @@ def test_resume_drops_what_the_interrupted_run_logged_after_its_checkpoint(tmp_p
         assert max(counts.values()) == 1, tag
     written = json.loads((tmp_path / "metrics.json").read_text())
     assert ea.Scalars("test/loss")[-1].value == pytest.approx(written["test"]["loss"], rel=1e-6)
+
+
+@pytest.mark.parametrize("data", [b"", b"x", b"\x00\xff" * 37, bytes(range(256))])
+def test_fast_record_checksum_equals_tensorboards(data):
+    from tensorboard.compat.tensorflow_stub.pywrap_tensorflow import masked_crc32c as slow
+
+    from engine.logger import masked_crc32c
+
+    assert masked_crc32c(data) == slow(data)

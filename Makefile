@@ -39,6 +39,7 @@ test: lint
 bench: $(STAMP)
 	$(BIN)/python bench/overhead.py
 	$(BIN)/python bench/default_run.py
+	$(BIN)/python bench/optimizers.py
 
 clean:
 	rm -rf $(VENV) outputs multirun .pytest_cache .ruff_cache

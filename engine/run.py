@@ -44,6 +44,7 @@ RESUMABLE_CHANGES = (
     "trainer.progress_bar",
     "trainer.checkpoint_interval_s",
     "trainer.log_every_n_steps",
+    "trainer.histogram_every_n_steps",
     "logger.flush_secs",
 )
 

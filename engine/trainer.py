@@ -38,9 +38,11 @@ class TrainerConfig:
     max_epochs: int = 60  # upper bound; early stopping usually ends sooner
     batch_size: int = 64  # 1 = per-sample SGD, >= train size = batch gradient descent
     grad_clip: float | None = None  # max global L2 norm of the gradients; null = off
+    grad_clip_value: float | None = None  # clamp each gradient entry to [-v, v]; null = off
     patience: int | None = 10  # epochs without val-loss improvement before stopping
     min_delta: float = 0.0  # how much lower the val loss must be to count as better
     log_every_n_steps: int = 1  # train loss (and the learning rate when it changes)
+    histogram_every_n_steps: int = 200  # grad norms + histograms per layer; 0 = off (~0.5% time)
     checkpoint_interval_s: float = 10.0  # min seconds between last.pt writes; 0 = every epoch
     progress_bar: bool = True
     test_checkpoint: str = "best"  # weights the test metrics use: best (val loss) | last
@@ -54,6 +56,15 @@ class TrainerConfig:
             )
         if self.grad_clip is not None and self.grad_clip <= 0:
             raise ConfigError(f"trainer.grad_clip must be > 0 or null, got {self.grad_clip}")
+        if self.grad_clip_value is not None and self.grad_clip_value <= 0:
+            raise ConfigError(
+                f"trainer.grad_clip_value must be > 0 or null, got {self.grad_clip_value}"
+            )
+        if self.histogram_every_n_steps < 0:
+            raise ConfigError(
+                f"trainer.histogram_every_n_steps must be >= 0 (0 = off), "
+                f"got {self.histogram_every_n_steps}"
+            )
         if self.patience is not None and self.patience < 1:
             raise ConfigError(f"trainer.patience must be >= 1 or null, got {self.patience}")
         if self.checkpoint_interval_s < 0:
@@ -201,21 +212,34 @@ class Trainer:
         The step loop does only the work of a hand-written loop. Per-step losses and
         outputs are kept (detached) and turned into numbers once, at the end of the
         epoch: one device sync per epoch instead of one per step, and no per-step
-        metric kernels.
+        metric kernels. The same holds for the regularizer's penalty Ω: ``loss`` is
+        the data loss L alone (comparable to ``val/loss``), ``penalty`` the mean Ω,
+        and the optimizer minimizes their sum.
+
+        Every ``histogram_every_n_steps`` steps, :meth:`_log_gradients` reads the
+        gradients as backward left them (before clipping, so an explosion shows).
         """
         cfg, model, opt, loss_fn = self.cfg, self.model, self.optimizer, self.loss_fn
         model.train()
         first_step = self.step + 1
-        losses, outs, targets, lrs = [], [], [], []
+        losses, penalties, outs, targets, lrs = [], [], [], [], []
+        every_hist = cfg.histogram_every_n_steps
         gen = epoch_generator(self.seed, self.epoch)
         for x, t in self.data.batches("train", cfg.batch_size, generator=gen):
             out = model(x)
             loss = loss_fn(out, t)
+            objective = loss
             if self.regularizer is not None:
-                loss = loss + self.regularizer(model)
+                penalty = self.regularizer(model)
+                objective = loss + penalty
+                penalties.append(penalty.detach())
             opt.zero_grad(set_to_none=True)
-            loss.backward()
-            if cfg.grad_clip is not None:
+            objective.backward()
+            if every_hist and (self.step + 1) % every_hist == 0:
+                self._log_gradients(self.step + 1)
+            if cfg.grad_clip_value is not None:
+                nn.utils.clip_grad_value_(model.parameters(), cfg.grad_clip_value)
+            if cfg.grad_clip is not None:  # after the value clip, so the norm bound holds
                 nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
             lrs.append(opt.param_groups[0]["lr"])  # the rate this step used
             opt.step()
@@ -225,15 +249,37 @@ class Trainer:
             outs.append(out.detach())
             targets.append(t)
 
-        step_losses = torch.stack(losses).tolist()  # the epoch's one sync
+        n = len(losses)
+        values = torch.stack(losses + penalties).tolist()  # the epoch's one sync
+        step_losses, step_penalties = values[:n], values[n:]
         for i, value in enumerate(step_losses):
             if not math.isfinite(value):
                 self._diverged(value, step=first_step + i, lr=lrs[i])
+        for i, value in enumerate(step_penalties):
+            if not math.isfinite(value):
+                self._diverged(value, "weight penalty", step=first_step + i, lr=lrs[i])
         self._log_steps(first_step, step_losses, lrs)
         out, t = torch.cat(outs), torch.cat(targets)
         sizes = torch.tensor([len(b) for b in targets], dtype=torch.float64)
         mean_loss = float((torch.tensor(step_losses, dtype=torch.float64) * sizes).sum()) / len(t)
-        return {"loss": mean_loss, **self.task.train_metrics(out, t)}
+        metrics = {"loss": mean_loss}
+        if step_penalties:  # Ω depends on the weights only: a plain mean over the steps
+            metrics["penalty"] = math.fsum(step_penalties) / len(step_penalties)
+        return metrics | self.task.train_metrics(out, t)
+
+    def _log_gradients(self, step: int) -> None:
+        """``grad_norm/<name>`` = ‖∂L/∂θ‖₂ of each parameter, plus histograms of the
+        weights and gradients: vanishing or exploding gradients show up layer by layer."""
+        named = [(name, p) for name, p in self.model.named_parameters() if p.grad is not None]
+        if not named:
+            return
+        norms = torch.stack([p.grad.detach().norm() for _, p in named]).tolist()  # one sync
+        self.logger.scalars(
+            {f"grad_norm/{name}": v for (name, _), v in zip(named, norms, strict=True)}, step
+        )
+        for name, p in named:
+            self.logger.histogram(f"weights/{name}", p.detach(), step)
+            self.logger.histogram(f"grads/{name}", p.grad.detach(), step)
 
     def _log_steps(self, first_step: int, step_losses: list[float], lrs: list[float]) -> None:
         """Per-step train loss, and the learning rate at the steps where it changed."""

@@ -19,15 +19,23 @@ from losses.base import (
     register_loss,
 )
 from losses.classification import BCEWithLogitsLoss, CrossEntropyLoss  # importing registers
-from losses.regression import MSELoss
+from losses.divergence import KLDivLoss, gaussian_kl
+from losses.margin import HingeLoss, binary_hinge
+from losses.regression import HuberLoss, MAELoss, MSELoss
 
 __all__ = [
     "LOSSES",
     "BCEWithLogitsLoss",
     "CrossEntropyLoss",
+    "HingeLoss",
+    "HuberLoss",
+    "KLDivLoss",
     "Loss",
+    "MAELoss",
     "MSELoss",
+    "binary_hinge",
     "create_loss",
+    "gaussian_kl",
     "get",
     "list_losses",
     "loss_target",

@@ -37,12 +37,14 @@ class Loss(nn.Module):
 
     tasks: ClassVar[tuple[str, ...]] = ()
     target: ClassVar[str] = ""
+    # A loss may accept more (KL adds "batchmean", the mathematically right mean).
+    reductions: ClassVar[tuple[str, ...]] = REDUCTIONS
 
     def __init__(self, reduction: str = "mean", impl: str = "torch") -> None:
         super().__init__()
-        if reduction not in REDUCTIONS:
+        if reduction not in self.reductions:
             raise ValueError(
-                f"loss reduction must be one of {', '.join(REDUCTIONS)}; got '{reduction}'"
+                f"loss reduction must be one of {', '.join(self.reductions)}; got '{reduction}'"
             )
         if impl not in IMPLS:
             raise ValueError(f"loss impl must be one of {', '.join(IMPLS)}; got '{impl}'")

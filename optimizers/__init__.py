@@ -1,9 +1,14 @@
 """Optimizers and learning-rate schedulers by short name.
 
 from optimizers import create_optimizer, create_scheduler
-opt = create_optimizer("adamw", model.parameters(), lr=3e-4)
+opt = create_optimizer("adamw", model.parameters(), lr=3e-4)  # impl="torch": fused kernels
+ref = create_optimizer("adamw", model.parameters(), lr=3e-4, impl="reference")  # from scratch
 sched = create_scheduler("cosine", opt, total_steps=10_000, steps_per_epoch=100)
 # per batch: loss.backward(); opt.step(); sched.step()
+
+Optimizers: sgd, momentum, nesterov (sgd.py), adagrad, adadelta, rmsprop (adaptive.py),
+adam, adamw (adam.py), registered in factory.py. Schedules: constant, step, cosine,
+warmup_cosine, one_cycle (schedulers.py).
 """
 
 from optimizers.factory import OPTIMIZERS, create_optimizer, list_optimizers, register_optimizer

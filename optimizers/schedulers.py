@@ -8,10 +8,29 @@ initial rate η₀:  η_t = η₀·f(t).
     step      f(t) = γ^⌊t / (s·E)⌋       s = step_size in epochs, E = steps_per_epoch
     cosine    η_t = η_min + (η₀ − η_min)·(1 + cos(π·min(t, T)/T)) / 2
               (T = total_steps; Loshchilov & Hutter, 2017, without restarts)
+    warmup_cosine
+              η_t = η₀·(t + 1)/W                                   for t < W
+              η_t = η_min + (η₀ − η_min)·(1 + cos(π·min(t − W, T − W)/(T − W))) / 2
+              (W = warmup_steps, or round(warmup_fraction·T); Goyal et al., 2017)
+    one_cycle η rises from η₀/d to η₀ over the first p·T steps, then falls to
+              η₀/(d·d_f), both halves along a half cosine (Smith & Topin, 2018;
+              Smith, 2018): with c(a, b, x) = b + (a − b)·(1 + cos(π·x)) / 2,
+              η_t = c(η₀/d, η₀, t/(pT − 1))                        for t ≤ pT − 1
+              η_t = c(η₀, η₀/(d·d_f), (t − pT + 1)/(T − pT))       after
+              (p = pct_start, d = div_factor, d_f = final_div_factor)
 
 Decaying the rate lets SGD take large, exploring steps early and then settle into a
 minimum instead of bouncing around it with gradient noise. Cosine does this smoothly
 and ends exactly at η_min on the last step.
+
+Warmup guards the first steps instead: the initial weights and, in Adam, the
+second-moment estimate v built from a handful of gradients make early steps at
+full η erratic, so η ramps up linearly first. One-cycle goes further (Smith's
+"super-convergence"): a long rise to a large peak η acts as a regularizer and
+moves fast across the loss surface, and the long descent to far below η₀ settles
+into a minimum. Here the peak is the optimizer's ``lr``; PyTorch's ``OneCycleLR``
+also cycles momentum against η (``cycle_momentum``), which this schedule leaves to
+the optimizer.
 
 All are ``LambdaLR`` over plain closures: the closed form is exact at every t (the
 chained recurrence in ``CosineAnnealingLR`` accumulates rounding error), and
@@ -100,6 +119,99 @@ def cosine(
         def factor(t: int) -> float:
             progress = min(t, total_steps) / total_steps  # stay at η_min past the end
             return (eta_min + (lr0 - eta_min) * (1 + math.cos(math.pi * progress)) / 2) / lr0
+
+        return factor
+
+    lr0s = [group.get("initial_lr", group["lr"]) for group in optimizer.param_groups]
+    return LambdaLR(optimizer, [factor_for(lr0) for lr0 in lr0s])
+
+
+def _cosine_between(start: float, end: float, x: float) -> float:
+    """Half a cosine from ``start`` (x = 0) to ``end`` (x = 1)."""
+    return end + (start - end) * (1 + math.cos(math.pi * x)) / 2
+
+
+@register_scheduler("warmup_cosine")
+def warmup_cosine(
+    optimizer: Optimizer,
+    *,
+    total_steps: int,
+    steps_per_epoch: int,
+    warmup_steps: int | None = None,
+    warmup_fraction: float = 0.05,
+    eta_min: float = 0.0,
+) -> LambdaLR:
+    """Linear warmup to each group's η₀ over W steps, then cosine to η_min.
+
+    W is ``warmup_steps`` when given, else ``round(warmup_fraction·total_steps)``.
+    The warmup ends at η₀ on step W − 1 (never a step at η = 0), and the cosine
+    starts from η₀ at step W.
+    """
+    if eta_min < 0:
+        raise ValueError(f"scheduler eta_min must be >= 0, got {eta_min}")
+    if warmup_steps is None:
+        if not 0 <= warmup_fraction < 1:
+            raise ValueError(f"scheduler warmup_fraction must be in [0, 1), got {warmup_fraction}")
+        warmup_steps = round(warmup_fraction * total_steps)
+    if not 0 <= warmup_steps < total_steps:
+        raise ValueError(
+            f"scheduler warmup_steps must be in [0, total_steps={total_steps}), got {warmup_steps}"
+        )
+    W, T = warmup_steps, total_steps
+
+    def factor_for(lr0: float) -> Callable[[int], float]:
+        def factor(t: int) -> float:
+            if t < W:
+                return (t + 1) / W
+            progress = min(t - W, T - W) / (T - W)
+            return _cosine_between(lr0, eta_min, progress) / lr0
+
+        return factor
+
+    lr0s = [group.get("initial_lr", group["lr"]) for group in optimizer.param_groups]
+    return LambdaLR(optimizer, [factor_for(lr0) for lr0 in lr0s])
+
+
+@register_scheduler("one_cycle")
+def one_cycle(
+    optimizer: Optimizer,
+    *,
+    total_steps: int,
+    steps_per_epoch: int,
+    pct_start: float = 0.3,
+    div_factor: float = 25.0,
+    final_div_factor: float = 1e4,
+) -> LambdaLR:
+    """Smith's one cycle, peaking at each group's ``lr``; ``OneCycleLR``'s η sequence.
+
+    Args:
+        pct_start: p, the fraction of the steps spent rising.
+        div_factor: d, the peak over the starting rate.
+        final_div_factor: d_f, the starting rate over the final one.
+    """
+    if not 0 < pct_start < 1:
+        raise ValueError(f"scheduler pct_start must be in (0, 1), got {pct_start}")
+    if div_factor < 1 or final_div_factor < 1:
+        raise ValueError(
+            f"scheduler div_factor and final_div_factor must be >= 1, "
+            f"got {div_factor} and {final_div_factor}"
+        )
+    # The rise ends on step pT − 1, the fall on step T − 1 (OneCycleLR's phase ends).
+    peak_step, last_step = pct_start * total_steps - 1, total_steps - 1
+    if not 0 < peak_step < last_step:
+        raise ValueError(
+            f"scheduler one_cycle needs 1 < pct_start·total_steps < total_steps, got "
+            f"{pct_start}·{total_steps}; raise total_steps or change pct_start"
+        )
+
+    def factor_for(lr0: float) -> Callable[[int], float]:
+        start, final = lr0 / div_factor, lr0 / (div_factor * final_div_factor)
+
+        def factor(t: int) -> float:
+            t = min(t, last_step)  # OneCycleLR raises past the end; stay at the final η
+            if t <= peak_step:
+                return _cosine_between(start, lr0, t / peak_step) / lr0
+            return _cosine_between(lr0, final, (t - peak_step) / (last_step - peak_step)) / lr0
 
         return factor
 

@@ -35,6 +35,8 @@ UNREGISTERED = {"trainer", "experiment", "hydra"}
 COMPANIONS = {
     ("task", "regression"): ["data=diabetes"],
     ("loss", "mse"): ["data=diabetes"],
+    ("loss", "mae"): ["data=diabetes"],
+    ("loss", "huber"): ["data=diabetes"],
 }
 
 

@@ -21,6 +21,8 @@ Learning* (2016), ch. 6.
 
 from __future__ import annotations
 
+from typing import Any
+
 from torch import Tensor, nn
 
 from zoo.activations import make_activation
@@ -39,6 +41,8 @@ class MLP(nn.Module):
         hidden_size: H, the width of every hidden layer.
         num_layers: L, the number of hidden layers; 0 gives a linear model.
         activation: φ, a name from :func:`zoo.list_activations`.
+        activation_kwargs: φ's own options, e.g. ``{"negative_slope": 0.2}`` for
+            leaky_relu; each hidden layer gets its own φ (so prelu slopes are per layer).
         dropout: p in [0, 1), the drop probability after each hidden activation.
         norm: ``"none"`` or ``"batch"`` (BatchNorm1d before φ).
 
@@ -53,10 +57,12 @@ class MLP(nn.Module):
         hidden_size: int = 256,
         num_layers: int = 2,
         activation: str = "relu",
+        activation_kwargs: dict[str, Any] | None = None,
         dropout: float = 0.0,
         norm: str = "none",
     ) -> None:
         super().__init__()
+        act_kwargs = dict(activation_kwargs or {})
         if in_features < 1 or out_features < 1:
             raise ValueError(
                 f"mlp needs in_features >= 1 and out_features >= 1, "
@@ -70,7 +76,7 @@ class MLP(nn.Module):
             raise ValueError(f"mlp dropout must be in [0, 1), got {dropout}")
         if norm not in NORMS:
             raise ValueError(f"mlp norm must be one of {', '.join(NORMS)}; got '{norm}'")
-        make_activation(activation)  # fail here, with the list of names, if unknown
+        make_activation(activation, **act_kwargs)  # fail here, with the list of names, if unknown
 
         layers: list[nn.Module] = []
         width = in_features
@@ -82,7 +88,7 @@ class MLP(nn.Module):
             ]
             if norm == "batch":
                 block.append(nn.BatchNorm1d(hidden_size))
-            block.append(make_activation(activation))
+            block.append(make_activation(activation, **act_kwargs))
             if dropout > 0:
                 block.append(nn.Dropout(dropout))
             layers.append(nn.Sequential(*block))
@@ -103,6 +109,7 @@ def build_mlp(
     hidden_size: int = 256,
     num_layers: int = 2,
     activation: str = "relu",
+    activation_kwargs: dict[str, Any] | None = None,
     dropout: float = 0.0,
     norm: str = "none",
 ) -> MLP:
@@ -112,6 +119,7 @@ def build_mlp(
         hidden_size=hidden_size,
         num_layers=num_layers,
         activation=activation,
+        activation_kwargs=activation_kwargs,
         dropout=dropout,
         norm=norm,
     )

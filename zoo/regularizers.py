@@ -1,13 +1,17 @@
-"""Weight penalties added to the training loss: L1 and L2 regularization.
+"""Weight penalties added to the training loss: L1, L2 and both (elastic net).
 
 The trainer minimizes  L(θ) + Ω(θ)  with
 
-    l2:  Ω = λ · Σ_W Σ_ij W_ij²      gradient  2λ·W   (ridge / Tikhonov; "weight decay")
-    l1:  Ω = λ · Σ_W Σ_ij |W_ij|     gradient   λ·sign(W)   (lasso; Tibshirani, 1996)
+    l2:     Ω = λ · Σ_W Σ_ij W_ij²      gradient  2λ·W   (ridge / Tikhonov; "weight decay")
+    l1:     Ω = λ · Σ_W Σ_ij |W_ij|     gradient   λ·sign(W)   (lasso; Tibshirani, 1996)
+    l1_l2:  Ω = λ₁ · Σ |W| + λ₂ · Σ W²  gradient  λ₁·sign(W) + 2λ₂·W
+                                        (elastic net; Zou & Hastie, 2005)
 
 where the sums run over weight matrices and kernels only. L2 pulls every weight
 toward 0 in proportion to its size, preferring many small weights; L1 pulls with a
-constant force, which drives unhelpful weights to exactly 0 (sparse solutions).
+constant force, which drives unhelpful weights to exactly 0 (sparse solutions). The
+elastic net keeps L1's sparsity, while its L2 term spreads weight over correlated
+inputs where L1 alone would pick one of them arbitrarily.
 Reference: Goodfellow, Bengio & Courville, *Deep Learning* (2016), sec. 7.1.
 
 Why only tensors with ndim >= 2: a weight sets how strongly the output reacts to the
@@ -76,6 +80,23 @@ class L1Penalty(_WeightPenalty):
 
     def term(self, w: Tensor) -> Tensor:
         return w.abs().sum()
+
+
+@REGULARIZERS.register("l1_l2")
+class L1L2Penalty:
+    """Ω = λ₁ · Σ |W| + λ₂ · Σ W² (the elastic net): the sum of the two penalties above."""
+
+    def __init__(self, l1_strength: float = 1e-5, l2_strength: float = 1e-4) -> None:
+        for name, value in (("l1_strength", l1_strength), ("l2_strength", l2_strength)):
+            if value < 0:
+                raise ValueError(f"regularizer {name} must be >= 0, got {value}")
+        self.l1, self.l2 = L1Penalty(l1_strength), L2Penalty(l2_strength)
+
+    def __call__(self, model: nn.Module) -> Tensor:
+        return self.l1(model) + self.l2(model)
+
+    def __repr__(self) -> str:
+        return f"L1L2Penalty(l1_strength={self.l1.strength}, l2_strength={self.l2.strength})"
 
 
 @REGULARIZERS.register("none")

@@ -2,9 +2,11 @@ from __future__ import annotations
 
 import pytest
 import torch
+from conftest import compose_cfg
 from torch import nn
 
 import zoo
+from engine.run import kwargs_of
 from zoo import MLP, DataSpec
 
 
@@ -78,3 +80,29 @@ def test_argument_errors(kwargs: dict, message: str) -> None:
 def test_unknown_activation_lists_names() -> None:
     with pytest.raises(zoo.UnknownNameError, match="relu"):
         MLP(10, 2, activation="swish2")
+
+
+def test_activation_kwargs_reach_every_layer() -> None:
+    model = MLP(
+        10,
+        2,
+        hidden_size=4,
+        num_layers=2,
+        activation="leaky_relu",
+        activation_kwargs={"negative_slope": 0.2},
+    )
+    slopes = [m.negative_slope for m in model.modules() if isinstance(m, nn.LeakyReLU)]
+    assert slopes == [0.2, 0.2]
+    with pytest.raises(TypeError, match="activation 'tanh' has no option negative_slope"):
+        MLP(10, 2, activation="tanh", activation_kwargs={"negative_slope": 0.2})
+
+
+def test_activation_options_from_the_command_line() -> None:
+    """The override documented in configs/model/mlp.yaml builds what it says."""
+    cfg = compose_cfg("model.activation=leaky_relu", "model.activation_kwargs={negative_slope:0.2}")
+    spec = DataSpec("vector", (12,), "classification", num_classes=4)
+    model = zoo.create_model("mlp", spec, **kwargs_of(cfg.model))
+    slopes = {m.negative_slope for m in model.modules() if isinstance(m, nn.LeakyReLU)}
+    assert slopes == {0.2}
+    prelu = zoo.create_model("mlp", spec, **kwargs_of(compose_cfg("model.activation=prelu").model))
+    assert sum(isinstance(m, nn.PReLU) for m in prelu.modules()) == 2

@@ -21,7 +21,7 @@ def known_model() -> nn.Module:
 
 
 def test_registered() -> None:
-    assert {"none", "l1", "l2"} <= set(zoo.list_regularizers())
+    assert {"none", "l1", "l2", "l1_l2"} <= set(zoo.list_regularizers())
 
 
 def test_none_returns_none() -> None:
@@ -38,6 +38,17 @@ def test_l1_value_excludes_biases_and_norm_params() -> None:
     penalty = zoo.create_regularizer("l1", strength=0.1)
     expected = 0.1 * (1 + 2 + 3 + 0 + 0.5 + 1)
     assert penalty(known_model()).item() == pytest.approx(expected)
+
+
+def test_l1_l2_is_both_penalties() -> None:
+    penalty = zoo.create_regularizer("l1_l2", l1_strength=0.1, l2_strength=0.01)
+    expected = 0.1 * (1 + 2 + 3 + 0 + 0.5 + 1) + 0.01 * (1 + 4 + 9 + 0 + 0.25 + 1)
+    assert penalty(known_model()).item() == pytest.approx(expected)
+    model = known_model()
+    penalty(model).backward()
+    w = model[0].weight.detach()
+    torch.testing.assert_close(model[0].weight.grad, 0.1 * torch.sign(w) + 0.02 * w)
+    assert model[0].bias.grad is None
 
 
 def test_default_strength() -> None:
@@ -68,5 +79,7 @@ def test_errors() -> None:
         zoo.create_regularizer("l2", strength=-1)
     with pytest.raises(TypeError):
         zoo.create_regularizer("l1", lam=0.1)
-    with pytest.raises(zoo.UnknownNameError, match="l1, l2, none"):
+    with pytest.raises(ValueError, match=r"l2_strength must be >= 0, got -0\.5"):
+        zoo.create_regularizer("l1_l2", l2_strength=-0.5)
+    with pytest.raises(zoo.UnknownNameError, match="l1, l1_l2, l2, none"):
         zoo.create_regularizer("elastic")

@@ -15,6 +15,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from omegaconf import OmegaConf
+
 from engine.errors import ZooError
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
@@ -62,6 +64,39 @@ def check_overrides(args: Sequence[str], config_dir: Path = CONFIG_DIR) -> None:
         for choice in value.split(","):
             if _PLAIN.fullmatch(choice) and choice not in options:
                 fail(f"unknown {key} '{choice}'; available: {', '.join(options)}")
+
+
+def add_pairings(args: Sequence[str], config_dir: Path = CONFIG_DIR) -> list[str]:
+    """Complete ``group=option`` choices with the groups their YAML ``pairs_with``.
+
+    A loss or task only fits some data: ``loss=huber`` on the default digits (a
+    classification set) cannot train. Its YAML says what it pairs with
+    (``pairs_with: {task: regression, data: diabetes}``), and those choices are
+    added for every group the command line does not name itself. (Hydra's
+    defaults list cannot express this: a config may only override groups listed
+    before it, and data must come after loss so that a dataset can pick its loss.)
+    """
+    named = {a.partition("=")[0].lstrip("+") for a in args if "=" in a and not a.startswith("-")}
+    if "experiment" in named:  # a recipe chooses its own pieces
+        return list(args)
+    added: list[str] = []
+    for arg in args:
+        group, sep, option = arg.partition("=")
+        path = config_dir / group / f"{option}.yaml"
+        if (
+            arg.startswith(("-", "+"))
+            or not sep
+            or not _PLAIN.fullmatch(option)
+            or not path.is_file()
+        ):
+            continue
+        for other, choice in (OmegaConf.load(path).get("pairs_with") or {}).items():
+            if other not in named:
+                named.add(other)
+                added.append(f"{other}={choice}")
+    if added:
+        print(f"(added {' '.join(added)}: what the chosen options pair with)", flush=True)
+    return [*args, *added]
 
 
 def report_errors(fn: Callable[..., Any]) -> Callable[..., Any]:

@@ -81,10 +81,14 @@ def seed_everything(
         torch.use_deterministic_algorithms(True, warn_only=True)
 
 
+# Keys of a component's YAML that describe the option rather than configure it.
+META_KEYS = ("name", "pairs_with")
+
+
 def kwargs_of(node: Any) -> dict[str, Any]:
-    """A component's YAML node as keyword arguments (everything but its ``name``)."""
+    """A component's YAML node as keyword arguments (all but ``name``, ``pairs_with``)."""
     kwargs = OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else node
-    return {k: v for k, v in dict(kwargs or {}).items() if k != "name"}
+    return {k: v for k, v in dict(kwargs or {}).items() if k not in META_KEYS}
 
 
 def create(group: str, factory: Callable[..., Any], node: Any, *args: Any, **extra: Any) -> Any:

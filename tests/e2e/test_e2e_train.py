@@ -151,3 +151,33 @@ def test_help_lists_every_config_group():
     for group in groups:
         options = ", ".join(sorted(p.stem for p in (CONFIG_DIR / group).glob("*.yaml")))
         assert f"{group}: {options}" in proc.stdout, f"--help does not list {group}"
+
+
+@pytest.mark.parametrize(
+    ("args", "added"),
+    [
+        (["loss=huber"], "task=regression data=diabetes"),
+        (["task=regression"], "loss=mse data=diabetes"),
+        (["loss=mae", "data=diabetes"], "task=regression"),
+    ],
+)
+def test_a_loss_or_task_named_alone_brings_data_it_fits(args, added, tmp_path):
+    run_dir = tmp_path / "run"
+    proc = run_script("train.py", *args, *FAST, "logger=none", f"hydra.run.dir={run_dir}")
+    assert proc.returncode == 0, proc.stderr
+    assert f"(added {added}:" in proc.stdout
+    config = yaml.safe_load((run_dir / ".hydra" / "config.yaml").read_text())
+    assert config["task"]["name"] == "regression" and config["data"]["name"] == "diabetes"
+    assert {"mse", "mae", "r2"} <= read_json(run_dir / "metrics.json")["test"].keys()
+
+
+def test_a_named_group_is_never_replaced_by_a_pairing(tmp_path):
+    # loss=huber pairs with diabetes, but the user chose digits: keep it, and say why
+    # it cannot work, in one line.
+    proc = run_script(
+        "train.py", "loss=huber", "data=digits", *FAST, f"hydra.run.dir={tmp_path / 'run'}"
+    )
+    assert proc.returncode != 0
+    assert "(added task=regression:" in proc.stdout
+    (line,) = [s for s in proc.stderr.splitlines() if s.strip()]
+    assert line.startswith("error: task 'regression' needs regression targets")

@@ -27,7 +27,8 @@ BAD_TRAIN_INPUT = {
         ["diabetes", "regression", "task=regression"],
     ),
     "regression-loss-on-classification-data": (
-        ["loss=mse"],
+        # named together (loss=mse alone brings regression data with it)
+        ["loss=mse", "task=classification", "data=digits"],
         ["mse", "regression", "classification", "cross_entropy"],
     ),
     "unknown-trainer-option-added-with-plus": (

@@ -14,13 +14,16 @@ import os
 import socket
 import struct
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import google_crc32c
 import torch
+from google.protobuf import text_format
 from tensorboard.compat.proto.event_pb2 import Event, SessionLog
 from tensorboard.compat.proto.summary_pb2 import Summary
+from tensorboard.plugins.projector.projector_config_pb2 import ProjectorConfig
 from torch import Tensor
 from torch.utils.tensorboard.summary import histogram_raw
 from torch.utils.tensorboard.summary import hparams as hparams_summary
@@ -123,6 +126,9 @@ class NullLogger:
     def hparams(self, hparams: dict[str, Any], metrics: dict[str, float], step: int) -> None:
         pass
 
+    def embedding(self, features: Tensor, labels: Sequence[Any], tag: str, step: int) -> None:
+        pass
+
     def flush(self) -> None:
         pass
 
@@ -192,6 +198,43 @@ class TensorBoardLogger(NullLogger):
         for summary in hparams_summary(clean, metrics):
             self.events.add_summary(summary)
         self.scalars(metrics, step)
+
+    def embedding(self, features: Tensor, labels: Sequence[Any], tag: str, step: int) -> None:
+        """Points with their labels, for TensorBoard's PROJECTOR tab (PCA, t-SNE, UMAP).
+
+        Written where ``SummaryWriter.add_embedding`` writes them, without a second
+        event file: ``<step>/<tag>/tensors.tsv`` (one point a line) and ``metadata.tsv``
+        (one label a line; a single column has no header), listed in the run
+        directory's ``projector_config.pbtxt``, the file the projector plugin looks
+        for next to a run's event files. Paths in it are relative to the run directory.
+
+        Shapes:
+            features ``(N, D)``; labels N of them.
+        """
+        if len(labels) != len(features):
+            raise ValueError(f"embedding: {len(features)} points but {len(labels)} labels")
+        subdir = f"{step:05d}/{tag}"
+        folder = self.run_dir / subdir
+        folder.mkdir(parents=True, exist_ok=True)
+        rows = features.detach().double().cpu().tolist()
+        (folder / "tensors.tsv").write_text(
+            "".join("\t".join(f"{v:.7g}" for v in row) + "\n" for row in rows)
+        )
+        (folder / "metadata.tsv").write_text("".join(f"{label}\n" for label in labels))
+        path = self.run_dir / "projector_config.pbtxt"
+        config = ProjectorConfig()
+        if path.exists():  # keep the other tags' embeddings; replace this tag's
+            text_format.Parse(path.read_text(), config)
+            kept = [e for e in config.embeddings if e.tensor_name != tag]
+            del config.embeddings[:]
+            config.embeddings.extend(kept)
+        config.embeddings.add(
+            tensor_name=tag,
+            tensor_path=f"{subdir}/tensors.tsv",
+            metadata_path=f"{subdir}/metadata.tsv",
+            tensor_shape=list(features.shape),
+        )
+        path.write_text(text_format.MessageToString(config))
 
     def flush(self) -> None:
         self.events.flush()

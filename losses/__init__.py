@@ -21,11 +21,13 @@ from losses.base import (
 from losses.classification import BCEWithLogitsLoss, CrossEntropyLoss  # importing registers
 from losses.divergence import KLDivLoss, gaussian_kl
 from losses.margin import HingeLoss, binary_hinge
+from losses.metric_learning import ContrastiveLoss, TripletLoss, pairwise_distances
 from losses.regression import HuberLoss, MAELoss, MSELoss
 
 __all__ = [
     "LOSSES",
     "BCEWithLogitsLoss",
+    "ContrastiveLoss",
     "CrossEntropyLoss",
     "HingeLoss",
     "HuberLoss",
@@ -33,6 +35,7 @@ __all__ = [
     "Loss",
     "MAELoss",
     "MSELoss",
+    "TripletLoss",
     "binary_hinge",
     "create_loss",
     "gaussian_kl",
@@ -40,5 +43,6 @@ __all__ = [
     "list_losses",
     "loss_target",
     "loss_tasks",
+    "pairwise_distances",
     "register_loss",
 ]

@@ -4,7 +4,8 @@ A loss declares which engine tasks it fits (``tasks``) and what targets it reads
 (``target``), so the engine can pair it with a dataset, and pick the model's head
 size, without a table of special cases:
 
-    "index"   integer class labels (N,), with logits (N, C)
+    "index"   integer class labels (N,), with logits (N, C), or with embeddings (N, D)
+              for the embedding task (metric learning, losses/metric_learning.py)
     "binary"  float 0/1 (or soft) targets, same shape as the logits
     "value"   float targets, same shape as the predictions
 """
@@ -20,7 +21,7 @@ from zoo.registry import Registry
 
 LOSSES = Registry("loss")
 
-TASKS = ("classification", "regression")
+TASKS = ("classification", "regression", "embedding")
 TARGETS = ("index", "binary", "value")
 REDUCTIONS = ("mean", "sum", "none")
 IMPLS = ("torch", "reference")

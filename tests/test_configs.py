@@ -12,6 +12,7 @@ from conftest import CONFIG_DIR, FAST, compose_cfg
 import losses
 import optimizers
 import zoo
+from engine.cli import add_pairings
 from engine.data import list_datasets
 from engine.logger import list_loggers
 from engine.run import train
@@ -30,14 +31,6 @@ REGISTRIES = {
 }
 # Groups that are recipes or settings rather than registered components.
 UNREGISTERED = {"trainer", "experiment", "hydra"}
-
-# What an option needs next to it to make a run that can work (regression pieces).
-COMPANIONS = {
-    ("task", "regression"): ["data=diabetes"],
-    ("loss", "mse"): ["data=diabetes"],
-    ("loss", "mae"): ["data=diabetes"],
-    ("loss", "huber"): ["data=diabetes"],
-}
 
 
 def options(group: str) -> list[str]:
@@ -60,7 +53,8 @@ def test_config_options_equal_registry_names(group):
 @pytest.mark.parametrize(("group", "option"), ALL_OPTIONS, ids=[f"{g}={o}" for g, o in ALL_OPTIONS])
 def test_every_option_composes_and_trains_one_step(group, option, tmp_path):
     quiet = [] if group == "logger" else ["logger=none"]
-    overrides = [*quiet, f"{group}={option}", *COMPANIONS.get((group, option), [])]
+    # As train.py does: an option named alone brings what its YAML pairs_with.
+    overrides = add_pairings([*quiet, f"{group}={option}"])
     cfg = compose_cfg(*FAST, "trainer.max_epochs=1", *overrides)
     assert cfg[group].name == option  # each option carries its registry entry's name
     metrics = train(cfg, tmp_path)

@@ -154,16 +154,13 @@ class Trainer:
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Continue from a ``last.pt``: weights, optimizer, scheduler, RNGs, counters."""
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         set_rng_state(state["rng"])
         for key, value in state["counters"].items():
             setattr(self, key, value)
-
-    def resume(self, path: str | Path | None = None) -> None:
-        """Continue from ``last.pt`` (or ``path``): weights, optimizer, RNGs, counters."""
-        self.load_state_dict(load_checkpoint(path or self.last_path))
 
     # ------------------------------------------------------------------ the loop
 

@@ -108,6 +108,8 @@ class Classification(Task):
         return 1 if self.single_logit else spec.num_classes
 
     def encode_targets(self, y: torch.Tensor) -> torch.Tensor:
+        if self.loss_target == "onehot":  # the categorical form: rows of the identity
+            return nn.functional.one_hot(y, self.num_classes).float()
         if self.loss_target != "binary":
             return y
         if self.single_logit:

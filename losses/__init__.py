@@ -18,7 +18,11 @@ from losses.base import (
     loss_tasks,
     register_loss,
 )
-from losses.classification import BCEWithLogitsLoss, CrossEntropyLoss  # importing registers
+from losses.classification import (
+    BCEWithLogitsLoss,
+    CrossEntropyLoss,
+    SparseCrossEntropyLoss,
+)  # importing registers
 from losses.divergence import KLDivLoss, gaussian_kl
 from losses.margin import HingeLoss, binary_hinge
 from losses.metric_learning import ContrastiveLoss, TripletLoss, pairwise_distances
@@ -35,6 +39,7 @@ __all__ = [
     "Loss",
     "MAELoss",
     "MSELoss",
+    "SparseCrossEntropyLoss",
     "TripletLoss",
     "binary_hinge",
     "create_loss",

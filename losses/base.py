@@ -6,6 +6,7 @@ size, without a table of special cases:
 
     "index"   integer class labels (N,), with logits (N, C), or with embeddings (N, D)
               for the embedding task (metric learning, losses/metric_learning.py)
+    "onehot"  float one-hot (or soft) class distributions (N, C), with logits (N, C)
     "binary"  float 0/1 (or soft) targets, same shape as the logits
     "value"   float targets, same shape as the predictions
 """
@@ -22,7 +23,7 @@ from zoo.registry import Registry
 LOSSES = Registry("loss")
 
 TASKS = ("classification", "regression", "embedding")
-TARGETS = ("index", "binary", "value")
+TARGETS = ("index", "onehot", "binary", "value")
 REDUCTIONS = ("mean", "sum", "none")
 IMPLS = ("torch", "reference")
 

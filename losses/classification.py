@@ -44,7 +44,7 @@ class CrossEntropyLoss(Loss):
     """
 
     tasks = ("classification",)
-    target = "index"
+    target = "onehot"  # the categorical form: the task hands it one-hot rows q_i
 
     def __init__(
         self, label_smoothing: float = 0.0, reduction: str = "mean", impl: str = "torch"
@@ -84,6 +84,28 @@ class CrossEntropyLoss(Loss):
 
     def extra_repr(self) -> str:
         return f"label_smoothing={self.label_smoothing}, {super().extra_repr()}"
+
+
+@register_loss("sparse_cross_entropy")
+class SparseCrossEntropyLoss(CrossEntropyLoss):
+    """Cross-entropy with integer labels: ℓ_i = −log p_{i,y_i}.
+
+    The same function as ``cross_entropy`` on one-hot targets (q_i = e_{y_i}), read
+    from the label directly instead of from an (N, C) one-hot matrix: the form to
+    use for labelled data, and what the default run trains with.
+
+    Shapes:
+        logits ``(N, C)``; target ``(N,)`` integer labels.
+    """
+
+    target = "index"
+
+    def check(self, z: Tensor, target: Tensor) -> None:
+        if target.is_floating_point():
+            raise ValueError(
+                "sparse_cross_entropy takes integer class labels; for one-hot or soft "
+                "targets use cross_entropy"
+            )
 
 
 @register_loss("bce")

@@ -69,7 +69,7 @@ def test_defaults_compose_to_mlp_on_digits():
         "mlp",
         "digits",
         "classification",
-        "cross_entropy",
+        "sparse_cross_entropy",
     )
     assert (cfg.optim.name, cfg.sched.name, cfg.init.name, cfg.regularization.name) == (
         "adam",

@@ -49,20 +49,28 @@ def test_bce_on_binary_data_gives_one_logit_and_float_column_targets():
     assert set(t.unique().tolist()) == {0.0, 1.0}
     assert b.model(x[:5]).shape == (5, 1)
     # the float targets are the same labels cross-entropy sees
-    ce = built("data=breast_cancer", "loss=cross_entropy")
+    ce = built("data=breast_cancer", "loss=sparse_cross_entropy")
     assert torch.equal(t[:, 0].long(), ce.data.splits["train"][1])
 
 
-def test_cross_entropy_on_binary_data_gives_two_outputs():
-    b = built("data=breast_cancer", "loss=cross_entropy")
+def test_sparse_cross_entropy_on_binary_data_gives_two_outputs_and_labels():
+    b = built("data=breast_cancer", "loss=sparse_cross_entropy")
     assert head(b.model).out_features == 2
     t = b.data.splits["train"][1]
     assert t.dtype == torch.long and t.ndim == 1
 
 
+def test_cross_entropy_is_fed_one_hot_rows_of_the_same_labels():
+    labels = built("data=iris", "loss=sparse_cross_entropy").data.splits["train"][1]
+    b = built("data=iris", "loss=cross_entropy")
+    assert head(b.model).out_features == 3
+    t = b.data.splits["train"][1]
+    assert t.dtype == torch.float32 and torch.equal(t, nn.functional.one_hot(labels, 3).float())
+
+
 def test_bce_on_three_classes_is_one_vs_rest():
     b = built("data=iris", "loss=bce")
-    labels = built("data=iris", "loss=cross_entropy").data.splits["train"][1]
+    labels = built("data=iris", "loss=sparse_cross_entropy").data.splits["train"][1]
     assert head(b.model).out_features == 3
     t = b.data.splits["train"][1]
     assert t.dtype == torch.float32 and t.shape == (len(labels), 3)

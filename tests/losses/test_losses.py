@@ -19,6 +19,9 @@ def inputs_for(target_kind: str, gen: torch.Generator) -> tuple[Tensor, Tensor]:
     """A (prediction, target) pair of the kind the loss declares it reads."""
     if target_kind == "index":
         return torch.randn(N, C, generator=gen), torch.randint(0, C, (N,), generator=gen)
+    if target_kind == "onehot":
+        labels = torch.randint(0, C, (N,), generator=gen)
+        return torch.randn(N, C, generator=gen), torch.nn.functional.one_hot(labels, C).float()
     if target_kind == "binary":
         return torch.randn(N, 1, generator=gen), torch.randint(0, 2, (N, 1), generator=gen).float()
     return torch.randn(N, 3, generator=gen), torch.randn(N, 3, generator=gen)
@@ -31,7 +34,7 @@ def test_every_loss(name: str, impl: str) -> None:
     assert issubclass(cls, nn.Module)
     assert cls.tasks and set(cls.tasks) <= {"classification", "regression", "embedding"}
     assert losses.loss_tasks(name) == cls.tasks
-    assert cls.target in {"index", "binary", "value"}
+    assert cls.target in {"index", "onehot", "binary", "value"}
 
     pred, target = inputs_for(cls.target, torch.Generator().manual_seed(0))
     pred.requires_grad_(True)
@@ -58,7 +61,7 @@ def test_bad_reduction(name: str) -> None:
 def test_registry_errors() -> None:
     with pytest.raises(
         UnknownNameError,
-        match="bce, contrastive, cross_entropy, hinge, huber, kl, mae, mse, triplet",
+        match=", ".join(sorted(losses.list_losses())),
     ):
         losses.create_loss("focal")
     with pytest.raises(ValueError, match="registered twice"):
@@ -595,3 +598,14 @@ def test_gaussian_kl_zero_only_at_the_prior() -> None:
     assert (losses.gaussian_kl(zeros, zeros - 0.1) > 0).all()
     with pytest.raises(ValueError, match="gaussian_kl: prediction shape"):
         losses.gaussian_kl(torch.zeros(3, 5), torch.zeros(3, 4))
+
+
+def test_sparse_cross_entropy_is_cross_entropy_on_labels_and_refuses_floats() -> None:
+    gen = torch.Generator().manual_seed(3)
+    z, y = torch.randn(N, C, generator=gen), torch.randint(0, C, (N,), generator=gen)
+    sparse = losses.create_loss("sparse_cross_entropy", label_smoothing=0.1)
+    categorical = losses.create_loss("cross_entropy", label_smoothing=0.1)
+    one_hot = torch.nn.functional.one_hot(y, C).float()
+    torch.testing.assert_close(sparse(z, y), categorical(z, one_hot), rtol=0, atol=1e-6)
+    with pytest.raises(ValueError, match="integer class labels; for one-hot or soft"):
+        sparse(z, one_hot)

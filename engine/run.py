@@ -162,6 +162,39 @@ def _check_resumable(saved: dict[str, Any], current: dict[str, Any], path: Path)
         )
 
 
+@torch.no_grad()
+def distill_from(teacher_dir: Path, cfg: DictConfig, data: DataModule, device) -> None:
+    """Knowledge distillation (Hinton et al. 2015): train on a teacher's logits.
+
+    The training split's targets become the logits a saved run's model gives for
+    the same inputs; the student's loss (kl, with a temperature T) pulls its
+    softened distribution toward the teacher's. Validation and test keep the true
+    labels, so early stopping and the reported metrics measure the real task
+    (``train/accuracy`` is then agreement with the teacher).
+    """
+    teacher_cfg, teacher, _ = load_run(teacher_dir, "best", device)
+    if teacher_cfg.data != cfg.data or teacher_cfg.seed != cfg.seed:
+        raise ConfigError(
+            f"task.teacher_run {teacher_dir} was trained on data '{teacher_cfg.data.name}' "
+            f"with seed {teacher_cfg.seed}; distill on the same data and seed, so the "
+            "student's test split is one the teacher never saw"
+        )
+    if cfg.loss.name != "kl" or cfg.loss.get("target_kind") != "logits":
+        raise ConfigError(
+            "task.teacher_run trains on the teacher's logits: use loss=kl "
+            "loss.target_kind=logits (and a loss.temperature such as 4)"
+        )
+    x, _ = data.splits["train"]
+    teacher.model.eval()
+    logits = torch.cat([teacher.model(xb) for xb, _ in data.batches("train", 4096)])
+    if logits.shape[1] != data.spec.num_classes:
+        raise ConfigError(
+            f"task.teacher_run {teacher_dir} gives {logits.shape[1]} outputs per sample; "
+            f"distillation needs one per class ({data.spec.num_classes})"
+        )
+    data.splits["train"] = (x, logits)
+
+
 def make_trainer(cfg: DictConfig, run_dir: str | Path) -> tuple[Trainer, Built]:
     """Everything :func:`train` needs, resumed from ``last.pt`` when ``cfg.resume``."""
     run_dir = Path(run_dir)
@@ -180,6 +213,8 @@ def make_trainer(cfg: DictConfig, run_dir: str | Path) -> tuple[Trainer, Built]:
         raise ConfigError(f"trainer: {e}") from None
     built = build(cfg, device)
     model, data = built.model, built.data
+    if cfg.task.get("teacher_run"):
+        distill_from(Path(cfg.task.teacher_run), cfg, data, device)
 
     optimizer = create("optim", optimizers.create_optimizer, cfg.optim, model.parameters())
     steps_per_epoch = data.num_batches("train", trainer_cfg.batch_size)
@@ -260,23 +295,18 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
     return metrics
 
 
-def evaluate(
-    run_dir: str | Path,
-    checkpoint: str = "best",
-    split: str = "test",
-    device_name: str = "auto",
-) -> dict[str, Any]:
-    """Rebuild a run's model from its directory alone and measure it on ``split``."""
+def load_run(
+    run_dir: str | Path, checkpoint: str = "best", device: torch.device | None = None
+) -> tuple[DictConfig, Built, dict[str, Any]]:
+    """A run's config, data and model with its weights, from its directory alone."""
     run_dir = Path(run_dir)
     config_path = run_dir / ".hydra" / "config.yaml"
     if not config_path.is_file():
         raise ConfigError(f"{run_dir} is not a run directory (no .hydra/config.yaml)")
-    if split not in ("train", "val", "test"):
-        raise ConfigError(f"split must be train, val or test, got '{split}'")
     if checkpoint not in ("best", "last"):
         raise ConfigError(f"checkpoint must be best or last, got '{checkpoint}'")
     cfg = OmegaConf.load(config_path)
-    device = resolve_device(device_name)
+    device = device or resolve_device("auto")
     ckpt_path = run_dir / "checkpoints" / f"{checkpoint}.pt"
     state = load_checkpoint(ckpt_path, device)
     seed_everything(cfg.seed, cfg.deterministic, device)
@@ -286,6 +316,20 @@ def evaluate(
     except (RuntimeError, KeyError) as e:
         first = str(e).strip().splitlines()[0]
         raise CheckpointError(f"{ckpt_path} does not fit the run's model: {first}") from None
+    return cfg, built, state
+
+
+def evaluate(
+    run_dir: str | Path,
+    checkpoint: str = "best",
+    split: str = "test",
+    device_name: str = "auto",
+) -> dict[str, Any]:
+    """Rebuild a run's model from its directory alone and measure it on ``split``."""
+    run_dir = Path(run_dir)
+    if split not in ("train", "val", "test"):
+        raise ConfigError(f"split must be train, val or test, got '{split}'")
+    _, built, state = load_run(run_dir, checkpoint, resolve_device(device_name))
     metrics = built.task.evaluate(built.model, built.loss_fn, built.data, split)
     result = {
         "split": split,

@@ -101,6 +101,10 @@ class Classification(Task):
     name = "classification"
     target_kind = "classification"
 
+    def __init__(self, teacher_run: str | None = None) -> None:
+        # A saved run whose logits replace the training labels (engine.run.distill_from).
+        self.teacher_run = teacher_run
+
     def output_size(self, spec: DataSpec) -> int:
         assert spec.num_classes is not None
         self.single_logit = self.loss_target == "binary" and spec.num_classes == 2

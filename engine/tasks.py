@@ -120,6 +120,18 @@ class Classification(Task):
             return y.float()[:, None]  # (N,) -> (N, 1), matching the single logit
         return nn.functional.one_hot(y, self.num_classes).float()  # one-vs-rest
 
+    def probabilities(self, out: torch.Tensor) -> torch.Tensor:
+        """Class probabilities ``(N, C)`` from the model's logits: a sigmoid turns a
+        single logit into P(class 1) (and 1 − it into P(class 0)); a softmax turns a
+        row of C logits into a distribution. (BCE over C columns is one-vs-rest: each
+        column its own sigmoid, the rows need not sum to 1.)"""
+        if self.single_logit:
+            p1 = torch.sigmoid(out[:, 0])
+            return torch.stack([1 - p1, p1], dim=1)  # (N, 1) -> (N, 2)
+        if self.loss_target == "binary":
+            return torch.sigmoid(out)
+        return torch.softmax(out, dim=1)
+
     def labels(self, out: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Predicted and true class indices from logits and encoded targets."""
         if self.single_logit:

@@ -190,3 +190,24 @@ def test_accuracy_one_vs_rest_by_hand():
     assert torch.equal(t, torch.tensor([[0.0, 0, 1], [1, 0, 0], [0, 1, 0], [0, 1, 0]]))
     out = torch.tensor([[-1.0, -2, 3], [1, 0, -1], [0, -1, 2], [-5, 4, -5]])
     assert task.metrics(out, t, None)["accuracy"] == pytest.approx(0.75)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "rows_sum_to_one"),
+    [
+        (["data=breast_cancer", "loss=bce"], True),  # one logit: sigmoid, and 1 - sigmoid
+        (["data=iris", "loss=sparse_cross_entropy"], True),  # softmax over the classes
+        (["data=iris", "loss=bce"], False),  # one-vs-rest: a sigmoid per column
+    ],
+)
+def test_probabilities_from_logits(overrides, rows_sum_to_one):
+    b = built(*overrides)
+    x, t = b.data.splits["test"]
+    with torch.no_grad():
+        out = b.model.eval()(x)
+    p = b.task.probabilities(out)
+    assert p.shape == (len(x), b.data.spec.num_classes)
+    assert ((p >= 0) & (p <= 1)).all()
+    assert torch.allclose(p.sum(1), torch.ones(len(x))) == rows_sum_to_one
+    # the most probable class is the predicted label
+    assert torch.equal(p.argmax(1), b.task.labels(out, t)[0])

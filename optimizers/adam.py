@@ -26,14 +26,16 @@ by the same factor, which is what weight decay means for plain SGD.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 import torch
-from torch.optim import Optimizer
+from torch import Tensor
+
+from optimizers.base import ReferenceOptimizer
 
 
-class Adam(Optimizer):
+class Adam(ReferenceOptimizer):
     """Adam with L2 weight decay added to the gradient.
 
     Args:
@@ -46,8 +48,6 @@ class Adam(Optimizer):
     State per parameter: ``t`` (steps taken), ``m`` and ``v`` shaped like θ.
     """
 
-    decoupled = False  # AdamW: decay θ directly instead of adding λ·θ to g
-
     def __init__(
         self,
         params: Iterable[Any],
@@ -59,47 +59,25 @@ class Adam(Optimizer):
         defaults = {"lr": lr, "betas": tuple(betas), "eps": eps, "weight_decay": weight_decay}
         super().__init__(params, defaults)
 
-    @torch.no_grad()
-    def step(self, closure: Callable[[], float] | None = None) -> float | None:
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
-        for group in self.param_groups:
-            eta, (beta1, beta2), eps, lam = (
-                group["lr"],
-                group["betas"],
-                group["eps"],
-                group["weight_decay"],
-            )
-            for theta in group["params"]:
-                if theta.grad is None:
-                    continue
-                g = theta.grad
-                if lam != 0:
-                    if self.decoupled:
-                        theta.mul_(1 - eta * lam)  # θ = θ·(1 − η·λ)
-                    else:
-                        g = g + lam * theta  # g = g + λ·θ
-                state = self.state[theta]
-                if "t" not in state:
-                    state["t"] = 0
-                    state["m"] = torch.zeros_like(theta)
-                    state["v"] = torch.zeros_like(theta)
-                state["t"] += 1
-                t, m, v = state["t"], state["m"], state["v"]
-                m.lerp_(g, 1 - beta1)  # m = β₁·m + (1 − β₁)·g
-                v.mul_(beta2).addcmul_(g, g, value=1 - beta2)  # v = β₂·v + (1 − β₂)·g²
-                m_hat = m / (1 - beta1**t)
-                v_hat = v / (1 - beta2**t)
-                theta.addcdiv_(m_hat, v_hat.sqrt_().add_(eps), value=-eta)  # θ − η·m̂/(√v̂ + ε)
-        return loss
+    def update(self, theta: Tensor, g: Tensor, state: dict[str, Any], group: dict) -> None:
+        eta, (beta1, beta2), eps = group["lr"], group["betas"], group["eps"]
+        if "t" not in state:
+            state["t"] = 0
+            state["m"] = torch.zeros_like(theta)
+            state["v"] = torch.zeros_like(theta)
+        state["t"] += 1
+        t, m, v = state["t"], state["m"], state["v"]
+        m.lerp_(g, 1 - beta1)  # m = β₁·m + (1 − β₁)·g
+        v.mul_(beta2).addcmul_(g, g, value=1 - beta2)  # v = β₂·v + (1 − β₂)·g²
+        m_hat = m / (1 - beta1**t)
+        v_hat = v / (1 - beta2**t)
+        theta.addcdiv_(m_hat, v_hat.sqrt_().add_(eps), value=-eta)  # θ − η·m̂/(√v̂ + ε)
 
 
 class AdamW(Adam):
     """Adam with decoupled weight decay (default λ = 0.01, as in ``torch.optim.AdamW``)."""
 
-    decoupled = True
+    decoupled_weight_decay = True  # θ·(1 − η·λ) instead of g + λ·θ
 
     def __init__(
         self,

@@ -29,42 +29,16 @@ s, v and u all start at zero, as in ``torch.optim``. Its extras (Adagrad's
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable
 from typing import Any
 
 import torch
 from torch import Tensor
-from torch.optim import Optimizer
+
+from optimizers.base import ReferenceOptimizer
 
 
-class _Elementwise(Optimizer):
-    """``step()`` calls ``update(θ, g, state, group)`` for every θ with a gradient."""
-
-    def _grads(self) -> Iterator[tuple[Tensor, Tensor, dict[str, Any], dict[str, Any]]]:
-        for group in self.param_groups:
-            for theta in group["params"]:
-                if theta.grad is None:
-                    continue
-                g = theta.grad
-                if group["weight_decay"] != 0:
-                    g = g + group["weight_decay"] * theta  # L2: g + λ·θ
-                yield theta, g, self.state[theta], group
-
-    @torch.no_grad()
-    def step(self, closure: Callable[[], float] | None = None) -> float | None:
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
-        for theta, g, state, group in self._grads():
-            self.update(theta, g, state, group)
-        return loss
-
-    def update(self, theta: Tensor, g: Tensor, state: dict[str, Any], group: dict) -> None:
-        raise NotImplementedError
-
-
-class Adagrad(_Elementwise):
+class Adagrad(ReferenceOptimizer):
     """Adagrad. State per parameter: ``s``, the sum of squared gradients.
 
     Args: lr (η), eps (ε), weight_decay (λ).
@@ -83,7 +57,7 @@ class Adagrad(_Elementwise):
         theta.addcdiv_(g, s.sqrt().add_(group["eps"]), value=-group["lr"])  # θ − η·g/(√s + ε)
 
 
-class RMSprop(_Elementwise):
+class RMSprop(ReferenceOptimizer):
     """RMSprop. State per parameter: ``v``, the running mean of squared gradients.
 
     Args: lr (η), alpha (α, the average's decay), eps (ε), weight_decay (λ).
@@ -108,7 +82,7 @@ class RMSprop(_Elementwise):
         theta.addcdiv_(g, v.sqrt().add_(group["eps"]), value=-group["lr"])  # θ − η·g/(√v + ε)
 
 
-class Adadelta(_Elementwise):
+class Adadelta(ReferenceOptimizer):
     """Adadelta. State per parameter: ``v`` (mean g²) and ``u`` (mean Δ²).
 
     Args: lr (η), rho (ρ, both averages' decay), eps (ε), weight_decay (λ).

@@ -25,14 +25,16 @@ the same number).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 import torch
-from torch.optim import Optimizer
+from torch import Tensor
+
+from optimizers.base import ReferenceOptimizer
 
 
-class SGD(Optimizer):
+class SGD(ReferenceOptimizer):
     """The update rule above; ``momentum=0`` is plain SGD and keeps no state.
 
     Args:
@@ -58,26 +60,12 @@ class SGD(Optimizer):
         defaults = {"lr": lr, "momentum": momentum, "weight_decay": weight_decay}
         super().__init__(params, {**defaults, "nesterov": nesterov})
 
-    @torch.no_grad()
-    def step(self, closure: Callable[[], float] | None = None) -> float | None:
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
-        for group in self.param_groups:
-            eta, mu, lam = group["lr"], group["momentum"], group["weight_decay"]
-            for theta in group["params"]:
-                if theta.grad is None:
-                    continue
-                g = theta.grad
-                if lam != 0:
-                    g = g + lam * theta
-                if mu != 0:
-                    state = self.state[theta]
-                    if "v" not in state:
-                        state["v"] = torch.zeros_like(theta)
-                    v = state["v"]
-                    v.mul_(mu).add_(g)  # v = μ·v + g
-                    g = g + mu * v if group["nesterov"] else v
-                theta.add_(g, alpha=-eta)  # θ = θ − η·(v or g + μ·v)
-        return loss
+    def update(self, theta: Tensor, g: Tensor, state: dict[str, Any], group: dict) -> None:
+        mu = group["momentum"]
+        if mu != 0:
+            if "v" not in state:
+                state["v"] = torch.zeros_like(theta)
+            v = state["v"]
+            v.mul_(mu).add_(g)  # v = μ·v + g
+            g = g + mu * v if group["nesterov"] else v
+        theta.add_(g, alpha=-group["lr"])  # θ = θ − η·(v or g + μ·v)

@@ -114,9 +114,6 @@ class NullLogger:
     def __init__(self, run_dir: str | Path, purge_step: int | None = None) -> None:
         self.run_dir = Path(run_dir)
 
-    def scalar(self, tag: str, value: float, step: int) -> None:
-        self.scalars({tag: value}, step)
-
     def scalars(self, values: dict[str, float], step: int) -> None:
         pass
 

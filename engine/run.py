@@ -207,10 +207,7 @@ def make_trainer(cfg: DictConfig, run_dir: str | Path) -> tuple[Trainer, Built]:
         raise ConfigError(
             f"trainer has no option {', '.join(unknown)}; it has {', '.join(options)}"
         )
-    try:
-        trainer_cfg = TrainerConfig(**trainer_kwargs)
-    except TypeError as e:
-        raise ConfigError(f"trainer: {e}") from None
+    trainer_cfg = TrainerConfig(**trainer_kwargs)
     built = build(cfg, device)
     model, data = built.model, built.data
     if cfg.task.get("teacher_run"):

@@ -90,7 +90,10 @@ def add_pairings(args: Sequence[str], config_dir: Path = CONFIG_DIR) -> list[str
             or not path.is_file()
         ):
             continue
-        for other, choice in (OmegaConf.load(path).get("pairs_with") or {}).items():
+        node = OmegaConf.load(path)
+        if path.read_text().startswith("# @package _global_"):  # its own keys sit under group
+            node = node.get(group) or {}
+        for other, choice in (node.get("pairs_with") or {}).items():
             if other not in named:
                 named.add(other)
                 added.append(f"{other}={choice}")

@@ -23,9 +23,17 @@ from sklearn.model_selection import train_test_split
 
 from engine.errors import ConfigError
 from zoo import DataSpec, Registry, UnknownNameError
+from zoo.sequence import padding_mask
 
 DATASETS = Registry("dataset")
 SPLITS = ("train", "val", "test")
+# What a batch's input is: a tensor, or (x, lengths) for padded sequences.
+Inputs = torch.Tensor | tuple[torch.Tensor, ...]
+
+
+def call_model(model: Callable[..., torch.Tensor], x: Inputs) -> torch.Tensor:
+    """``model(x)``, or ``model(x, lengths)`` when ``x`` carries sequence lengths."""
+    return model(*x) if isinstance(x, tuple) else model(x)
 
 
 @dataclass
@@ -33,7 +41,10 @@ class ArrayData:
     """A whole dataset as arrays, before splitting.
 
     ``X`` is ``(N, *input_shape)``; ``y`` is ``(N,)`` integer labels for
-    classification or ``(N,)`` / ``(N, K)`` floats for regression.
+    classification or ``(N,)`` / ``(N, K)`` floats for regression. With
+    ``step_targets`` there is a target per time step: ``y`` is ``(N, T)`` labels or
+    ``(N, T, K)`` values. Sequences of different lengths are padded at the end to
+    ``(N, T_max, F)``, with ``lengths`` ``(N,)`` their real numbers of steps.
     """
 
     X: np.ndarray
@@ -41,6 +52,8 @@ class ArrayData:
     input_kind: str = "vector"
     target_kind: str = "classification"
     class_names: list[str] | None = None
+    lengths: np.ndarray | None = None
+    step_targets: bool = False
 
 
 def register_dataset(name: str, *, input_kind: str, target_kind: str) -> Callable:
@@ -242,15 +255,21 @@ def split_indices(
     return {"train": np.sort(train), "val": np.sort(val), "test": np.sort(test)}
 
 
-def _moments(x: torch.Tensor, input_kind: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean and std of the training inputs: per feature for vectors and sequences,
-    per channel for images (so the picture's spatial structure is kept)."""
-    if input_kind == "image":  # (N, C, H, W) -> stats of shape (1, C, 1, 1)
-        dims = [0, *range(2, x.ndim)]
-    else:  # (N, F) or (N, T, F) -> stats over samples (and steps)
-        dims = list(range(x.ndim - 1)) if input_kind == "sequence" else [0]
-    mean = x.mean(dim=dims, keepdim=True)
-    std = x.std(dim=dims, keepdim=True)
+def _moments(
+    x: torch.Tensor, input_kind: str, lengths: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean and std of the training inputs: per feature for vectors and sequences
+    (over the real steps only, when sequences are padded), per channel for images (so
+    the picture's spatial structure is kept)."""
+    if lengths is not None:  # (N, T, F): the real steps as rows (S, F), then per feature
+        real = x[~padding_mask(lengths, x.shape[1])]
+        mean, std = real.mean(0).view(1, 1, -1), real.std(0).view(1, 1, -1)
+    else:
+        if input_kind == "image":  # (N, C, H, W) -> stats of shape (1, C, 1, 1)
+            dims = [0, *range(2, x.ndim)]
+        else:  # (N, F) or (N, T, F) -> stats over samples (and steps)
+            dims = list(range(x.ndim - 1)) if input_kind == "sequence" else [0]
+        mean, std = x.mean(dim=dims, keepdim=True), x.std(dim=dims, keepdim=True)
     return mean, torch.where(std > 0, std, torch.ones_like(std))  # constant features stay put
 
 
@@ -266,11 +285,17 @@ class DataModule:
         splits: dict[str, tuple[torch.Tensor, torch.Tensor]],
         stats: dict[str, torch.Tensor],
         class_names: list[str] | None = None,
+        lengths: dict[str, torch.Tensor] | None = None,
     ) -> None:
         self.spec = spec
         self.splits = splits
         self.stats = stats  # what scaling was fitted: saved with every checkpoint
         self.class_names = class_names
+        self.lengths = lengths  # real steps of padded sequences, per split (or None)
+
+    @property
+    def device(self) -> torch.device:
+        return self.splits["train"][0].device
 
     def size(self, split: str) -> int:
         return len(self.splits[split][0])
@@ -287,16 +312,27 @@ class DataModule:
         split: str,
         batch_size: int,
         generator: torch.Generator | None = None,
-    ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        """Yield ``(x, y)`` slices; shuffled when a generator is given."""
+    ) -> Iterator[tuple[Inputs, torch.Tensor]]:
+        """Yield ``(x, y)`` slices; shuffled when a generator is given.
+
+        For padded sequences ``x`` is the pair ``(x, lengths)``: a model is called as
+        ``model(*x)`` then (:func:`call_model`).
+        """
         x, y = self.splits[split]
+        n_steps = None if self.lengths is None else self.lengths[split]
         if generator is not None:
             perm = torch.randperm(len(x), generator=generator).to(x.device)
             x, y = x[perm], y[perm]
+            n_steps = None if n_steps is None else n_steps[perm]
         n, count = len(x), self.num_batches(split, batch_size)
         for i in range(count):
-            end = n if i == count - 1 else (i + 1) * batch_size
-            yield x[i * batch_size : end], y[i * batch_size : end]
+            part = slice(i * batch_size, n if i == count - 1 else (i + 1) * batch_size)
+            yield (x[part] if n_steps is None else (x[part], n_steps[part])), y[part]
+
+    def inputs(self, split: str) -> Inputs:
+        """A whole split's inputs, as :meth:`batches` hands them out."""
+        x = self.splits[split][0]
+        return x if self.lengths is None else (x, self.lengths[split])
 
     def map_targets(self, fn: Callable[[torch.Tensor], torch.Tensor]) -> None:
         """Re-encode every split's targets once (e.g. labels to floats for BCE)."""
@@ -314,27 +350,37 @@ def build_data(
     Scaling is fitted on the training split, unless ``stats`` saved with a run are
     given (evaluation reuses exactly what the model was trained with).
     """
+    name = None if cfg.get("_target_") else cfg.get("name")
+    if name in DATASETS.names() and DATASETS.meta(name)["input_kind"] == "graph":
+        from engine.graphs import build_graph_data  # graphs have no (N, ...) array
+
+        return build_graph_data(cfg, seed, device, stats)
     arrays = load_arrays(cfg, seed)
     X, y = arrays.X, arrays.y
     if X.ndim < 2 or len(X) < 3:
         raise ConfigError(f"data has shape {X.shape}; need (N, features...) with N >= 3")
     classification = arrays.target_kind == "classification"
     if classification:
-        labels, y = np.unique(y, return_inverse=True)  # any labels -> 0..C-1
-        class_names = arrays.class_names or [str(c) for c in labels]
+        labels, inverse = np.unique(y, return_inverse=True)  # any labels -> 0..C-1
+        y = inverse.reshape(y.shape)
+        # Names follow the labels that occur (a dataset may lack some of its classes).
+        names = arrays.class_names
+        class_names = [names[i] for i in labels] if names else [str(c) for c in labels]
     else:
         class_names = None
-    parts = split_indices(
-        y, cfg.get("val_size", 0.15), cfg.get("test_size", 0.15), seed, classification
-    )
+    # Per-step targets have no single class per sample to stratify by.
+    stratify = classification and not arrays.step_targets
+    parts = split_indices(y, cfg.get("val_size", 0.15), cfg.get("test_size", 0.15), seed, stratify)
 
-    tensors = {}
+    tensors, lengths = {}, {}
     for split, idx in parts.items():
         xt = torch.as_tensor(X[idx], dtype=torch.float32)
         yt = torch.as_tensor(y[idx], dtype=torch.long if classification else torch.float32)
-        if not classification and yt.ndim == 1:
-            yt = yt[:, None]  # (N,) -> (N, 1): one column per regression target
+        if not classification and yt.ndim == 1 + int(arrays.step_targets):
+            yt = yt[..., None]  # (N,) -> (N, 1): one column per regression target
         tensors[split] = (xt, yt)
+        if arrays.lengths is not None:
+            lengths[split] = torch.as_tensor(arrays.lengths[idx], dtype=torch.long)
 
     scale = cfg.get("scale", "standard")
     if scale not in ("standard", "none"):
@@ -342,11 +388,13 @@ def build_data(
     if stats is None:
         stats = {}
         if scale == "standard":
-            stats["x_mean"], stats["x_std"] = _moments(tensors["train"][0], arrays.input_kind)
+            stats["x_mean"], stats["x_std"] = _moments(
+                tensors["train"][0], arrays.input_kind, lengths.get("train")
+            )
         if not classification:
             # Targets are standardized too so one learning rate suits every dataset;
             # tasks map predictions back to the original units before any metric.
-            y_train = tensors["train"][1]
+            y_train = tensors["train"][1].flatten(0, int(arrays.step_targets))
             stats["y_mean"], stats["y_std"] = y_train.mean(0), y_train.std(0).clamp_min(1e-12)
     stats = {k: v.cpu() for k, v in stats.items()}
     x_mean, x_std = stats.get("x_mean", 0.0), stats.get("x_std", 1.0)
@@ -355,13 +403,22 @@ def build_data(
         k: ((x - x_mean) / x_std, t if classification else (t - y_mean) / y_std)
         for k, (x, t) in tensors.items()
     }
+    for split, n in lengths.items():  # padding stays zero after scaling
+        x = tensors[split][0]
+        x.masked_fill_(padding_mask(n, x.shape[1])[..., None], 0.0)
 
     spec = DataSpec(
         input_kind=arrays.input_kind,
         input_shape=tuple(X.shape[1:]),
         target_kind=arrays.target_kind,
         num_classes=len(class_names) if classification else None,
-        num_targets=None if classification else tensors["train"][1].shape[1],
+        num_targets=None if classification else tensors["train"][1].shape[-1],
+        step_targets=arrays.step_targets,
     )
     tensors = {k: (x.to(device), t.to(device)) for k, (x, t) in tensors.items()}
-    return DataModule(spec, tensors, stats, class_names)
+    lengths = {k: n.to(device) for k, n in lengths.items()}
+    return DataModule(spec, tensors, stats, class_names, lengths or None)
+
+
+# Generated sequence sets (adding, copy, sine) register themselves on import.
+from engine import sequences  # noqa: E402, F401

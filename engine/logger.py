@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import google_crc32c
+import numpy as np
 import torch
 from google.protobuf import text_format
 from tensorboard.compat.proto.event_pb2 import Event, SessionLog
@@ -28,6 +29,7 @@ from torch import Tensor
 from torch.utils.tensorboard.summary import histogram_raw
 from torch.utils.tensorboard.summary import hparams as hparams_summary
 
+from engine.pictures import encode_png
 from zoo import Registry
 
 LOGGERS = Registry("logger")
@@ -126,6 +128,9 @@ class NullLogger:
     def embedding(self, features: Tensor, labels: Sequence[Any], tag: str, step: int) -> None:
         pass
 
+    def image(self, tag: str, image: np.ndarray, step: int) -> None:
+        pass
+
     def flush(self) -> None:
         pass
 
@@ -195,6 +200,14 @@ class TensorBoardLogger(NullLogger):
         for summary in hparams_summary(clean, metrics):
             self.events.add_summary(summary)
         self.scalars(metrics, step)
+
+    def image(self, tag: str, image: np.ndarray, step: int) -> None:
+        """An ``(H, W, 3)`` uint8 RGB picture (TensorBoard's IMAGES tab), PNG-encoded."""
+        h, w = image.shape[:2]
+        picture = Summary.Image(
+            height=h, width=w, colorspace=3, encoded_image_string=encode_png(image)
+        )
+        self.events.add_summary(Summary(value=[Summary.Value(tag=tag, image=picture)]), step)
 
     def embedding(self, features: Tensor, labels: Sequence[Any], tag: str, step: int) -> None:
         """Points with their labels, for TensorBoard's PROJECTOR tab (PCA, t-SNE, UMAP).

@@ -28,9 +28,10 @@ import losses
 import optimizers
 import zoo
 from engine.checkpoint import load_checkpoint
-from engine.data import DataModule, build_data, datasets_of_kind
+from engine.data import DataModule, build_data, call_model, datasets_of_kind
 from engine.errors import CheckpointError, ConfigError
 from engine.logger import create_logger
+from engine.pictures import log_model_pictures
 from engine.tasks import Task, create_task
 from engine.trainer import Trainer, TrainerConfig
 
@@ -122,9 +123,12 @@ def build(cfg: DictConfig, device: torch.device, stats: dict | None = None) -> B
     try:
         model = create("model", zoo.create_model, cfg.model, data.spec, out_features=out_features)
     except zoo.IncompatibleDataError as e:
-        fitting = datasets_of_kind(*zoo.model_input_kinds(cfg.model.name))
-        hint = f"data that fits: {', '.join(fitting)}" if fitting else "no dataset here fits it"
-        raise ConfigError(f"{e}; {hint}") from None
+        kinds = zoo.model_input_kinds(cfg.model.name)
+        if data.spec.input_kind not in kinds:  # else the kind fits and the message says what
+            fitting = datasets_of_kind(*kinds)
+            hint = f"data that fits: {', '.join(fitting)}" if fitting else "no dataset here fits it"
+            raise ConfigError(f"{e}; {hint}") from None
+        raise ConfigError(str(e)) from None
     create("init", lambda name, m, **kw: zoo.apply_initializer(m, name, **kw), cfg.init, model)
     return Built(data, task, loss_fn.to(device), model.to(device))
 
@@ -186,7 +190,7 @@ def distill_from(teacher_dir: Path, cfg: DictConfig, data: DataModule, device) -
         )
     x, _ = data.splits["train"]
     teacher.model.eval()
-    logits = torch.cat([teacher.model(xb) for xb, _ in data.batches("train", 4096)])
+    logits = torch.cat([call_model(teacher.model, xb) for xb, _ in data.batches("train", 4096)])
     if logits.shape[1] != data.spec.num_classes:
         raise ConfigError(
             f"task.teacher_run {teacher_dir} gives {logits.shape[1]} outputs per sample; "
@@ -210,6 +214,15 @@ def make_trainer(cfg: DictConfig, run_dir: str | Path) -> tuple[Trainer, Built]:
     trainer_cfg = TrainerConfig(**trainer_kwargs)
     built = build(cfg, device)
     model, data = built.model, built.data
+    # Truncated BPTT carries a recurrent state from window to window (forward_window).
+    if trainer_cfg.tbptt_window is not None and (
+        not hasattr(model, "forward_window") or getattr(model, "bidirectional", False)
+    ):
+        raise ConfigError(
+            f"trainer.tbptt_window needs a unidirectional recurrent model, not model "
+            f"'{cfg.model.name}'{' with bidirectional=true' * bool(cfg.model.get('bidirectional'))}"
+            "; use model=rnn, lstm or gru (bidirectional=false), or trainer.tbptt_window=null"
+        )
     if cfg.task.get("teacher_run"):
         distill_from(Path(cfg.task.teacher_run), cfg, data, device)
 
@@ -282,6 +295,7 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
         val = built.task.evaluate(model, built.loss_fn, data, "val")
         test = built.task.evaluate(model, built.loss_fn, data, "test")
         built.task.after_test(model, data, logger, trainer.step)  # e.g. embeddings to TensorBoard
+        log_model_pictures(model, data, logger, trainer.step)  # e.g. attention maps
         # The config next to the final metrics (HPARAMS tab); also logs test/* scalars.
         hparams = {k: v for k, v in trainer.extra_state["config"].items() if k != "resume"}
         logger.hparams(flatten(hparams), {f"test/{k}": v for k, v in test.items()}, trainer.step)

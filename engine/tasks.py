@@ -13,11 +13,23 @@ import torch
 from torch import nn
 
 import losses
-from engine.data import DATASETS, DataModule
+from engine.data import DATASETS, DataModule, call_model
 from engine.errors import ConfigError
 from zoo import DataSpec, Registry
 
 TASKS = Registry("task")
+
+
+def flatten_steps(out: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-step outputs ``(B, T, K)`` and targets ``(B, T[, K])`` as ``B·T`` samples.
+
+    Sequence labelling (a target at every step) then uses every loss and metric of
+    one-target-per-sample data unchanged: the mean over samples becomes the mean
+    over all steps of all sequences. Other outputs pass through.
+    """
+    if out.ndim == 3:
+        return out.flatten(0, 1), t.flatten(0, 1)
+    return out, t
 
 
 def list_tasks() -> list[str]:
@@ -77,7 +89,7 @@ class Task:
         """Loss and metrics of ``model`` on a whole split, in eval mode."""
         was_training = model.training
         model.eval()
-        batches = [(model(x), t) for x, t in data.batches(split, 4096)]
+        batches = [flatten_steps(call_model(model, x), t) for x, t in data.batches(split, 4096)]
         model.train(was_training)
         if len(batches) == 1:  # the usual case for small data: no copy
             out, t = batches[0]
@@ -261,7 +273,7 @@ class Embedding(Task):
         if asked) and the labels."""
         was_training = model.training
         model.eval()
-        batches = [(model(x), t) for x, t in data.batches(split, 4096)]
+        batches = [(call_model(model, x), t) for x, t in data.batches(split, 4096)]
         model.train(was_training)
         out, t = torch.cat([o for o, _ in batches]), torch.cat([t for _, t in batches])
         z = nn.functional.normalize(out, dim=1) if self.normalize else out

@@ -26,9 +26,10 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from engine.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
-from engine.data import DataModule
+from engine.data import DataModule, Inputs, call_model
 from engine.errors import ConfigError, TrainingError
-from engine.tasks import Task
+from engine.tasks import Task, flatten_steps
+from zoo.sequence import as_sequence
 
 
 @dataclass
@@ -46,6 +47,7 @@ class TrainerConfig:
     checkpoint_interval_s: float = 10.0  # min seconds between last.pt writes; 0 = every epoch
     progress_bar: bool = True
     test_checkpoint: str = "best"  # weights the test metrics use: best (val loss) | last
+    tbptt_window: int | None = None  # truncated BPTT: steps per window; null = full BPTT
 
     def __post_init__(self) -> None:
         if self.max_epochs < 0:
@@ -75,10 +77,22 @@ class TrainerConfig:
             raise ConfigError(
                 f"trainer.log_every_n_steps must be >= 1, got {self.log_every_n_steps}"
             )
+        if self.tbptt_window is not None and self.tbptt_window < 1:
+            raise ConfigError(
+                f"trainer.tbptt_window must be >= 1 steps, or null for full BPTT; "
+                f"got {self.tbptt_window}"
+            )
         if self.test_checkpoint not in ("best", "last"):
             raise ConfigError(
                 f"trainer.test_checkpoint must be best or last, got {self.test_checkpoint}"
             )
+
+
+def detach_state(state: Any) -> Any:
+    """A recurrent state (a tensor, or a tuple like the LSTM's (h, c)) cut from its graph."""
+    if isinstance(state, tuple | list):
+        return type(state)(detach_state(s) for s in state)
+    return state.detach()
 
 
 def epoch_generator(seed: int, epoch: int) -> torch.Generator:
@@ -216,22 +230,19 @@ class Trainer:
         Every ``histogram_every_n_steps`` steps, :meth:`_log_gradients` reads the
         gradients as backward left them (before clipping, so an explosion shows).
         """
-        cfg, model, opt, loss_fn = self.cfg, self.model, self.optimizer, self.loss_fn
+        cfg, model, opt = self.cfg, self.model, self.optimizer
         model.train()
         first_step = self.step + 1
         losses, penalties, outs, targets, lrs = [], [], [], [], []
         every_hist = cfg.histogram_every_n_steps
         gen = epoch_generator(self.seed, self.epoch)
         for x, t in self.data.batches("train", cfg.batch_size, generator=gen):
-            out = model(x)
-            loss = loss_fn(out, t)
-            objective = loss
-            if self.regularizer is not None:
-                penalty = self.regularizer(model)
-                objective = loss + penalty
+            if cfg.tbptt_window is None:
+                out, t, loss, penalty = self._forward_backward(x, t)
+            else:
+                out, t, loss, penalty = self._forward_backward_truncated(x, t)
+            if penalty is not None:
                 penalties.append(penalty.detach())
-            opt.zero_grad(set_to_none=True)
-            objective.backward()
             if every_hist and (self.step + 1) % every_hist == 0:
                 self._log_gradients(self.step + 1)
             if cfg.grad_clip_value is not None:
@@ -263,6 +274,67 @@ class Trainer:
         if step_penalties:  # Ω depends on the weights only: a plain mean over the steps
             metrics["penalty"] = math.fsum(step_penalties) / len(step_penalties)
         return metrics | self.task.train_metrics(out, t)
+
+    def _forward_backward(self, x: Inputs, t: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """One batch through the model and back (full backpropagation, through time
+        too for a recurrent model): returns outputs, targets, data loss L and penalty
+        Ω (or None), with the gradients of L + Ω in ``.grad``."""
+        out, t = flatten_steps(call_model(self.model, x), t)  # (B, T, K) -> (B·T, K)
+        loss = self.loss_fn(out, t)
+        penalty = None if self.regularizer is None else self.regularizer(self.model)
+        self.optimizer.zero_grad(set_to_none=True)
+        (loss if penalty is None else loss + penalty).backward()
+        return out, t, loss, penalty
+
+    def _forward_backward_truncated(self, x: Inputs, t: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """Truncated backpropagation through time (Williams & Peng, 1990): the batch's
+        sequences are cut into windows of ``tbptt_window`` steps; the hidden state is
+        carried from one window into the next but detached, so gradients flow back at
+        most one window. Memory then grows with the window, not the sequence.
+
+        Each window's loss is backpropagated as soon as it is computed and the
+        gradients add up; the optimizer steps once per batch. With a target per step,
+        window w contributes its steps' loss weighted by its share of the steps, so
+        the sum is the mean loss over the whole sequence. With one target per
+        sequence only the last window has a loss: the earlier windows only carry the
+        state forward, and no gradient reaches the steps before the last window. A
+        window as long as the sequence is full BPTT.
+        """
+        if isinstance(x, tuple):
+            raise ConfigError(
+                "trainer.tbptt_window does not take padded sequences of different lengths; "
+                "use full BPTT (trainer.tbptt_window=null) or data of one length"
+            )
+        model, window = self.model, self.cfg.tbptt_window
+        seq = as_sequence(x)  # (B, T, F), as the model reads it
+        total = seq.shape[1]
+        step_targets = self.data.spec.step_targets
+        self.optimizer.zero_grad(set_to_none=True)
+        state, outs, tws, loss = None, [], [], seq.new_zeros(())
+        for start in range(0, total, window):
+            xw = seq[:, start : start + window]  # (B, T, F) -> (B, W, F)
+            last = start + window >= total
+            if step_targets:
+                out, state = model.forward_window(xw, state)
+                out, tw = flatten_steps(out, t[:, start : start + window])  # (B·W, K)
+                part = self.loss_fn(out, tw) * (xw.shape[1] / total)
+            elif last:
+                out, state = model.forward_window(xw, state)
+                tw, part = t, self.loss_fn(out, t)
+            else:  # no loss here: carry the state only
+                with torch.no_grad():
+                    _, state = model.forward_window(xw, state)
+                continue
+            penalty = None
+            if last and self.regularizer is not None:
+                penalty = self.regularizer(model)
+            (part if penalty is None else part + penalty).backward()
+            loss = loss + part.detach()
+            outs.append(out)
+            tws.append(tw)
+            state = detach_state(state)
+        # Window by window, outputs and targets stay paired (for the epoch's metrics).
+        return torch.cat(outs), torch.cat(tws), loss, penalty
 
     def _log_gradients(self, step: int) -> None:
         """``grad_norm/<name>`` = ‖∂L/∂θ‖₂ of each parameter, plus histograms of the
@@ -345,9 +417,6 @@ class Trainer:
             f"data for inf/NaN{kept}"
         )
 
-    def _device(self) -> torch.device:
-        return next(iter(self.data.splits.values()))[0].device
-
     # ------------------------------------------------------------------ testing
 
     def load_weights_for_test(self) -> str:
@@ -357,6 +426,7 @@ class Trainer:
                 self.model.load_state_dict(self._best_state)
                 return "best"
             if self.best_path.exists():  # a resumed run whose best epoch came before
-                self.model.load_state_dict(load_checkpoint(self.best_path, self._device())["model"])
+                best = load_checkpoint(self.best_path, self.data.device)
+                self.model.load_state_dict(best["model"])
                 return "best"
         return "last"

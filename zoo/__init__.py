@@ -5,6 +5,8 @@ spec = DataSpec("vector", (64,), "classification", num_classes=10)
 model = apply_initializer(create_model("mlp", spec, hidden_size=128), "he_normal")
 """
 
+# Importing a model family registers its builders.
+from zoo import recurrent, transformer  # noqa: F401
 from zoo.activations import list_activations, make_activation
 from zoo.factory import (
     IncompatibleDataError,
@@ -14,7 +16,7 @@ from zoo.factory import (
     register_model,
 )
 from zoo.initializers import apply_initializer, list_initializers
-from zoo.mlp import MLP  # importing a model family registers its builders
+from zoo.mlp import MLP
 from zoo.perceptron import Perceptron
 from zoo.registry import Registry, UnknownNameError
 from zoo.regularizers import create_regularizer, list_regularizers

@@ -34,14 +34,16 @@ def _or_join(words: tuple[str, ...]) -> str:
 
 
 def register_model(
-    name: str, input_kinds: Iterable[str] = FLAT_INPUT_KINDS
+    name: str, input_kinds: Iterable[str] = FLAT_INPUT_KINDS, step_outputs: bool = False
 ) -> Callable[[Builder], Builder]:
     """Decorator for a builder ``build(spec: DataSpec, **kwargs) -> nn.Module``.
 
     Builders take ``out_features: int | None = None`` (``None`` means
     ``spec.num_outputs``) plus the model's own hyperparameters, named as in its YAML.
+    ``step_outputs=True`` declares that the model gives one output per time step,
+    ``(B, T, out)``, when ``spec.step_targets`` asks for it (sequence labelling).
     """
-    return MODELS.register(name, input_kinds=tuple(input_kinds))
+    return MODELS.register(name, input_kinds=tuple(input_kinds), step_outputs=step_outputs)
 
 
 def create_model(name: str, spec: DataSpec, **kwargs: Any) -> nn.Module:
@@ -51,6 +53,12 @@ def create_model(name: str, spec: DataSpec, **kwargs: Any) -> nn.Module:
     if spec.input_kind not in input_kinds:
         raise IncompatibleDataError(
             f"model '{name}' reads {_or_join(input_kinds)} data, not {spec.input_kind}"
+        )
+    if spec.step_targets and not entry.meta["step_outputs"]:
+        steppers = tuple(n for n in MODELS.names() if MODELS.meta(n)["step_outputs"])
+        raise IncompatibleDataError(
+            f"model '{name}' gives one output per sample, but this data has a target at "
+            f"every time step; use a model with per-step outputs: {_or_join(steppers or ('none',))}"
         )
     return entry.obj(spec, **kwargs)
 

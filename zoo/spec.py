@@ -20,7 +20,9 @@ class DataSpec:
     """Shape and meaning of one dataset's inputs and targets.
 
     Shapes are per sample, without the batch dimension:
-    vector ``(F,)``, image ``(C, H, W)``, sequence ``(T, F)``.
+    vector ``(F,)``, image ``(C, H, W)``, sequence ``(T, F)``. Sequences of
+    different lengths come padded to the longest; the data module hands out their
+    ``lengths`` with each batch.
     """
 
     input_kind: InputKind
@@ -28,6 +30,12 @@ class DataSpec:
     target_kind: TargetKind
     num_classes: int | None = None  # classification: number of classes
     num_targets: int | None = None  # regression: number of target columns
+    # True when targets are per time step: (T,) labels or (T, K) values per sample,
+    # and the model must give one output per step, (B, T, out).
+    step_targets: bool = False
+    # Graph data: True when each sample is a whole graph with one target (graph
+    # classification), False when the targets are the nodes of one graph.
+    graph_level: bool = False
 
     def __post_init__(self) -> None:
         if self.target_kind == "classification" and not (self.num_classes or 0) >= 2:

@@ -12,10 +12,19 @@ import torch
 from conftest import FAST, compose_cfg
 from omegaconf import OmegaConf
 
-from engine.data import DataModule, build_data, list_datasets, load_arrays, split_indices
+from engine.data import (
+    DataModule,
+    build_data,
+    datasets_of_kind,
+    list_datasets,
+    load_arrays,
+    split_indices,
+)
 from engine.errors import ConfigError
 from engine.run import train
 from zoo import DataSpec
+
+NEEDS_FILES: tuple[str, ...] = ()
 
 # ----------------------------------------------------------------------------- user data
 # Functions a user would point data._target_ at (importable as test_engine_data.<name>:
@@ -114,7 +123,14 @@ def toy_module(n: int) -> DataModule:
 # ----------------------------------------------------------------------------- datasets
 
 
-@pytest.mark.parametrize("name", list_datasets())
+# Files on disk (tests/engine/test_engine_vision.py builds them from fixtures) and
+# graphs (tests/engine/test_engine_graphs.py) are checked in their own files.
+ARRAY_DATASETS = [
+    n for n in list_datasets() if n not in NEEDS_FILES and n not in datasets_of_kind("graph")
+]
+
+
+@pytest.mark.parametrize("name", ARRAY_DATASETS)
 def test_every_dataset_builds(name):
     cfg = data_cfg(name)
     arrays = load_arrays(cfg, seed=0)
@@ -125,11 +141,11 @@ def test_every_dataset_builds(name):
     for x, t in data.splits.values():
         assert x.dtype == torch.float32 and tuple(x.shape[1:]) == spec.input_shape
         assert torch.isfinite(x).all() and len(t) == len(x)
-        if spec.target_kind == "classification":
-            assert t.dtype == torch.long and t.ndim == 1
+        if spec.target_kind == "classification":  # a label per sample, or per step
+            assert t.dtype == torch.long and t.ndim == 1 + spec.step_targets
             assert t.min() >= 0 and t.max() < spec.num_classes
         else:
-            assert t.dtype == torch.float32 and t.shape[1] == spec.num_targets
+            assert t.dtype == torch.float32 and t.shape[-1] == spec.num_targets
     if spec.target_kind == "classification":
         assert spec.num_classes == len(np.unique(arrays.y)) == len(data.class_names)
 

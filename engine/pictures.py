@@ -1,0 +1,139 @@
+"""Pictures of what a model computes, for TensorBoard's IMAGES tab (and PNG files).
+
+A model family that has something to show offers it as a method, and
+:func:`log_model_pictures` draws whatever the trained model offers after testing:
+
+* ``attention_maps(x[, lengths])`` (Transformer): one ``(B, heads, T, T)`` map per
+  block; drawn for the first test sample as a grid, blocks down, heads across;
+* ``first_layer_filters()`` (CNN): the learned kernels of the first convolution;
+* ``feature_maps(x)`` (CNN): each block's output channels for the first test sample.
+
+Images are encoded as PNG here (zlib and the format's few chunks), so drawing needs
+no imaging library.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from engine.data import DataModule
+
+# A perceptually ordered dark-to-bright ramp (anchor colours of matplotlib's viridis).
+_RAMP = np.array(
+    [
+        [68, 1, 84],
+        [59, 82, 139],
+        [33, 145, 140],
+        [94, 201, 98],
+        [253, 231, 37],
+    ],
+    dtype=np.float64,
+)
+
+
+def encode_png(image: np.ndarray) -> bytes:
+    """PNG bytes of an ``(H, W, 3)`` (RGB) or ``(H, W)`` (grey) uint8 array."""
+    if image.dtype != np.uint8 or image.ndim not in (2, 3):
+        raise ValueError(f"encode_png needs (H, W) or (H, W, 3) uint8, got {image.shape}")
+    grey = image.ndim == 2
+    h, w = image.shape[:2]
+    rows = image.reshape(h, -1)
+    # Each scanline starts with its filter type; 0 = the bytes as they are.
+    raw = np.concatenate([np.zeros((h, 1), np.uint8), rows], axis=1).tobytes()
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    header = struct.pack(">IIBBBBB", w, h, 8, 0 if grey else 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(raw, 6))
+        + chunk(b"IEND", b"")
+    )
+
+
+def colorize(values: np.ndarray, lo: float | None = None, hi: float | None = None) -> np.ndarray:
+    """``(H, W)`` numbers -> ``(H, W, 3)`` uint8 colours on the ramp, lo dark, hi bright."""
+    lo = float(np.min(values)) if lo is None else lo
+    hi = float(np.max(values)) if hi is None else hi
+    u = np.clip((values - lo) / (hi - lo if hi > lo else 1.0), 0.0, 1.0) * (len(_RAMP) - 1)
+    i = np.minimum(u.astype(int), len(_RAMP) - 2)
+    frac = (u - i)[..., None]
+    return np.round(_RAMP[i] * (1 - frac) + _RAMP[i + 1] * frac).astype(np.uint8)
+
+
+def grid(cells: list[list[np.ndarray]], cell_px: int = 96, gap: int = 2) -> np.ndarray:
+    """Tile rows of ``(h, w, 3)`` images into one image, each scaled up by a whole
+    factor to about ``cell_px`` (nearest neighbour: every weight stays a crisp block)."""
+    h = max(c.shape[0] for row in cells for c in row)
+    w = max(c.shape[1] for row in cells for c in row)
+    scale = max(1, cell_px // max(h, w))
+    ch, cw = h * scale, w * scale
+    ncols = max(len(row) for row in cells)
+    out = np.full((len(cells) * (ch + gap) - gap, ncols * (cw + gap) - gap, 3), 255, dtype=np.uint8)
+    for r, row in enumerate(cells):
+        for c, cell in enumerate(row):
+            big = cell.repeat(scale, axis=0).repeat(scale, axis=1)
+            y, x = r * (ch + gap), c * (cw + gap)
+            out[y : y + big.shape[0], x : x + big.shape[1]] = big
+    return out
+
+
+def attention_picture(maps: list[Tensor]) -> np.ndarray:
+    """Blocks down, heads across: each cell row t shows where query t looks (0..1)."""
+    cells = [[colorize(head.numpy(), 0.0, 1.0) for head in layer[0].cpu()] for layer in maps]
+    return grid(cells)
+
+
+def filters_picture(weight: Tensor, max_filters: int = 64) -> np.ndarray:
+    """First-layer kernels ``(out, in, kh, kw)``, one cell per output channel (its
+    input channels averaged), each on its own scale."""
+    kernels = weight.detach().float().cpu().mean(1)[:max_filters]  # (out, kh, kw)
+    per_row = int(np.ceil(np.sqrt(len(kernels))))
+    cells = [colorize(k.numpy()) for k in kernels]
+    return grid([cells[i : i + per_row] for i in range(0, len(cells), per_row)], cell_px=32)
+
+
+def feature_maps_picture(maps: Tensor, max_channels: int = 32) -> np.ndarray:
+    """One sample's feature maps ``(channels, h, w)``, one cell per channel."""
+    chans = maps.detach().float().cpu()[:max_channels]
+    per_row = int(np.ceil(np.sqrt(len(chans))))
+    cells = [colorize(c.numpy()) for c in chans]
+    return grid([cells[i : i + per_row] for i in range(0, len(cells), per_row)], cell_px=48)
+
+
+@torch.no_grad()
+def log_model_pictures(model: Any, data: DataModule, logger: Any, step: int) -> None:
+    """Draw what the model can show (see the module doc) for the first test sample."""
+    if not any(
+        hasattr(model, a) for a in ("attention_maps", "first_layer_filters", "feature_maps")
+    ):
+        return  # nothing to draw (and a graph input is not sliced into samples)
+    x = data.inputs("test")
+    first = tuple(v[:1] for v in x) if isinstance(x, tuple) else x[:1]
+    was_training = model.training
+    model.eval()
+    try:
+        if hasattr(model, "attention_maps"):
+            maps = (
+                model.attention_maps(*first)
+                if isinstance(first, tuple)
+                else (model.attention_maps(first))
+            )
+            logger.image("attention/test_sample_0", attention_picture(maps), step)
+        if hasattr(model, "first_layer_filters"):
+            logger.image("filters/first_layer", filters_picture(model.first_layer_filters()), step)
+        if hasattr(model, "feature_maps"):
+            for name, fmap in model.feature_maps(first).items():
+                if fmap.ndim == 4:  # (1, C, h, w); 1-D signals have no picture here
+                    logger.image(f"feature_maps/{name}", feature_maps_picture(fmap[0]), step)
+    finally:
+        model.train(was_training)

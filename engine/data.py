@@ -420,5 +420,6 @@ def build_data(
     return DataModule(spec, tensors, stats, class_names, lengths or None)
 
 
-# Generated sequence sets (adding, copy, sine) register themselves on import.
-from engine import sequences  # noqa: E402, F401
+# The other families of datasets register themselves on import: generated sequences
+# (adding, copy, sine) and torchvision's image sets.
+from engine import sequences, vision  # noqa: E402, F401

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from engine.data import DataModule
+from engine.data import DataModule, call_model
 
 # A perceptually ordered dark-to-bright ramp (anchor colours of matplotlib's viridis).
 _RAMP = np.array(
@@ -123,16 +123,12 @@ def log_model_pictures(model: Any, data: DataModule, logger: Any, step: int) -> 
     model.eval()
     try:
         if hasattr(model, "attention_maps"):
-            maps = (
-                model.attention_maps(*first)
-                if isinstance(first, tuple)
-                else (model.attention_maps(first))
-            )
+            maps = call_model(model.attention_maps, first)
             logger.image("attention/test_sample_0", attention_picture(maps), step)
         if hasattr(model, "first_layer_filters"):
             logger.image("filters/first_layer", filters_picture(model.first_layer_filters()), step)
         if hasattr(model, "feature_maps"):
-            for name, fmap in model.feature_maps(first).items():
+            for name, fmap in call_model(model.feature_maps, first).items():
                 if fmap.ndim == 4:  # (1, C, h, w); 1-D signals have no picture here
                     logger.image(f"feature_maps/{name}", feature_maps_picture(fmap[0]), step)
     finally:

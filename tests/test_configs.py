@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pytest
 from conftest import CONFIG_DIR, FAST, compose_cfg
+from vision_fixtures import offline_overrides
 
 import losses
 import optimizers
@@ -53,7 +54,8 @@ def test_config_options_equal_registry_names(group):
 @pytest.mark.parametrize(("group", "option"), ALL_OPTIONS, ids=[f"{g}={o}" for g, o in ALL_OPTIONS])
 def test_every_option_composes_and_trains_one_step(group, option, tmp_path, monkeypatch):
     quiet = [] if group == "logger" else ["logger=none"]
-    files: list[str] = []
+    # Datasets that need files train on small fixtures in their real formats.
+    files = offline_overrides(option, tmp_path / "data", monkeypatch) if group == "data" else []
     # As train.py does: an option named alone brings what its YAML pairs_with.
     overrides = add_pairings([*quiet, f"{group}={option}", *files])
     cfg = compose_cfg(*FAST, "trainer.max_epochs=1", *overrides)

@@ -22,9 +22,8 @@ from engine.data import (
 )
 from engine.errors import ConfigError
 from engine.run import train
+from engine.vision import NEEDS_FILES
 from zoo import DataSpec
-
-NEEDS_FILES: tuple[str, ...] = ()
 
 # ----------------------------------------------------------------------------- user data
 # Functions a user would point data._target_ at (importable as test_engine_data.<name>:

@@ -421,5 +421,5 @@ def build_data(
 
 
 # The other families of datasets register themselves on import: generated sequences
-# (adding, copy, sine) and torchvision's image sets.
-from engine import sequences, vision  # noqa: E402, F401
+# (adding, copy, sine), graphs (karate, sbm, motifs), and torchvision's image sets.
+from engine import graphs, sequences, vision  # noqa: E402, F401

@@ -28,6 +28,7 @@ layer and zeroes its bias; normalization layers keep their γ = 1, β = 0.
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -166,9 +167,13 @@ def apply_initializer(
             raise TypeError(f"initializer '{name}' takes no arguments, got {sorted(kwargs)}")
         return model
     init: Init = entry.obj
+    layers = _DENSE + _TRANSPOSED
+    pyg = sys.modules.get("torch_geometric.nn.dense.linear")
+    if pyg is not None:  # PyG's layers hold their weights in its own Linear, (out, in) too
+        layers += (pyg.Linear,)
     with torch.no_grad():
         for layer in model.modules():
-            if not isinstance(layer, _DENSE + _TRANSPOSED):
+            if not isinstance(layer, layers):
                 continue
             fan_in, fan_out = fans(layer)
             init(layer.weight, fan_in, fan_out, generator, **kwargs)

@@ -2,6 +2,7 @@
 #   make train   set up (first time) and train the default model
 #   make test    set up (first time), lint, and run the whole test suite
 #   make bench   set up (first time) and run the speed benchmarks
+#   make results set up (first time), run every pinned experiment, write RESULTS.md
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
@@ -11,7 +12,7 @@ STAMP := $(VENV)/.installed
 # Two workers for the two cores (tests/conftest.py keeps torch at one thread each).
 PYTEST_WORKERS ?= 2
 
-.PHONY: setup train test lint format bench clean
+.PHONY: setup train test lint format bench results clean
 
 setup: $(STAMP)
 
@@ -40,6 +41,13 @@ bench: $(STAMP)
 	$(BIN)/python bench/overhead.py
 	$(BIN)/python bench/default_run.py
 	$(BIN)/python bench/optimizers.py
+	$(BIN)/python bench/sequence.py
+	$(BIN)/python bench/gru_vs_lstm.py
+	$(BIN)/python bench/vanishing.py
+	$(BIN)/python bench/vision_graph.py
+
+results: $(STAMP)
+	OMP_NUM_THREADS=1 $(BIN)/python bench/results.py
 
 clean:
 	rm -rf $(VENV) outputs multirun .pytest_cache .ruff_cache

@@ -31,12 +31,29 @@ def test_default_run_is_the_digits_experiment():
         assert default[group] == pinned[group]
 
 
+@pytest.mark.parametrize("model", ["rnn", "lstm", "gru"])
+def test_the_product_card_command_is_the_recurrent_digits_experiment(model):
+    command, pinned = (
+        compose_cfg(f"model={model}", "optim=adamw"),
+        compose_cfg(f"experiment=digits_{model}"),
+    )
+    for group in ("data", "model", "optim", "trainer", "task", "loss"):
+        assert command[group] == pinned[group]
+
+
 @pytest.mark.parametrize(
     ("experiment", "metric", "at_least"),
     [
         ("digits_mlp", "accuracy", 0.97),
         ("breast_cancer_perceptron", "accuracy", 0.95),
         ("diabetes_mlp", "r2", 0.30),
+        ("digits_lstm", "accuracy", 0.95),  # = python train.py model=lstm optim=adamw
+        ("digits_gru", "accuracy", 0.93),
+        ("digits_rnn", "accuracy", 0.93),
+        ("digits_transformer", "accuracy", 0.93),
+        ("digits_cnn", "accuracy", 0.98),
+        ("sbm_gcn", "accuracy", 0.90),
+        ("motifs_gin", "accuracy", 0.80),  # chance: 0.5
     ],
 )
 def test_experiment_reaches_its_target(experiment, metric, at_least, tmp_path):

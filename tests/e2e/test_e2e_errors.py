@@ -31,6 +31,23 @@ BAD_TRAIN_INPUT = {
         ["loss=mse", "task=classification", "data=digits"],
         ["mse", "regression", "classification", "cross_entropy"],
     ),
+    "gnn-on-image-data": (
+        ["model=gcn", "data=digits"],
+        ["gcn", "graph", "not image", "karate", "motifs", "sbm"],
+    ),
+    "cnn-on-a-graph": (["model=cnn", "data=sbm"], ["cnn", "not graph", "digits"]),
+    "per-sample-model-on-per-step-targets": (
+        ["model=mlp", "data=copy"],
+        ["mlp", "every time step", "lstm", "transformer"],
+    ),
+    "truncated-bptt-on-a-transformer": (
+        ["model=transformer", "trainer.tbptt_window=4"],
+        ["tbptt_window", "transformer", "model=rnn, lstm or gru"],
+    ),
+    "offline-mnist": (
+        ["data=mnist", "data.params.download=false", "data.root=/nonexistent_zoo_data"],
+        ["mnist", "/nonexistent_zoo_data", "download", "data=digits"],
+    ),
     "unknown-trainer-option-added-with-plus": (
         ["+trainer.nonexistent_key=1"],
         ["trainer", "nonexistent_key", "max_epochs", "batch_size"],

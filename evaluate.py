@@ -1,50 +1,106 @@
-"""Evaluate a finished (or interrupted) run from its directory alone.
+"""Evaluate finished (or interrupted) runs from their directories alone.
 
     python evaluate.py run_dir=outputs/2026-11-23/12-00-00_mlp_digits
-    python evaluate.py run_dir=... checkpoint=last split=val
+    python evaluate.py run_dir=... checkpoint=last split=val threshold=0.3
+    python evaluate.py run_dirs=[runs/s0,runs/s1,runs/s2] ensemble=vote
+    python evaluate.py run_dir=... export=onnx
 
-Reads the run's .hydra/config.yaml and checkpoints/<checkpoint>.pt, rebuilds the
-data split and the model, prints the metrics and writes <run_dir>/eval/metrics.json.
+Reads each run's .hydra/config.yaml and checkpoints/<checkpoint>.pt, rebuilds the
+data split and the model, prints a report (per-class precision, recall and F1,
+top-k accuracy, ROC AUC, average precision; or MSE, MAE, RMSE, R²) and writes
+metrics.json, predictions.npz and the figures to <run_dir>/eval (or out_dir).
 """
 
 from __future__ import annotations
 
 import logging
 import sys
+import time
 from pathlib import Path
 
 import hydra
-from omegaconf import DictConfig
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, OmegaConf
 
 from engine.cli import check_overrides, display_path, fail, report_errors
 
 log = logging.getLogger("evaluate")
 
 
+def eval_dir(run_dir: str | None, out_dir: str | None) -> str:
+    """Where results go: out_dir, else <run_dir>/eval, else a new ensembles/ folder."""
+    if out_dir:
+        return out_dir
+    if run_dir:
+        return f"{run_dir}/eval"
+    return time.strftime("ensembles/%Y-%m-%d/%H-%M-%S")
+
+
+OmegaConf.register_new_resolver("eval_dir", eval_dir, replace=True)
+
+
 @hydra.main(version_base="1.3", config_path="configs", config_name="evaluate")
 @report_errors
 def main(cfg: DictConfig) -> None:
-    from engine.run import evaluate  # torch and friends: imported after the argument checks
+    # torch and friends: imported after the argument checks
+    from engine.evaluation import evaluate_runs
+    from engine.metrics import format_report
 
-    result = evaluate(cfg.run_dir, cfg.checkpoint, cfg.split, cfg.device)
-    metrics = "  ".join(f"{k}={v:.4f}" for k, v in result[cfg.split].items())
-    log.info(
-        f"{cfg.split} ({cfg.checkpoint} checkpoint, epoch {result['epoch']}): {metrics}\n"
-        f"wrote {display_path(Path(cfg.run_dir) / 'eval' / 'metrics.json')}"
+    dirs = [cfg.run_dir] if cfg.run_dir else list(cfg.run_dirs)
+    out_dir = Path(HydraConfig.get().runtime.output_dir)
+    result = evaluate_runs(
+        dirs,
+        out_dir,
+        checkpoint=cfg.checkpoint,
+        split=cfg.split,
+        device_name=cfg.device,
+        top_k=tuple(cfg.top_k),
+        threshold=cfg.threshold,
+        ensemble=cfg.ensemble,
+        export=cfg.export,
+        pictures=cfg.pictures,
     )
+    report = result["report"]
+    kind = "regression" if "mse" in report else "classification"
+    lines = [format_report(report, kind)]
+    if "members" in result:
+        main_key = result["main_metric"]
+        for member, member_report in result["members"].items():
+            lines.append(f"member {display_path(member)}: {main_key}={member_report[main_key]:.4f}")
+        lines.append(f"members' mean: {main_key}={result['members_mean'][main_key]:.4f}")
+        rule = result["ensemble_rule"]
+        lines.append(f"ensemble of {len(dirs)} ({rule}): {main_key}={report[main_key]:.4f}")
+    else:
+        metrics = "  ".join(f"{k}={v:.4f}" for k, v in result[cfg.split].items())
+        lines.append(
+            f"{cfg.split} ({cfg.checkpoint} checkpoint, epoch {result['epoch']}): {metrics}"
+        )
+    if "onnx" in result:
+        onnx = result["onnx"]
+        lines.append(
+            f"exported {display_path(onnx['path'])}: onnxruntime matches PyTorch within "
+            f"{onnx['max_abs_diff']:.1e}"
+        )
+    lines.append(f"wrote {display_path(out_dir / 'metrics.json')}")
+    log.info("\n".join(lines))
 
 
-def check_run_dir(args: list[str]) -> None:
-    """Fail before Hydra starts (and creates <run_dir>/eval) if run_dir is not a run."""
-    given = [a.split("=", 1)[1] for a in args if a.startswith("run_dir=")]
-    if not given:
+def check_run_dirs(args: list[str]) -> None:
+    """Fail before Hydra starts (and creates <run_dir>/eval) if a run_dir is not a run."""
+    single = [a.split("=", 1)[1] for a in args if a.startswith("run_dir=")]
+    several = [a.split("=", 1)[1] for a in args if a.startswith("run_dirs=")]
+    if single and several:
+        fail("give run_dir=<dir> (one run) or run_dirs=[<dir>,...] (an ensemble), not both")
+    if not single and not several:
         fail("say which run to evaluate: python evaluate.py run_dir=outputs/<date>/<time>_...")
-    if not (Path(given[-1]) / ".hydra" / "config.yaml").is_file():
-        fail(f"{given[-1]} is not a run directory (no .hydra/config.yaml in it)")
+    dirs = single[-1:] if single else [d.strip() for d in several[-1].strip("[]").split(",")]
+    for d in dirs:
+        if not (Path(d) / ".hydra" / "config.yaml").is_file():
+            fail(f"{d} is not a run directory (no .hydra/config.yaml in it)")
 
 
 if __name__ == "__main__":
     check_overrides(sys.argv[1:])
     if not any(a in ("--help", "-h", "--cfg", "-c", "--info") for a in sys.argv[1:]):
-        check_run_dir(sys.argv[1:])
+        check_run_dirs(sys.argv[1:])
     main()

@@ -9,11 +9,13 @@ interrupted one logged after its last checkpoint (``purge_step``).
 from __future__ import annotations
 
 import itertools
+import logging
 import math
 import os
 import socket
 import struct
 import time
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -26,12 +28,15 @@ from tensorboard.compat.proto.event_pb2 import Event, SessionLog
 from tensorboard.compat.proto.summary_pb2 import Summary
 from tensorboard.plugins.projector.projector_config_pb2 import ProjectorConfig
 from torch import Tensor
+from torch.utils.tensorboard._pytorch_graph import graph as trace_graph
 from torch.utils.tensorboard.summary import histogram_raw
 from torch.utils.tensorboard.summary import hparams as hparams_summary
+from torch.utils.tensorboard.summary import pr_curve as pr_curve_summary
 
 from engine.pictures import encode_png
 from zoo import Registry
 
+log = logging.getLogger(__name__)
 LOGGERS = Registry("logger")
 HISTOGRAM_BINS = 30  # even buckets per histogram (TensorBoard re-bins for display anyway)
 
@@ -131,6 +136,12 @@ class NullLogger:
     def image(self, tag: str, image: np.ndarray, step: int) -> None:
         pass
 
+    def pr_curve(self, tag: str, labels: Tensor, scores: Tensor, step: int) -> None:
+        pass
+
+    def graph(self, model: Any, example_inputs: Any) -> None:
+        pass
+
     def flush(self) -> None:
         pass
 
@@ -200,6 +211,32 @@ class TensorBoardLogger(NullLogger):
         for summary in hparams_summary(clean, metrics):
             self.events.add_summary(summary)
         self.scalars(metrics, step)
+
+    def pr_curve(self, tag: str, labels: Tensor, scores: Tensor, step: int) -> None:
+        """A precision-recall curve (TensorBoard's PR CURVES tab) of binary ``labels``
+        against ``scores`` in [0, 1] (one class against the rest)."""
+        summary = pr_curve_summary(
+            tag, labels.detach().cpu().numpy(), scores.detach().float().cpu().numpy()
+        )
+        self.events.add_summary(summary, step)
+
+    def graph(self, model: Any, example_inputs: Any) -> None:
+        """The model's graph (TensorBoard's GRAPHS tab), traced with ``torch.jit`` in
+        eval mode on ``example_inputs``. Models that do not trace (e.g. ones reading
+        PyG graph objects) are left out, with a debug line in the run's log."""
+        args = example_inputs if isinstance(example_inputs, tuple) else (example_inputs,)
+        was_training = model.training
+        model.eval()
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # the tracer's notes on Python control flow
+                graph_def, _ = trace_graph(model, args)
+        except Exception as e:  # tracing is best effort: training goes on without it
+            log.debug(f"model graph not logged: {type(e).__name__}: {e}")
+            return
+        finally:
+            model.train(was_training)
+        self.events.write(Event(graph_def=graph_def.SerializeToString()))
 
     def image(self, tag: str, image: np.ndarray, step: int) -> None:
         """An ``(H, W, 3)`` uint8 RGB picture (TensorBoard's IMAGES tab), PNG-encoded."""

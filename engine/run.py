@@ -105,6 +105,12 @@ def create(group: str, factory: Callable[..., Any], node: Any, *args: Any, **ext
         raise ConfigError(f"{group} '{name}': {e}") from None
 
 
+def data_seed(cfg: DictConfig) -> int:
+    """The seed of the data split and generated data: ``data_seed``, else ``seed``."""
+    value = cfg.get("data_seed")
+    return cfg.seed if value is None else value
+
+
 @dataclass
 class Built:
     data: DataModule
@@ -115,7 +121,7 @@ class Built:
 
 def build(cfg: DictConfig, device: torch.device, stats: dict | None = None) -> Built:
     """Data, loss, task and model from a composed config, checked to fit together."""
-    data = build_data(cfg.data, cfg.seed, device, stats)
+    data = build_data(cfg.data, data_seed(cfg), device, stats)
     loss_fn = create("loss", losses.create_loss, cfg.loss)
     task = create("task", create_task, cfg.task)
     out_features = task.configure(data.spec, cfg.data.name, loss_fn, cfg.loss.name)
@@ -177,10 +183,10 @@ def distill_from(teacher_dir: Path, cfg: DictConfig, data: DataModule, device) -
     (``train/accuracy`` is then agreement with the teacher).
     """
     teacher_cfg, teacher, _ = load_run(teacher_dir, "best", device)
-    if teacher_cfg.data != cfg.data or teacher_cfg.seed != cfg.seed:
+    if teacher_cfg.data != cfg.data or data_seed(teacher_cfg) != data_seed(cfg):
         raise ConfigError(
             f"task.teacher_run {teacher_dir} was trained on data '{teacher_cfg.data.name}' "
-            f"with seed {teacher_cfg.seed}; distill on the same data and seed, so the "
+            f"with data seed {data_seed(teacher_cfg)}; distill on the same data and seed, so the "
             "student's test split is one the teacher never saw"
         )
     if cfg.loss.name != "kl" or cfg.loss.get("target_kind") != "logits":
@@ -290,6 +296,10 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
     trainer, built = make_trainer(cfg, run_dir)
     model, data, logger = built.model, built.data, trainer.logger
     try:
+        x = data.inputs("train")
+        if trainer.step == 0 and isinstance(x, torch.Tensor | tuple):  # tensors trace
+            # The model's graph, once per run (GRAPHS tab), traced on two samples.
+            logger.graph(model, tuple(v[:2] for v in x) if isinstance(x, tuple) else x[:2])
         summary = trainer.fit()
         tested = trainer.load_weights_for_test()
         val = built.task.evaluate(model, built.loss_fn, data, "val")

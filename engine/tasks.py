@@ -155,6 +155,21 @@ class Classification(Task):
         pred, true = self.labels(out, t)
         return {"accuracy": (pred == true).float().mean().item()}
 
+    @torch.inference_mode()
+    def after_test(self, model: nn.Module, data: DataModule, logger: Any, step: int) -> None:
+        """One precision-recall curve per class (one against the rest) on the test split,
+        for TensorBoard's PR CURVES tab; a binary task draws the positive class only."""
+        was_training = model.training
+        model.eval()
+        batches = [flatten_steps(call_model(model, x), t) for x, t in data.batches("test", 4096)]
+        model.train(was_training)
+        out, t = torch.cat([o for o, _ in batches]), torch.cat([t for _, t in batches])
+        scores, (_, true) = self.probabilities(out), self.labels(out, t)
+        names = data.class_names or [str(c) for c in range(scores.shape[1])]
+        classes = [1] if self.num_classes == 2 else range(scores.shape[1])
+        for c in classes:
+            logger.pr_curve(f"pr_curve/test/{names[c]}", true == c, scores[:, c], step)
+
     def metrics(self, out: torch.Tensor, t: torch.Tensor, data: DataModule) -> dict[str, float]:
         pred, true = self.labels(out, t)
         return {"accuracy": (pred == true).float().mean().item()}

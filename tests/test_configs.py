@@ -87,3 +87,18 @@ def test_every_experiment_composes(experiment):
     cfg = compose_cfg(f"experiment={experiment}")
     for group in REGISTRIES:
         assert cfg[group].name in REGISTRIES[group]()
+
+
+EXPERIMENTS = options("experiment")
+
+
+@pytest.mark.parametrize("name", EXPERIMENTS)
+def test_every_experiment_composes_and_builds(name, tmp_path):
+    """Each pinned recipe composes and builds its data, model and optimizer (training
+    them all is `make results`; tests/test_accuracy.py trains the pinned ones)."""
+    from engine.run import make_trainer
+
+    cfg = compose_cfg(f"experiment={name}", "logger=none", "trainer.progress_bar=false")
+    trainer, built = make_trainer(cfg, tmp_path)
+    assert trainer.cfg.max_epochs >= 1
+    assert sum(p.numel() for p in built.model.parameters()) > 0

@@ -130,3 +130,22 @@ def test_fast_record_checksum_equals_tensorboards(data):
     from engine.logger import masked_crc32c
 
     assert masked_crc32c(data) == slow(data)
+
+
+def test_model_graph_and_pr_curves_per_class(tmp_path):
+    train(cfg_of("trainer.max_epochs=1"), tmp_path)
+    ea = EventAccumulator(str(tmp_path), size_guidance={"tensors": 0})
+    ea.Reload()
+    assert ea.Tags()["graph"] and len(ea.Graph().node) > 3  # the traced MLP
+    curves = {t for t in ea.Tags()["tensors"] if t.startswith("pr_curve/test/")}
+    assert curves == {f"pr_curve/test/{name}" for name in ("setosa", "versicolor", "virginica")}
+    (event,) = ea.Tensors("pr_curve/test/setosa")
+    assert event.tensor_proto.tensor_shape.dim[0].size == 6  # TP, FP, TN, FN, precision, recall
+
+
+def test_a_model_that_does_not_trace_still_trains(tmp_path):
+    metrics = train(compose_cfg(*FAST, "trainer.max_epochs=1", "data=sbm", "model=gcn"), tmp_path)
+    assert metrics["epochs"] == 1
+    ea = EventAccumulator(str(tmp_path))
+    ea.Reload()
+    assert not ea.Tags()["graph"]  # a PyG graph input: left out, the run goes on

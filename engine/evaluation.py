@@ -1,0 +1,273 @@
+"""Evaluate saved runs: full reports, predictions, figures, ensembles, ONNX export.
+
+    one run:   predictions -> report (engine.metrics) -> eval/metrics.json,
+               eval/predictions.npz, eval/*.png and TensorBoard images in eval/
+    ensemble:  each member's predictions on the same split -> combined by probability
+               averaging or majority vote (classification) or averaging (regression)
+               -> a report for every member, the members' mean, and the ensemble
+
+Members of an ensemble must share the data config and the seed: the seed fixes the
+split, and only then do their test sets hold the same samples in the same order.
+"""
+
+from __future__ import annotations
+
+import logging
+import statistics
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from engine import metrics as M
+from engine.data import call_model
+from engine.errors import ConfigError
+from engine.run import Built, data_seed, load_run, resolve_device, write_json
+from engine.tasks import flatten_steps
+
+log = logging.getLogger(__name__)
+ENSEMBLE_RULES = ("mean", "vote")
+
+
+@dataclass
+class Predictions:
+    """One model's outputs on a split, in the data's own terms.
+
+    Classification: ``y_true`` labels ``(N,)``, ``scores`` class probabilities
+    ``(N, C)``; regression: ``y_true`` and ``y_pred`` ``(N, K)`` in the target's units.
+    """
+
+    kind: str
+    y_true: np.ndarray
+    scores: np.ndarray | None = None
+    y_pred: np.ndarray | None = None
+
+
+@torch.inference_mode()
+def predict(built: Built, split: str) -> Predictions:
+    model, data, task = built.model, built.data, built.task
+    model.eval()
+    outs, targets = [], []
+    for x, t in data.batches(split, 4096):
+        out, t = flatten_steps(call_model(model, x), t)
+        outs.append(out)
+        targets.append(t)
+    out, t = torch.cat(outs), torch.cat(targets)
+    if task.name == "classification":
+        _, true = task.labels(out, t)
+        scores = task.probabilities(out).double().cpu().numpy()
+        return Predictions("classification", true.cpu().numpy(), scores=scores)
+    if task.name == "regression":
+        out, t = out.double(), t.double()
+        if "y_std" in data.stats:  # back to the target's units
+            std, mean = data.stats["y_std"].double(), data.stats["y_mean"].double()
+            out, t = (
+                out * std.to(out.device) + mean.to(out.device),
+                t * std.to(t.device) + mean.to(t.device),
+            )
+        return Predictions("regression", t.cpu().numpy(), y_pred=out.cpu().numpy())
+    raise ConfigError(
+        f"evaluate.py reports classification and regression runs; task '{task.name}' has its "
+        "metrics in the run's metrics.json (e.g. nn_accuracy, recall@k for embeddings)"
+    )
+
+
+def report_of(p: Predictions, class_names: list[str] | None, top_k, threshold) -> dict:
+    if p.kind == "classification":
+        return M.classification_report(
+            p.y_true, p.scores, class_names, top_k=tuple(top_k), threshold=threshold
+        )
+    return M.regression_report(p.y_true, p.y_pred)
+
+
+def combine(members: list[Predictions], rule: str) -> Predictions:
+    """The ensemble's predictions: mean probabilities, or each member's vote (its argmax;
+    a tie goes to the class with the higher mean probability), or mean predictions."""
+    first = members[0]
+    if first.kind == "regression":
+        return Predictions(
+            "regression", first.y_true, y_pred=np.mean([m.y_pred for m in members], 0)
+        )
+    mean = np.mean([m.scores for m in members], 0)  # (N, C)
+    if rule == "mean":
+        return Predictions("classification", first.y_true, scores=mean)
+    votes = np.zeros_like(mean)
+    for m in members:
+        votes[np.arange(len(mean)), m.scores.argmax(1)] += 1
+    # Scores whose argmax is the vote winner: votes first, mean probability breaks ties.
+    scores = votes + mean / (len(members) + 1)
+    return Predictions("classification", first.y_true, scores=scores / scores.sum(1, keepdims=True))
+
+
+def _check_members(cfgs: list[Any], dirs: list[Path]) -> None:
+    first = cfgs[0]
+    for cfg, path in zip(cfgs[1:], dirs[1:], strict=True):
+        if cfg.data != first.data or data_seed(cfg) != data_seed(first):
+            raise ConfigError(
+                f"ensemble members must share the data and its seed (it fixes the split): "
+                f"{path} has data '{cfg.data.name}' seed {data_seed(cfg)}, {dirs[0]} has "
+                f"data '{first.data.name}' seed {data_seed(first)}; train the members with "
+                "one data_seed, e.g. python train.py -m seed=0,1,2,3,4 data_seed=0"
+            )
+        if cfg.task.name != first.task.name:
+            raise ConfigError(
+                f"ensemble members must share the task: {path} is {cfg.task.name}, "
+                f"{dirs[0]} is {first.task.name}"
+            )
+
+
+def figures(report: dict, class_names: list[str], out_dir: Path) -> dict[str, np.ndarray]:
+    """The classification report's pictures as eval/*.png; returns them by name."""
+    from engine import plots
+
+    drawn = {}
+    drawn["confusion_matrix"] = plots.save_figure(
+        plots.confusion_figure(np.array(report["confusion_matrix"]), class_names),
+        out_dir / "confusion_matrix.png",
+    )
+    per_class = report["per_class"]
+    names = list(per_class)
+    drawn["per_class"] = plots.save_figure(
+        plots.class_bars_figure(
+            names,
+            [per_class[n]["precision"] for n in names],
+            [per_class[n]["recall"] for n in names],
+            [per_class[n]["f1"] for n in names],
+        ),
+        out_dir / "per_class.png",
+    )
+    if "roc_curve" in report:  # binary: the positive class's curves
+        positive = names[-1]
+        roc_curves = {positive: report["roc_curve"]} if report["roc_curve"] else {}
+        roc_auc = {positive: report["roc_auc"]}
+        pr_curves = {positive: report["pr_curve"]} if report["pr_curve"] else {}
+        ap = {positive: report["average_precision"]}
+    else:  # one-vs-rest, per class
+        roc_curves = {n: c for n, c in (report.get("roc_curves") or {}).items() if c}
+        roc_auc = report.get("roc_auc_per_class") or {}
+        pr_curves = {n: c for n, c in (report.get("pr_curves") or {}).items() if c}
+        ap = report.get("average_precision_per_class") or {}
+    if roc_curves:
+        roc = {n: (c["fpr"], c["tpr"], roc_auc.get(n)) for n, c in roc_curves.items()}
+        drawn["roc"] = plots.save_figure(plots.roc_figure(roc), out_dir / "roc.png")
+    if pr_curves:
+        pr = {n: (c["recall"], c["precision"], ap.get(n)) for n, c in pr_curves.items()}
+        point = None
+        if report.get("threshold") is not None:  # where the chosen threshold sits
+            pc = report["positive_class"]
+            point = (pc["recall"], pc["precision"], report["threshold"])
+        drawn["precision_recall"] = plots.save_figure(
+            plots.pr_figure(pr, point), out_dir / "precision_recall.png"
+        )
+    return drawn
+
+
+def evaluate_runs(
+    run_dirs: list[str | Path],
+    out_dir: str | Path,
+    checkpoint: str = "best",
+    split: str = "test",
+    device_name: str = "auto",
+    top_k: tuple[int, ...] = (1, 5),
+    threshold: float | None = None,
+    ensemble: str = "mean",
+    export: str | None = None,
+    pictures: bool = True,
+) -> dict[str, Any]:
+    """Evaluate one run, or several as an ensemble; write the results to ``out_dir``."""
+    if split not in ("train", "val", "test"):
+        raise ConfigError(f"split must be train, val or test, got '{split}'")
+    if ensemble not in ENSEMBLE_RULES:
+        raise ConfigError(f"ensemble must be one of {', '.join(ENSEMBLE_RULES)}, got '{ensemble}'")
+    if export not in (None, "onnx"):
+        raise ConfigError(f"export must be onnx or null, got '{export}'")
+    dirs = [Path(d) for d in run_dirs]
+    if not dirs:
+        raise ConfigError("say which run to evaluate: run_dir=<dir> or run_dirs=[<dir>,<dir>]")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    device = resolve_device(device_name)
+    loaded = [load_run(d, checkpoint, device) for d in dirs]
+    cfgs = [cfg for cfg, _, _ in loaded]
+    _check_members(cfgs, dirs)
+    built0 = loaded[0][1]
+    class_names = built0.data.class_names
+    members = [predict(built, split) for _, built, _ in loaded]
+
+    result: dict[str, Any] = {"split": split, "checkpoint": checkpoint}
+    if len(dirs) == 1:
+        _, built, state = loaded[0]
+        # The task's own numbers, exactly as training reported them (loss included).
+        result[split] = built.task.evaluate(built.model, built.loss_fn, built.data, split)
+        result["epoch"] = state.get("epoch", state.get("counters", {}).get("epoch"))
+        final = members[0]
+    else:
+        reports = [report_of(m, class_names, top_k, threshold) for m in members]
+        main = "accuracy" if members[0].kind == "classification" else "mse"
+        result["members"] = {str(d): r for d, r in zip(dirs, reports, strict=True)}
+        result["members_mean"] = {
+            k: statistics.mean(r[k] for r in reports)
+            for k in reports[0]
+            if isinstance(reports[0][k], int | float) and not isinstance(reports[0][k], bool)
+        }
+        result["ensemble_rule"] = ensemble if members[0].kind == "classification" else "mean"
+        final = combine(members, ensemble)
+        result["main_metric"] = main
+    report = report_of(final, class_names, top_k, threshold)
+    result["report"] = report
+    if len(dirs) > 1:
+        result[split] = {k: v for k, v in report.items() if isinstance(v, int | float)}
+
+    arrays = {"y_true": final.y_true}
+    if final.kind == "classification":
+        arrays |= {"y_pred": final.scores.argmax(1), "scores": final.scores}
+    else:
+        arrays |= {"y_pred": final.y_pred}
+    tmp = out_dir / ".predictions.npz.tmp.npz"
+    np.savez(tmp, **arrays)
+    tmp.replace(out_dir / "predictions.npz")
+
+    if pictures and final.kind == "classification":
+        drawn = figures(report, [str(n) for n in (class_names or [])] or None, out_dir)
+        _log_images(drawn, out_dir)
+    if export == "onnx":
+        result["onnx"] = _export(built0, cfgs[0], dirs, out_dir)
+    write_json(finite(result), out_dir / "metrics.json")
+    return result
+
+
+def finite(tree: Any) -> Any:
+    """``tree`` with ±inf and NaN as None: strict JSON has no Infinity (a ROC curve's
+    first threshold is +inf by convention)."""
+    if isinstance(tree, dict):
+        return {k: finite(v) for k, v in tree.items()}
+    if isinstance(tree, list | tuple):
+        return [finite(v) for v in tree]
+    if isinstance(tree, float) and not np.isfinite(tree):
+        return None
+    return tree
+
+
+def _log_images(drawn: dict[str, np.ndarray], out_dir: Path) -> None:
+    """The figures as TensorBoard images, in an event file in ``out_dir`` (so
+    ``tensorboard --logdir <run_dir>`` shows them as the run's ``eval``)."""
+    from engine.logger import TensorBoardLogger
+
+    logger = TensorBoardLogger(out_dir)
+    try:
+        for name, pixels in drawn.items():
+            logger.image(f"eval/{name}", pixels, 0)
+    finally:
+        logger.close()
+
+
+def _export(built: Built, cfg: Any, dirs: list[Path], out_dir: Path) -> dict[str, Any]:
+    if len(dirs) > 1:
+        raise ConfigError("export=onnx exports one run: give run_dir=<dir>, not run_dirs")
+    from engine.export import export_onnx
+
+    x = built.data.inputs("test")
+    sample = tuple(v[:8] for v in x) if isinstance(x, tuple) else x[:8]
+    return export_onnx(built.model, sample, out_dir.parent / "model.onnx", cfg.model.name)

@@ -1,0 +1,132 @@
+"""engine.evaluation: full reports, predictions, figures and ensembles of saved runs."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import FAST, compose_cfg
+from omegaconf import OmegaConf
+from PIL import Image
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from engine.errors import ConfigError
+from engine.evaluation import Predictions, combine, evaluate_runs
+from engine.run import train
+
+QUIET = [*FAST, "logger=none", "trainer.max_epochs=4"]
+
+
+def trained(run_dir: Path, *overrides: str) -> dict:
+    cfg = compose_cfg(*QUIET, *overrides)
+    (run_dir / ".hydra").mkdir(parents=True)
+    OmegaConf.save(cfg, run_dir / ".hydra" / "config.yaml")
+    return train(cfg, run_dir)
+
+
+@pytest.fixture(scope="module")
+def digits_runs(tmp_path_factory) -> list[Path]:
+    """Three small MLPs on one split (data_seed=0), different model seeds."""
+    root = tmp_path_factory.mktemp("digits")
+    runs = []
+    for seed in (0, 1, 2):
+        run = root / f"s{seed}"
+        trained(run, f"seed={seed}", "data_seed=0", "model.hidden_size=32")
+        runs.append(run)
+    return runs
+
+
+def test_one_run_report_predictions_figures_and_images(digits_runs, tmp_path):
+    run = digits_runs[0]
+    result = evaluate_runs([run], tmp_path)
+    saved = json.loads((run / "metrics.json").read_text())
+    assert result["test"] == saved["test"]  # the task's numbers, as training reported them
+    report = result["report"]
+    # Training's accuracy is a float32 mean; the report counts exactly.
+    assert report["accuracy"] == pytest.approx(saved["test"]["accuracy"], abs=1e-6)
+    for key in (
+        "top_1_accuracy",
+        "top_5_accuracy",
+        "macro_avg",
+        "weighted_avg",
+        "micro_avg",
+        "confusion_matrix",
+        "roc_auc_ovr_macro",
+        "average_precision",
+        "per_class",
+    ):
+        assert key in report, key
+    on_disk = json.loads((tmp_path / "metrics.json").read_text())  # strict JSON: no Infinity
+    assert on_disk["report"]["accuracy"] == report["accuracy"]
+    arrays = np.load(tmp_path / "predictions.npz")
+    n = report["num_samples"]
+    assert arrays["y_true"].shape == (n,) and arrays["scores"].shape == (n, 10)
+    np.testing.assert_array_equal(arrays["y_pred"], arrays["scores"].argmax(1))
+    np.testing.assert_allclose(arrays["scores"].sum(1), 1.0, atol=1e-6)
+    for name in ("confusion_matrix", "per_class", "roc", "precision_recall"):
+        with Image.open(tmp_path / f"{name}.png") as picture:
+            assert picture.size[0] > 100 and picture.size[1] > 100
+    events = EventAccumulator(str(tmp_path), size_guidance={"images": 0})
+    events.Reload()
+    assert {"eval/confusion_matrix", "eval/roc", "eval/precision_recall", "eval/per_class"} <= set(
+        events.Tags()["images"]
+    )
+    image = events.Images("eval/confusion_matrix")[-1]
+    assert Image.open(io.BytesIO(image.encoded_image_string)).size == (image.width, image.height)
+
+
+def test_a_binary_threshold_shows_the_trade_off(tmp_path):
+    run = tmp_path / "run"
+    trained(run, "data=breast_cancer", "model=perceptron")
+    low = evaluate_runs([run], tmp_path / "low", threshold=0.2)["report"]
+    high = evaluate_runs([run], tmp_path / "high", threshold=0.8)["report"]
+    assert low["threshold"] == 0.2 and high["threshold"] == 0.8
+    # A lower threshold calls more samples positive: recall can only go up.
+    assert low["positive_class"]["recall"] >= high["positive_class"]["recall"]
+    sweep = low["threshold_sweep"]
+    assert sweep["thresholds"] == pytest.approx([0.1 * i for i in range(1, 10)])
+    assert sweep["recall"] == sorted(sweep["recall"], reverse=True)
+    assert (tmp_path / "low" / "precision_recall.png").is_file()
+    assert "roc_auc" in low and low["roc_auc"] > 0.8  # 4 epochs of one neuron
+
+
+def test_regression_report_agrees_with_training(tmp_path):
+    run = tmp_path / "run"
+    metrics = trained(run, "data=diabetes")
+    report = evaluate_runs([run], tmp_path / "eval")["report"]
+    for key in ("mse", "mae", "r2"):
+        assert report[key] == pytest.approx(metrics["test"][key], rel=1e-9, abs=1e-12)
+    assert report["rmse"] == pytest.approx(report["mse"] ** 0.5)
+    arrays = np.load(tmp_path / "eval" / "predictions.npz")
+    assert arrays["y_true"].shape == arrays["y_pred"].shape
+
+
+def test_an_ensemble_reports_members_their_mean_and_itself(digits_runs, tmp_path):
+    result = evaluate_runs(digits_runs, tmp_path)
+    members = [r["accuracy"] for r in result["members"].values()]
+    assert len(members) == 3
+    assert result["members_mean"]["accuracy"] == pytest.approx(np.mean(members))
+    assert result["report"]["accuracy"] >= result["members_mean"]["accuracy"]
+    vote = evaluate_runs(digits_runs, tmp_path / "vote", ensemble="vote")
+    assert vote["ensemble_rule"] == "vote" and 0 < vote["report"]["accuracy"] <= 1
+
+
+def test_majority_vote_breaks_ties_by_the_mean_probability():
+    y = np.array([0])
+    a = Predictions("classification", y, scores=np.array([[0.6, 0.4, 0.0]]))
+    b = Predictions("classification", y, scores=np.array([[0.0, 0.55, 0.45]]))
+    c = Predictions("classification", y, scores=np.array([[0.1, 0.8, 0.1]]))
+    assert combine([a, b, c], "vote").scores.argmax(1).tolist() == [1]  # two votes of three
+    assert combine([a, b], "vote").scores.argmax(1).tolist() == [1]  # 1-1 tie: mean 0.475 wins
+    mean = combine([a, b], "mean").scores
+    np.testing.assert_allclose(mean, [[0.3, 0.475, 0.225]])
+
+
+def test_members_of_different_splits_are_refused(digits_runs, tmp_path):
+    other = tmp_path / "other"
+    trained(other, "seed=5", "model.hidden_size=32")  # data_seed = seed = 5: another split
+    with pytest.raises(ConfigError, match=r"share the data and its seed.*data_seed=0"):
+        evaluate_runs([digits_runs[0], other], tmp_path / "eval")

@@ -3,6 +3,8 @@
 #   make test    set up (first time), lint, and run the whole test suite
 #   make bench   set up (first time) and run the speed benchmarks
 #   make results set up (first time), run every pinned experiment, write RESULTS.md
+#   make dashboard-check  train 3 epochs, open TensorBoard in headless Chromium, check
+#                the scalars page shows the run (needs: apt-get install -y chromium)
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
@@ -12,7 +14,7 @@ STAMP := $(VENV)/.installed
 # Two workers for the two cores (tests/conftest.py keeps torch at one thread each).
 PYTEST_WORKERS ?= 2
 
-.PHONY: setup train test lint format bench results clean
+.PHONY: setup train test lint format bench results dashboard-check clean
 
 setup: $(STAMP)
 
@@ -45,6 +47,10 @@ bench: $(STAMP)
 	$(BIN)/python bench/gru_vs_lstm.py
 	$(BIN)/python bench/vanishing.py
 	$(BIN)/python bench/vision_graph.py
+	$(BIN)/python bench/ensemble.py
+
+dashboard-check: $(STAMP)
+	$(BIN)/python scripts/dashboard_check.py
 
 results: $(STAMP)
 	OMP_NUM_THREADS=1 $(BIN)/python bench/results.py

@@ -1,0 +1,424 @@
+"""Look at a run's TensorBoard dashboard the way a user does, and fail if it is empty.
+
+    python scripts/dashboard_check.py [--logdir DIR] [--out DIR] [--no-browser]
+    make dashboard-check
+
+1. Without --logdir, trains the default model for 3 epochs into OUT/logs/run
+   (``train.py trainer.max_epochs=3 hydra.run.dir=OUT/logs/run``) and uses OUT/logs.
+2. Starts TensorBoard on 127.0.0.1 (a free port) and waits until it lists every run
+   that has an event file under the logdir.
+3. Checks the data API the dashboard reads: /data/runs, the scalar tags of every run
+   (--tags, default: the classification run's train/val/test loss and accuracy, lr,
+   train/loss_step), that each has points, and the hparams plugin's data if present.
+4. Loads the pages in headless Chromium and writes to OUT:
+   timeseries.png (+ timeseries.dom.html)  the landing page (Time Series); its DOM
+       must list every run and show at least one scalar card with a drawn line;
+   scalars.png  the Scalars page, filtered to the loss and accuracy tags.
+5. Prints the runs, tags and screenshot paths, then PASS, or one FAIL line per
+   problem and a last line naming the first. TensorBoard is always stopped.
+
+Exit status: 0 pass, 1 a check failed, 2 chromium missing (pass --no-browser to skip
+the pages). The script installs nothing; on Debian: apt-get update && apt-get install
+-y chromium.
+
+Headless notes: the pages are loaded with ``?forceSVG=true`` (a TensorBoard URL flag)
+because headless Chromium leaves TensorBoard's WebGL charts blank in a screenshot;
+drawn as SVG they show, and their lines are in the DOM. The Scalars page keeps its
+charts in shadow DOM, which --dump-dom does not print, so the DOM is read from the
+Time Series page.
+"""
+
+from __future__ import annotations
+
+import argparse
+import html
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+TAGS = (
+    "train/loss",
+    "val/loss",
+    "train/accuracy",
+    "val/accuracy",
+    "lr",
+    "train/loss_step",
+    "test/accuracy",
+)
+TAG_GRACE_S = 5.0
+INSTALL = "apt-get update && apt-get install -y chromium"
+
+
+class CheckError(Exception):
+    """A check that cannot go on: its message is the one line printed."""
+
+
+# --- processes -----------------------------------------------------------------------
+
+
+def stop(proc: subprocess.Popen, grace: float = 5.0) -> None:
+    """End a process started in its own session, and its children, while it runs."""
+    if proc.poll() is not None:
+        return
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, grace)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(timeout=wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def tail(text: str, n: int = 8) -> str:
+    return "\n".join("    " + line for line in text.strip().splitlines()[-n:])
+
+
+def train(run_dir: Path) -> None:
+    cmd = [
+        sys.executable,
+        "train.py",
+        "trainer.max_epochs=3",
+        "trainer.progress_bar=false",
+        f"hydra.run.dir={run_dir}",
+    ]
+    print(f"training the default model for 3 epochs into {run_dir} ...", flush=True)
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise CheckError(
+            f"train.py exited with {done.returncode}:\n{tail(done.stdout + done.stderr)}"
+        )
+
+
+def start_tensorboard(logdir: Path, log_path: Path) -> subprocess.Popen:
+    cmd = [sys.executable, "-m", "tensorboard.main", "--logdir", str(logdir)]
+    cmd += ["--host", "127.0.0.1", "--port", "0"]
+    with open(log_path, "w") as log:
+        # Its own session: Ctrl-C reaches this script, whose finally stops the group
+        # (TensorBoard and its data server).
+        return subprocess.Popen(
+            cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )  # fmt: skip
+
+
+# --- TensorBoard's data API ----------------------------------------------------------
+
+
+def get(base: str, path: str, body: dict | None = None) -> object:
+    data = None if body is None else json.dumps(body).encode()
+    headers = {"Content-Type": "application/json", "X-XSRF-Protected": "1"} if data else {}
+    req = urllib.request.Request(base + path, data=data, headers=headers)
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        return json.load(resp)
+
+
+def event_runs(logdir: Path) -> set[str]:
+    """The run names TensorBoard gives the folders holding event files ('.' = logdir)."""
+    found = set()
+    for f in logdir.rglob("events.out.tfevents.*"):
+        rel = f.parent.relative_to(logdir).as_posix()
+        found.add(rel)
+    return found
+
+
+def wait_ready(
+    tb: subprocess.Popen, log_path: Path, runs: set[str], tags: tuple[str, ...], timeout: float
+) -> str:
+    """Wait for the URL TensorBoard prints, then until it lists the runs and their tags.
+
+    Runs are the folders that hold event files; once all are listed, missing tags are
+    waited for TAG_GRACE_S more seconds at most, then left for the checks to name.
+    """
+    deadline = time.monotonic() + timeout
+    base = listed = None
+    while True:
+        if tb.poll() is not None:
+            log = log_path.read_text()
+            raise CheckError(f"TensorBoard exited with {tb.returncode}:\n{tail(log)}")
+        if base is None:
+            found = re.search(r"at (http://127\.0\.0\.1:\d+)/", log_path.read_text())
+            base = found and found.group(1)
+        if base is not None:
+            try:
+                listed = set(get(base, "/data/runs"))
+                listed_tags = get(base, "/data/plugin/scalars/tags")
+                if runs <= listed:
+                    if all(set(tags) <= set(listed_tags.get(r, {})) for r in runs):
+                        return base
+                    # Every run is listed: its tags get a few more seconds to load.
+                    deadline = min(deadline, time.monotonic() + TAG_GRACE_S)
+            except (OSError, ValueError):  # not answering yet
+                listed = None
+        if time.monotonic() > deadline:
+            if base is None or listed is None:
+                raise CheckError(
+                    f"TensorBoard did not answer on 127.0.0.1 within {timeout:.0f}s "
+                    f"(its log: {log_path})"
+                )
+            return base  # it answers but lacks runs or tags: the checks name them
+        time.sleep(0.25)
+
+
+def check_api(
+    base: str, runs: set[str], tags: tuple[str, ...], need_hparams: bool
+) -> tuple[list[str], list[str], list[str]]:
+    """(report lines, failures, run names listed) for the data the dashboard reads."""
+    report, fails = [], []
+    listed = list(get(base, "/data/runs"))
+    report.append(f"runs        {', '.join(listed) or '(none)'}")
+    if not listed:
+        fails.append("/data/runs lists no runs")
+    elif runs - set(listed):
+        fails.append(f"/data/runs does not list {', '.join(sorted(runs - set(listed)))}")
+    plugins = get(base, "/data/plugins_listing")
+    for name in ("scalars", "timeseries"):
+        if not plugins.get(name, {}).get("enabled"):
+            fails.append(f"the {name} plugin is not active (no scalar data)")
+    by_run = get(base, "/data/plugin/scalars/tags")
+    for run in listed:
+        have = sorted(by_run.get(run, {}))
+        report.append(f"tags        {run}: {', '.join(have) or '(none)'}")
+        missing = [t for t in tags if t not in have]
+        if missing:
+            fails.append(f"run {run} has no scalar tag {', '.join(missing)}")
+        counts = []
+        for tag in (t for t in tags if t in have):
+            query = urllib.parse.urlencode({"run": run, "tag": tag})
+            n = len(get(base, f"/data/plugin/scalars/scalars?{query}"))
+            counts.append(f"{tag} {n}")
+            if n == 0:
+                fails.append(f"run {run}, tag {tag}: no points")
+        if counts:
+            report.append(f"points      {run}: {', '.join(counts)}")
+    if plugins.get("hparams", {}).get("enabled"):
+        exp = get(base, "/data/plugin/hparams/experiment", {"experimentName": ""})
+        hp = exp.get("hparamInfos", [])
+        metrics = [m["name"]["tag"] for m in exp.get("metricInfos", [])]
+        report.append(
+            f"hparams     {len(hp)} hyperparameters; metrics {', '.join(metrics) or '(none)'}"
+        )
+        if not hp:
+            fails.append("the hparams plugin is active but lists no hyperparameters")
+    elif need_hparams:
+        fails.append("no hparams data (train.py writes HPARAMS at the end of a run)")
+    else:
+        report.append("hparams     (none)")
+    return report, fails, listed
+
+
+# --- the pages in headless Chromium --------------------------------------------------
+
+
+def chromium(exe: str, url: str, size: str, budget_ms: int, *extra: str) -> str:
+    """Run headless Chromium on url; return its stdout (the DOM with --dump-dom)."""
+    with tempfile.TemporaryDirectory(
+        prefix="dashboard_check_profile_", ignore_cleanup_errors=True
+    ) as profile:
+        cmd = [exe, "--headless=new", "--no-sandbox", "--disable-gpu", "--hide-scrollbars"]
+        cmd += [f"--user-data-dir={profile}", f"--window-size={size}"]
+        cmd += [f"--virtual-time-budget={budget_ms}", *extra, url]
+        proc = subprocess.Popen(
+            cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+            encoding="utf-8", errors="replace", start_new_session=True,
+        )  # fmt: skip
+        try:
+            out, err = proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            raise CheckError(f"chromium did not finish loading {url} within 60s") from None
+        finally:
+            stop(proc, grace=2.0)
+    if proc.returncode != 0:
+        raise CheckError(f"chromium exited with {proc.returncode} on {url}:\n{tail(err)}")
+    return out
+
+
+def text_of(fragment: str) -> str:
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", fragment)).split())
+
+
+def read_timeseries(dom: str) -> dict:
+    """Runs listed, scalar cards (tag, drawn?) and tag groups in the Time Series DOM."""
+    table = re.search(r"<runs-data-table.*?</runs-data-table>", dom, re.S)
+    cells = re.findall(
+        r"<tb-data-table-content-cell[^>]*table-column-run[^>]*>(.*?)</tb-data-table-content-cell>",
+        table.group(0) if table else "",
+        re.S,
+    )
+    cards = []
+    for chunk in dom.split("<scalar-card-component")[1:]:
+        chunk = chunk.split("</scalar-card-component>")[0]
+        title = re.search(r'<tb-truncated-path[^>]*\btitle="([^"]*)"', chunk)
+        # A series is an SVG path (a line) or circle (one point) with a stroke style;
+        # icons carry no style.
+        drawn = re.search(r'<(?:path|circle)\b[^>]*\bstyle="[^"]*stroke:', chunk) is not None
+        cards.append((html.unescape(title.group(1)) if title else "?", drawn))
+    groups = []
+    for chunk in re.findall(
+        r"<metrics-card-group-toolbar-component.*?</metrics-card-group-toolbar-component>",
+        dom,
+        re.S,
+    ):
+        name = re.search(r'class="group-title"[^>]*title="([^"]*)"', chunk)
+        count = re.search(r"(\d+) cards?", text_of(chunk))
+        if name:
+            groups.append((html.unescape(name.group(1)), int(count.group(1)) if count else None))
+    return {"runs": [text_of(c) for c in cells], "cards": cards, "groups": groups}
+
+
+def check_pages(
+    exe: str, base: str, out: Path, listed: list[str], tags: tuple[str, ...], budget_ms: int
+) -> tuple[list[str], list[str]]:
+    report, fails = [], []
+    shot = out / "timeseries.png"
+    dom = chromium(
+        exe,
+        f"{base}/?forceSVG=true#timeseries",
+        "1400,1400",
+        budget_ms,
+        f"--screenshot={shot}",
+        "--dump-dom",
+    )
+    (out / "timeseries.dom.html").write_text(dom, encoding="utf-8")
+    page = read_timeseries(dom)
+    drawn = [tag for tag, ok in page["cards"] if ok]
+    groups = ", ".join(f"{g}" + (f" ({n})" if n else "") for g, n in page["groups"])
+    report.append(f"page runs   {', '.join(page['runs']) or '(none)'}")
+    report.append(f"page charts {', '.join(drawn) or '(none)'} drawn of {len(page['cards'])}")
+    report.append(f"page groups {groups or '(none)'}")
+    if not page["runs"]:
+        fails.append("the Time Series page lists no runs")
+    elif unlisted := sorted(set(listed) - set(page["runs"])):
+        fails.append(f"the Time Series page does not list {', '.join(unlisted)}")
+    if not drawn:
+        fails.append("the Time Series page shows no scalar chart with data")
+    shown = {g for g, _ in page["groups"]} | {t for t, _ in page["cards"]}
+    lost = sorted({t.split("/")[0] for t in tags} - shown)
+    if page["runs"] and lost:
+        fails.append(f"the Time Series page has no group or card for {', '.join(lost)}")
+    # The Scalars page, filtered the way a user would type it, to show the curves.
+    words = {t.rsplit("/", 1)[-1] for t in tags if "/" in t}
+    words = sorted(w for w in words if not any(u != w and u in w for u in words)) or ["."]
+    query = urllib.parse.quote("|".join(words), safe="")
+    chromium(
+        exe,
+        f"{base}/#scalars&tagFilter={query}",
+        "1400,1300",
+        budget_ms,
+        f"--screenshot={out / 'scalars.png'}",
+    )
+    report.append(f"screenshot  {shot}")
+    report.append(f"screenshot  {out / 'scalars.png'}  (filter: {'|'.join(words)})")
+    return report, fails
+
+
+# --- main ----------------------------------------------------------------------------
+
+
+def interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--logdir", type=Path, help="check this logdir instead of a new run")
+    parser.add_argument("--out", type=Path, help="where to write (default: a new temp dir)")
+    parser.add_argument("--no-browser", action="store_true", help="check the data API only")
+    parser.add_argument(
+        "--tags", default=",".join(TAGS), help="scalar tags every run must have (comma list)"
+    )
+    parser.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for TB")
+    parser.add_argument(
+        "--budget-ms", type=int, default=15000, help="Chromium's virtual time per page"
+    )
+    args = parser.parse_args()
+    tags = tuple(t for t in args.tags.split(",") if t)
+
+    exe = None
+    if not args.no_browser:
+        exe = shutil.which("chromium")
+        if exe is None:
+            print(
+                f"dashboard-check: chromium not found; install it ({INSTALL}) or pass --no-browser",
+                file=sys.stderr,
+            )
+            return 2
+    if args.logdir is not None and not args.logdir.is_dir():
+        print(f"dashboard-check: FAIL: no such directory {args.logdir}", file=sys.stderr)
+        return 1
+    out = args.out or Path(tempfile.mkdtemp(prefix="dashboard_check_"))
+    out = out.resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    print(f"output: {out}", flush=True)
+
+    start = time.monotonic()
+    timings = []
+    report: list[str] = []
+    fails: list[str] = []
+    tb = None
+    try:
+        if args.logdir is None:
+            logdir = out / "logs"
+            train(logdir / "run")
+            timings.append(f"train {time.monotonic() - start:.1f}s")
+        else:
+            logdir = args.logdir.resolve()
+        runs = event_runs(logdir)
+        if not runs:
+            fails.append(f"no TensorBoard event files under {logdir}")
+        t0 = time.monotonic()
+        tb = start_tensorboard(logdir, out / "tensorboard.log")
+        base = wait_ready(tb, out / "tensorboard.log", runs, tags, args.timeout)
+        timings.append(f"tensorboard ready {time.monotonic() - t0:.1f}s")
+        print(f"TensorBoard at {base}/ on {logdir}", flush=True)
+        lines, api_fails, listed = check_api(base, runs, tags, args.logdir is None)
+        report += lines
+        fails += api_fails
+        if exe is not None:
+            t0 = time.monotonic()
+            lines, page_fails = check_pages(exe, base, out, listed, tags, args.budget_ms)
+            report += lines
+            fails += page_fails
+            timings.append(f"browser {time.monotonic() - t0:.1f}s")
+    except CheckError as e:
+        fails.append(str(e))
+    except (OSError, ValueError) as e:  # an HTTP error or a reply that is not JSON
+        fails.append(f"TensorBoard's data API: {e}")
+    except KeyboardInterrupt:
+        print("dashboard-check: interrupted", file=sys.stderr)
+        return 130
+    finally:
+        if tb is not None:
+            stop(tb)
+    timings.append(f"total {time.monotonic() - start:.1f}s")
+
+    for line in report:
+        print("  " + line)
+    for line in fails:
+        print("  FAIL        " + line)
+    print("  time        " + ", ".join(timings))
+    if fails:
+        more = f" (and {len(fails) - 1} more)" if len(fails) > 1 else ""
+        print(f"dashboard-check: FAIL: {fails[0].splitlines()[0]}{more}")
+        return 1
+    print("dashboard-check: PASS")
+    return 0
+
+
+if __name__ == "__main__":
+    # SIGTERM (make or a CI runner stopping us) unwinds like Ctrl-C, so the finally
+    # that stops TensorBoard runs.
+    signal.signal(signal.SIGTERM, interrupt)
+    sys.exit(main())

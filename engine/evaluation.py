@@ -268,6 +268,11 @@ def _export(built: Built, cfg: Any, dirs: list[Path], out_dir: Path) -> dict[str
         raise ConfigError("export=onnx exports one run: give run_dir=<dir>, not run_dirs")
     from engine.export import export_onnx
 
-    x = built.data.inputs("test")
-    sample = tuple(v[:8] for v in x) if isinstance(x, tuple) else x[:8]
+    x = built.data.inputs("test")  # up to 8 test inputs (a graph is exported whole)
+    if isinstance(x, tuple):
+        sample = tuple(v[:8] for v in x)
+    elif isinstance(x, torch.Tensor):
+        sample = x[:8]
+    else:
+        sample = x
     return export_onnx(built.model, sample, out_dir.parent / "model.onnx", cfg.model.name)

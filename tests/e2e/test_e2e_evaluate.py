@@ -51,3 +51,30 @@ def test_evaluate_needs_only_the_run_directory_from_anywhere(tmp_path_factory, t
     assert read_json(run / "eval" / "metrics.json")["test"] == trained.metrics()["test"]
     assert f"wrote {run / 'eval' / 'metrics.json'}" in proc.stdout
     assert list(cwd.iterdir()) == [], "evaluate.py wrote into the working directory"
+
+
+def test_evaluate_writes_the_report_files_and_exports_onnx(tmp_path_factory, tmp_path):
+    run = copy_run(shared_run(tmp_path_factory, "default"), tmp_path / "run")
+    proc = run_script("evaluate.py", f"run_dir={run}", "export=onnx")
+    assert proc.returncode == 0, proc.stderr
+    assert "precision" in proc.stdout and "macro avg" in proc.stdout  # the report table
+    assert "onnxruntime matches PyTorch within" in proc.stdout
+    result = read_json(run / "eval" / "metrics.json")
+    assert result["onnx"]["max_abs_diff"] <= 1e-4
+    assert (run / "model.onnx").is_file()
+    for name in ("predictions.npz", "confusion_matrix.png", "roc.png", "precision_recall.png"):
+        assert (run / "eval" / name).is_file(), name
+
+
+def test_evaluate_an_ensemble_from_the_command_line(tmp_path_factory, tmp_path):
+    trained = shared_run(tmp_path_factory, "default")
+    runs = [copy_run(trained, tmp_path / f"member{i}") for i in range(2)]
+    out = tmp_path / "ensemble"
+    proc = run_script(
+        "evaluate.py", f"run_dirs=[{runs[0]},{runs[1]}]", f"out_dir={out}", "ensemble=vote"
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "members' mean: accuracy=" in proc.stdout
+    assert "ensemble of 2 (vote): accuracy=" in proc.stdout
+    result = read_json(out / "metrics.json")
+    assert len(result["members"]) == 2 and result["ensemble_rule"] == "vote"

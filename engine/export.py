@@ -1,0 +1,275 @@
+"""ONNX export of a trained model, checked by running the exported file against PyTorch.
+
+ONNX (Open Neural Network Exchange, https://onnx.ai) stores a network as a graph of
+standard operators plus its weights, which runtimes other than PyTorch execute; ONNX
+Runtime (https://onnxruntime.ai) is the reference one. Export takes two steps, those
+of ``torch.onnx.export(..., dynamo=True)`` (PyTorch's default exporter since 2.9):
+
+1. ``torch.export.export`` runs ``forward`` once on example inputs whose batch size is
+   a symbol B and records every ATen operator it calls: one graph, Python control flow
+   unrolled (a loop over T time steps becomes T copies of the cell, so T is fixed).
+2. onnxscript's torch_lib translates each ATen operator into ONNX operators of opset
+   ``OPSET``.
+
+Then the parity check: ONNX Runtime runs the file on the example inputs and
+
+    max_abs_diff = max |y_onnx − y_torch| <= ``TOLERANCE``
+
+or :class:`ExportError`. Float32 kernels sum in different orders, so the two differ by
+rounding (~1e-7 for the zoo's models); a wrong translation differs by far more. (The
+older TorchScript exporter, ``dynamo=False``, is faster but fails this check: its
+GNN exports were off by up to 1, and it cannot translate a graph-level readout.)
+
+ONNX inputs are tensors, never Python objects, so the inputs become:
+
+* a batch ``x``: input ``x``, its dimension 0 dynamic;
+* padded sequences ``(x, lengths)``: inputs ``x`` and ``lengths``, both dynamic in B
+  (T stays fixed). The fused recurrent kernels pack the batch, which does not export:
+  see ``FUSED_RNN_WITH_LENGTHS``;
+* a PyG ``Data``/``Batch`` for a GNN: inputs ``x`` (N, F) and ``edge_index`` (2, E), plus
+  ``batch`` (N,) and ``ptr`` (G + 1,) for a graph-level model (:class:`GraphInputs`),
+  with N, E and G dynamic (so the example needs >= 2 graphs). ``target_nodes`` is not
+  an input: the export scores every node.
+
+Usage::
+
+    from engine.export import export_onnx
+    info = export_onnx(model, x, Path("model.onnx"), "mlp")  # x: a batch of >= 2 inputs
+    info["max_abs_diff"]  # e.g. 6e-08; the file's one output is named "y"
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from engine.errors import ZooError
+from zoo.gnn import GNN
+from zoo.recurrent import RecurrentNet
+
+OPSET = 18  # what onnxscript's torch_lib translates to (torch.onnx's default)
+TOLERANCE = 1e-4  # the largest max |y_onnx − y_torch| accepted
+
+# Registered models that cannot be exported, each with why. Every zoo model exports
+# today (GNNs through GraphInputs); a model added here is refused in one line.
+NOT_EXPORTABLE: dict[str, str] = {}
+
+FUSED_RNN_WITH_LENGTHS = (
+    "with lengths the fused kernel packs the batch (pack_padded_sequence), whose sizes "
+    "depend on the lengths' values; export without lengths, or build the model with "
+    "impl=reference (the same parameters: its checkpoint loads) to keep them"
+)
+
+
+class ExportError(ZooError, ValueError):
+    """A model that cannot be exported, or whose export computes something else (a
+    ZooError: entry points print it as one line)."""
+
+
+def not_exportable(model_name: str) -> str | None:
+    """Why registered model ``model_name`` cannot be exported to ONNX; None if it can."""
+    return NOT_EXPORTABLE.get(model_name)
+
+
+def exportable_models() -> list[str]:
+    """The registered models that export: all but those in ``NOT_EXPORTABLE``."""
+    from zoo import list_models
+
+    return [name for name in list_models() if name not in NOT_EXPORTABLE]
+
+
+# ----------------------------------------------------------------------------- graphs
+
+
+class GraphInputs(nn.Module):
+    """A GNN called on plain tensors: rebuilds the PyG ``Data`` the GNN reads.
+
+    Only ``ptr``'s length is read, G + 1 for G graphs (graph g's nodes are
+    ``ptr[g]..ptr[g+1]-1``): as a shape, the exporter keeps G symbolic, where a number
+    of graphs passed as a value would be frozen at the example's.
+
+    Shapes:
+        x ``(N, F)``, edge_index ``(2, E)``; graph-level also batch ``(N,)`` and
+        ptr ``(G + 1,)``. Output ``(N, K)`` node-level, ``(G, K)`` graph-level.
+    """
+
+    def __init__(self, gnn: GNN) -> None:
+        super().__init__()
+        self.gnn = gnn
+
+    def forward(
+        self, x: Tensor, edge_index: Tensor, batch: Tensor | None = None, ptr: Tensor | None = None
+    ) -> Tensor:
+        from torch_geometric.data import Data
+
+        if batch is None:
+            return self.gnn(Data(x=x, edge_index=edge_index))
+        return self.gnn(Data(x=x, edge_index=edge_index, batch=batch, num_graphs=ptr.shape[0] - 1))
+
+
+def _bincount(self: Tensor, weights: Tensor | None = None, minlength: int = 0) -> Tensor:
+    """``aten.bincount`` as a scatter-add into ``minlength`` bins.
+
+    bincount's length is max(self) + 1, known only at run time, and the ONNX translation
+    cannot size it from a symbolic ``minlength``. The GNN readout counts the nodes of
+    each of G graphs, ``bincount(batch, minlength=G)`` with every value < G: there the
+    two agree.
+    """
+    ones = torch.ones_like(self) if weights is None else weights
+    return torch.zeros(minlength, dtype=ones.dtype, device=self.device).index_add(0, self, ones)
+
+
+# ----------------------------------------------------------------------------- export
+
+
+def onnx_inputs(
+    model: nn.Module, example_inputs: Any
+) -> tuple[nn.Module, tuple[Tensor, ...], list[str], tuple[dict[int, Any], ...]]:
+    """What is exported for ``model`` called on ``example_inputs``: the module, its
+    tensor inputs, their names and their dynamic dimensions."""
+    dyn = torch.export.Dim.DYNAMIC
+    if isinstance(model, GNN):
+        data = example_inputs
+        if not model.graph_level:
+            args = (data.x, data.edge_index)
+        else:
+            batch = data.batch  # None for one graph, as GNN.forward reads it
+            if batch is None:
+                batch = torch.zeros(data.num_nodes, dtype=torch.long, device=data.x.device)
+            counts = torch.bincount(batch, minlength=getattr(data, "num_graphs", 1))  # (G,)
+            ptr = torch.cat([counts.new_zeros(1), counts.cumsum(0)])  # (G + 1,)
+            args = (data.x, data.edge_index, batch, ptr)
+        names = ["x", "edge_index", "batch", "ptr"][: len(args)]
+        dims = {"x": {0: dyn}, "edge_index": {1: dyn}, "batch": {0: dyn}, "ptr": {0: dyn}}
+        return GraphInputs(model), args, names, tuple(dims[name] for name in names)
+    args = example_inputs if isinstance(example_inputs, tuple) else (example_inputs,)
+    names = ["x", "lengths"][: len(args)]
+    return model, args, names, tuple({0: dyn} for _ in args)
+
+
+def _refusal(model: nn.Module, args: tuple[Tensor, ...], names: list[str], dims: tuple) -> str:
+    """Why these inputs cannot be exported (known in advance), or ""."""
+    if isinstance(model, RecurrentNet) and model.impl == "fused" and "lengths" in names:
+        return FUSED_RNN_WITH_LENGTHS
+    # torch.export specializes sizes 0 and 1 to constants, G = len(ptr) - 1 included.
+    if "ptr" in names and args[3].shape[0] < 3:
+        return "a graph-level model needs an example Batch of at least 2 graphs"
+    for name, t, dim in zip(names, args, dims, strict=True):
+        for d in dim:
+            if t.shape[d] < 2:
+                return (
+                    f"input '{name}' has size {t.shape[d]} in its dynamic dimension {d}; "
+                    "give example inputs with a batch of at least 2"
+                )
+    return ""
+
+
+def _root_cause(e: BaseException) -> str:
+    """The innermost error's first line: torch.onnx wraps it in layers of advice."""
+    while e.__cause__ is not None:
+        e = e.__cause__
+    lines = str(e).strip().splitlines()
+    return f"{type(e).__name__}: {lines[0][:200]}" if lines else type(e).__name__
+
+
+@torch.no_grad()
+def onnx_parity(model: nn.Module, path: Path | str, example_inputs: Any) -> float:
+    """max |y_onnx − y_torch| of ``model`` (as it is: call ``eval()`` first) and the
+    ONNX file at ``path``, both run on ``example_inputs`` (ONNX Runtime, CPU)."""
+    import onnxruntime as ort
+
+    module, args, _, _ = onnx_inputs(model, example_inputs)
+    expected = module(*args).cpu().numpy()
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    feed = {i.name: t.cpu().numpy() for i, t in zip(session.get_inputs(), args, strict=True)}
+    got = session.run(None, feed)[0]
+    if got.shape != expected.shape:
+        return float("inf")
+    return float(np.abs(got - expected).max(initial=0.0))
+
+
+def export_onnx(
+    model: nn.Module, example_inputs: Any, path: Path | str, model_name: str
+) -> dict[str, Any]:
+    """Export ``model`` in eval mode to ``path``, then check the file against PyTorch.
+
+    Args:
+        model: a model of the zoo (or any module called ``model(*inputs)``).
+        example_inputs: one batch as the model reads it, of at least 2 samples: a
+            tensor ``x``, a tuple ``(x, lengths)``, or a PyG ``Data``/``Batch`` (GNNs).
+        path: where to write the ``.onnx`` file (atomically, once it passed the check).
+        model_name: the model's registered name, for ``NOT_EXPORTABLE`` and messages.
+
+    Returns:
+        ``{"path": str, "max_abs_diff": float, "opset": int, "inputs": [names]}``.
+
+    Raises:
+        ExportError: the model or its inputs cannot be exported, or the exported file's
+            outputs differ from PyTorch's by more than ``TOLERANCE``.
+    """
+    import onnx
+
+    def refuse(reason: str) -> ExportError:
+        return ExportError(f"model '{model_name}' cannot be exported to ONNX: {reason}")
+
+    reason = not_exportable(model_name)
+    if reason is not None:
+        exportable = ", ".join(exportable_models()) or "none"
+        raise refuse(f"{reason}; exportable models: {exportable}")
+    path = Path(path)
+    tmp: str | None = None
+    was_training = model.training
+    model.eval()  # dropout off, batch norm on its running statistics
+    try:
+        module, args, names, dims = onnx_inputs(model, example_inputs)
+        reason = _refusal(model, args, names, dims)
+        if reason:
+            raise refuse(reason)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # tracer notes a user cannot act on
+                program = torch.export.export(module, args, dynamic_shapes=dims, strict=False)
+                bincount = torch.ops.aten.bincount.default
+                if any(node.target is bincount for node in program.graph.nodes):
+                    program = program.run_decompositions({bincount: _bincount})
+                onnx_program = torch.onnx.export(
+                    program,
+                    args,
+                    input_names=names,
+                    output_names=["y"],
+                    opset_version=OPSET,
+                    verbose=False,
+                )
+        except Exception as e:
+            raise refuse(_root_cause(e)) from None
+        # Written beside ``path``, checked, then renamed over it: a rename within one file
+        # system is atomic, so ``path`` never holds half a model, nor one that failed.
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        os.close(fd)
+        onnx_program.save(tmp, external_data=False)  # the weights inside the one file
+        try:
+            diff = onnx_parity(model, tmp, example_inputs)
+        except Exception as e:  # ONNX Runtime refuses the graph or fails running it
+            raise ExportError(
+                f"model '{model_name}' exported to ONNX fails in ONNX Runtime: {_root_cause(e)}"
+            ) from None
+        if not diff <= TOLERANCE:
+            raise ExportError(
+                f"model '{model_name}' exported to ONNX computes something else: "
+                f"max |onnx - torch| = {diff:.3g} > {TOLERANCE}"
+            )
+        opset = next(o.version for o in onnx.load(tmp).opset_import if o.domain in ("", "ai.onnx"))
+        os.replace(tmp, path)
+    finally:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+        model.train(was_training)
+    return {"path": str(path), "max_abs_diff": diff, "opset": opset, "inputs": names}

@@ -1,0 +1,159 @@
+"""engine.export: every registered model, on each kind of input it reads, exports to ONNX
+with a dynamic batch dimension and ONNX Runtime computes what PyTorch does (on a batch of
+3, the example, and of 5); what cannot be exported is refused in one line."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch_geometric.data import Batch, Data
+
+import zoo
+from engine import export
+from engine.export import ExportError, export_onnx, not_exportable, onnx_parity
+from zoo import DataSpec
+
+# Tiny sizes keep each export near a second; every other option is the default.
+TINY = {
+    "mlp": {"hidden_size": 8},
+    "rnn": {"hidden_size": 8},
+    "lstm": {"hidden_size": 8},
+    "gru": {"hidden_size": 8},
+    "transformer": {"hidden_size": 8, "num_heads": 2},
+    "cnn": {"channels": (4, 8), "hidden_size": 8},
+    "resnet": {"widths": (4, 8)},
+    "gcn": {"hidden_size": 8},
+    "sage": {"hidden_size": 8},
+    "gat": {"hidden_size": 8, "num_heads": 2},
+    "gin": {"hidden_size": 8},
+}
+T = 4  # time steps of the sequences
+
+
+def graph(num_nodes: int, seed: int) -> Data:
+    g = torch.Generator().manual_seed(seed)
+    edges = torch.randint(0, num_nodes, (2, 2 * num_nodes), generator=g)
+    edges = torch.cat([edges, edges.flip(0)], dim=1)  # undirected
+    return Data(x=torch.randn(num_nodes, 5, generator=g), edge_index=edges)
+
+
+def spec_of(kind: str) -> DataSpec:
+    shape = {"vector": (6,), "image": (1, 4, 4), "sequence": (T, 3)}.get(kind, (5,))
+    input_kind = "graph" if kind.startswith("graph") else kind
+    return DataSpec(input_kind, shape, "classification", 3, graph_level=kind == "graphs")
+
+
+def batch_of(kind: str, n: int, lengths: bool = False):
+    """n samples of ``kind``: n graphs for "graphs", one graph of 2n + 1 nodes for
+    "graph" (node-level), else a tensor batch (with lengths: padded sequences)."""
+    if kind == "graph":
+        return graph(2 * n + 1, seed=n)
+    if kind == "graphs":
+        return Batch.from_data_list([graph(4 + i, seed=i) for i in range(n)])
+    x = torch.randn(n, *spec_of(kind).input_shape)
+    if not lengths:
+        return x
+    steps = (T - torch.arange(n)).clamp(min=1)  # T, T - 1, ..., 1, 1
+    x = x.masked_fill(torch.arange(T)[None, :, None] >= steps[:, None, None], 0.0)
+    return x, steps
+
+
+def build(name: str, kind: str, **options) -> torch.nn.Module:
+    torch.manual_seed(0)
+    return zoo.create_model(name, spec_of(kind), **{**TINY.get(name, {}), **options})
+
+
+def check_export(tmp_path, name: str, kind: str, lengths: bool = False, **options) -> None:
+    model = build(name, kind, **options)
+    path = tmp_path / f"{name}.onnx"
+    info = export_onnx(model, batch_of(kind, 3, lengths), path, name)
+    assert info["path"] == str(path) and path.is_file()
+    assert info["max_abs_diff"] <= export.TOLERANCE
+    assert info["opset"] == export.OPSET
+    assert info["inputs"][0] == "x" and ("lengths" in info["inputs"]) == lengths
+    assert model.training  # put back as it was
+    model.eval()
+    diff = onnx_parity(model, path, batch_of(kind, 5, lengths))  # the batch is dynamic
+    assert diff <= export.TOLERANCE, diff
+
+
+CASES = [
+    (name, kind)
+    for name in zoo.list_models()
+    for read in zoo.model_input_kinds(name)
+    for kind in (("graph", "graphs") if read == "graph" else (read,))
+]
+
+
+@pytest.mark.parametrize(("name", "kind"), CASES, ids=[f"{n}-{k}" for n, k in CASES])
+def test_every_model_exports_or_is_refused_in_one_line(tmp_path, name: str, kind: str) -> None:
+    reason = not_exportable(name)
+    if reason is None:
+        check_export(tmp_path, name, kind)
+        return
+    assert reason and "\n" not in reason
+    with pytest.raises(ExportError) as e:
+        export_onnx(build(name, kind), batch_of(kind, 3), tmp_path / "m.onnx", name)
+    assert str(e.value).startswith(f"model '{name}' cannot be exported to ONNX: {reason}")
+    assert "\n" not in str(e.value)
+
+
+# The from-scratch implementations export too: loops over time and im2col unroll into
+# fixed-size graphs (T fixed), the batch stays dynamic.
+REFERENCE = [
+    ("lstm", "sequence"),
+    ("gru", "image"),
+    ("transformer", "vector"),
+    ("cnn", "image"),
+    ("gcn", "graphs"),
+]
+
+
+@pytest.mark.parametrize(("name", "kind"), REFERENCE, ids=[f"{n}-{k}" for n, k in REFERENCE])
+def test_reference_impls_export(tmp_path, name: str, kind: str) -> None:
+    check_export(tmp_path, name, kind, impl="reference")
+
+
+LENGTHS = [("lstm", "reference"), ("transformer", "fused")]
+
+
+@pytest.mark.parametrize(("name", "impl"), LENGTHS, ids=[f"{n}-{i}" for n, i in LENGTHS])
+def test_padded_sequences_export_with_lengths_as_an_input(tmp_path, name: str, impl: str) -> None:
+    check_export(tmp_path, name, "sequence", lengths=True, impl=impl)
+
+
+@pytest.mark.parametrize("name", ["rnn", "lstm", "gru"])
+def test_fused_recurrent_kernels_refuse_lengths_in_one_line(tmp_path, name: str) -> None:
+    with pytest.raises(ExportError) as e:
+        export_onnx(build(name, "sequence"), batch_of("sequence", 3, True), tmp_path / "m", name)
+    assert str(e.value).startswith(f"model '{name}' cannot be exported to ONNX: with lengths ")
+    assert "export without lengths" in str(e.value) and "\n" not in str(e.value)
+    assert not list(tmp_path.iterdir())
+
+
+def test_a_model_in_the_table_is_refused_with_the_exportable_ones(tmp_path, monkeypatch) -> None:
+    monkeypatch.setitem(export.NOT_EXPORTABLE, "mlp", "it reads minds")
+    with pytest.raises(ExportError) as e:
+        export_onnx(build("mlp", "vector"), batch_of("vector", 3), tmp_path / "m.onnx", "mlp")
+    message = str(e.value)
+    assert message.startswith("model 'mlp' cannot be exported to ONNX: it reads minds; ")
+    others = [n for n in zoo.list_models() if n != "mlp"]
+    assert message.endswith(f"; exportable models: {', '.join(others)}")
+    assert export.exportable_models() == others
+
+
+def test_a_batch_of_one_is_refused_before_tracing(tmp_path) -> None:
+    with pytest.raises(ValueError, match="batch of at least 2"):  # ExportError is a ValueError
+        export_onnx(build("mlp", "vector"), batch_of("vector", 1), tmp_path / "m.onnx", "mlp")
+    with pytest.raises(ExportError, match="at least 2 graphs"):  # G = 1 would be a constant
+        export_onnx(build("gin", "graphs"), batch_of("graphs", 1), tmp_path / "m.onnx", "gin")
+
+
+def test_a_failed_parity_check_leaves_no_file(tmp_path, monkeypatch) -> None:
+    path = tmp_path / "m.onnx"
+    path.write_text("the previous export")
+    monkeypatch.setattr(export, "onnx_parity", lambda *args: 0.5)
+    with pytest.raises(ExportError, match=r"computes something else: .* = 0\.5 > 0\.0001$"):
+        export_onnx(build("mlp", "vector"), batch_of("vector", 3), path, "mlp")
+    assert path.read_text() == "the previous export"  # untouched, and no temporary left
+    assert [p.name for p in tmp_path.iterdir()] == ["m.onnx"]

@@ -61,8 +61,10 @@ def main(cfg: DictConfig) -> None:
         pictures=cfg.pictures,
     )
     report = result["report"]
-    kind = "regression" if "mse" in report else "classification"
-    lines = [format_report(report, kind)]
+    if "nn_accuracy" in report:  # embeddings: retrieval of the split against train
+        lines = ["  ".join(f"{k}={v:.4f}" for k, v in report.items() if k != "loss")]
+    else:
+        lines = [format_report(report, "regression" if "mse" in report else "classification")]
     if "members" in result:
         main_key = result["main_metric"]
         for member, member_report in result["members"].items():

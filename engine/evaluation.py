@@ -68,10 +68,10 @@ def predict(built: Built, split: str) -> Predictions:
                 t * std.to(t.device) + mean.to(t.device),
             )
         return Predictions("regression", t.cpu().numpy(), y_pred=out.cpu().numpy())
-    raise ConfigError(
-        f"evaluate.py reports classification and regression runs; task '{task.name}' has its "
-        "metrics in the run's metrics.json (e.g. nn_accuracy, recall@k for embeddings)"
-    )
+    if task.name == "embedding":  # the embeddings (normalized as the task measures them)
+        _, z, labels = task.embed(model, data, split)
+        return Predictions("embedding", labels.cpu().numpy(), y_pred=z.double().cpu().numpy())
+    raise ConfigError(f"evaluate.py does not know how to report task '{task.name}'")
 
 
 def report_of(p: Predictions, class_names: list[str] | None, top_k, threshold) -> dict:
@@ -197,6 +197,11 @@ def evaluate_runs(
     members = [predict(built, split) for _, built, _ in loaded]
 
     result: dict[str, Any] = {"split": split, "checkpoint": checkpoint}
+    if members[0].kind == "embedding" and len(dirs) > 1:
+        raise ConfigError(
+            "ensembles combine classifiers or regressors; evaluate embedding runs one at a "
+            "time (run_dir=<dir>): their spaces differ from run to run"
+        )
     if len(dirs) == 1:
         _, built, state = loaded[0]
         # The task's own numbers, exactly as training reported them (loss included).
@@ -215,7 +220,10 @@ def evaluate_runs(
         result["ensemble_rule"] = ensemble if members[0].kind == "classification" else "mean"
         final = combine(members, ensemble)
         result["main_metric"] = main
-    report = report_of(final, class_names, top_k, threshold)
+    if final.kind == "embedding":  # retrieval against the training split, as in training
+        report = dict(result[split])
+    else:
+        report = report_of(final, class_names, top_k, threshold)
     result["report"] = report
     if len(dirs) > 1:
         result[split] = {k: v for k, v in report.items() if isinstance(v, int | float)}
@@ -223,6 +231,8 @@ def evaluate_runs(
     arrays = {"y_true": final.y_true}
     if final.kind == "classification":
         arrays |= {"y_pred": final.scores.argmax(1), "scores": final.scores}
+    elif final.kind == "embedding":
+        arrays |= {"embeddings": final.y_pred}
     else:
         arrays |= {"y_pred": final.y_pred}
     tmp = out_dir / ".predictions.npz.tmp.npz"

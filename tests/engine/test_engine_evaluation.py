@@ -130,3 +130,16 @@ def test_members_of_different_splits_are_refused(digits_runs, tmp_path):
     trained(other, "seed=5", "model.hidden_size=32")  # data_seed = seed = 5: another split
     with pytest.raises(ConfigError, match=r"share the data and its seed.*data_seed=0"):
         evaluate_runs([digits_runs[0], other], tmp_path / "eval")
+
+
+def test_an_embedding_run_reports_retrieval_and_saves_its_embeddings(tmp_path):
+    run = tmp_path / "run"
+    metrics = trained(run, "loss=triplet", "task=embedding", "task.dim=8")
+    result = evaluate_runs([run], tmp_path / "eval")
+    assert result["test"] == metrics["test"]
+    assert {"nn_accuracy", "recall@1", "recall@5"} <= set(result["report"])
+    arrays = np.load(tmp_path / "eval" / "predictions.npz")
+    assert arrays["embeddings"].shape == (len(arrays["y_true"]), 8)
+    np.testing.assert_allclose(np.linalg.norm(arrays["embeddings"], axis=1), 1.0, atol=1e-6)
+    with pytest.raises(ConfigError, match="evaluate embedding runs one at a time"):
+        evaluate_runs([run, run], tmp_path / "both")

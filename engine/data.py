@@ -276,6 +276,21 @@ def _moments(
 # ----------------------------------------------------------------------------- the module
 
 
+def batch_count(n: int, batch_size: int) -> int:
+    """Batches in an epoch of ``n`` samples. A last batch of one sample is merged into
+    the one before it: batch norm cannot normalize a single sample, and no sample is
+    skipped this way."""
+    full, rest = divmod(n, batch_size)
+    return full + (1 if rest > 1 or (rest == 1 and full == 0) else 0)
+
+
+def batch_slices(n: int, batch_size: int) -> Iterator[slice]:
+    """The :func:`batch_count` consecutive slices covering ``range(n)``."""
+    count = batch_count(n, batch_size)
+    for i in range(count):
+        yield slice(i * batch_size, n if i == count - 1 else (i + 1) * batch_size)
+
+
 class DataModule:
     """Train/val/test tensors on the device, plus what a model needs to size itself."""
 
@@ -301,11 +316,7 @@ class DataModule:
         return len(self.splits[split][0])
 
     def num_batches(self, split: str, batch_size: int) -> int:
-        n = self.size(split)
-        full, rest = divmod(n, batch_size)
-        # A last batch of one sample is merged into the one before it: batch norm
-        # cannot normalize a single sample, and no sample is skipped this way.
-        return full + (1 if rest > 1 or (rest == 1 and full == 0) else 0)
+        return batch_count(self.size(split), batch_size)
 
     def batches(
         self,
@@ -324,9 +335,7 @@ class DataModule:
             perm = torch.randperm(len(x), generator=generator).to(x.device)
             x, y = x[perm], y[perm]
             n_steps = None if n_steps is None else n_steps[perm]
-        n, count = len(x), self.num_batches(split, batch_size)
-        for i in range(count):
-            part = slice(i * batch_size, n if i == count - 1 else (i + 1) * batch_size)
+        for part in batch_slices(len(x), batch_size):
             yield (x[part] if n_steps is None else (x[part], n_steps[part])), y[part]
 
     def inputs(self, split: str) -> Inputs:

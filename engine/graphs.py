@@ -37,7 +37,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from engine.data import DATASETS, _call_loader, register_dataset, split_indices
+from engine.data import (
+    DATASETS,
+    _call_loader,
+    batch_count,
+    batch_slices,
+    register_dataset,
+    split_indices,
+)
 from engine.errors import ConfigError
 from zoo import DataSpec, UnknownNameError
 from zoo.gnn import import_pyg
@@ -288,15 +295,11 @@ class GraphDataModule:
     def num_batches(self, split: str, batch_size: int) -> int:
         if not self.spec.graph_level:
             return 1  # full batch: the whole graph every step
-        n = self.size(split)
-        full, rest = divmod(n, batch_size)
-        # As DataModule: a last batch of one graph joins the batch before it.
-        return full + (1 if rest > 1 or (rest == 1 and full == 0) else 0)
+        return batch_count(self.size(split), batch_size)  # a lone last graph joins the one before
 
     def _chunks(self, split: str, batch_size: int, order: torch.Tensor) -> Iterator[torch.Tensor]:
-        count, n = self.num_batches(split, batch_size), len(order)
-        for i in range(count):
-            yield order[i * batch_size : n if i == count - 1 else (i + 1) * batch_size]
+        for part in batch_slices(len(order), batch_size):
+            yield order[part]
 
     def batches(
         self, split: str, batch_size: int, generator: torch.Generator | None = None

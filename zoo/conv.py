@@ -245,68 +245,54 @@ def _check_impl(impl: str) -> None:
         raise ValueError(f"conv impl must be one of {', '.join(IMPLS)}; got '{impl}'")
 
 
-class Conv2d(nn.Conv2d):
+class _ImplConv:
+    """What :class:`Conv2d` and :class:`Conv1d` add to ``nn.Conv2d`` / ``nn.Conv1d``: an
+    ``impl`` switch between PyTorch's kernel (``fused``) and the unfold + matmul
+    above (``reference``), over the same parameters."""
+
+    _kernels: tuple[Callable[..., Tensor], Callable[..., Tensor]]  # (fused, reference)
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: IntOrPair,
+        stride: IntOrPair = 1,
+        padding: IntOrPair | str = 0,
+        dilation: IntOrPair = 1,
+        groups: int = 1,
+        bias: bool = True,
+        impl: str = "fused",
+    ) -> None:
+        _check_impl(impl)
+        super().__init__(  # type: ignore[call-arg]  # nn.Conv*d, next in the MRO
+            in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias
+        )
+        self.impl = impl
+
+    def forward(self, x: Tensor) -> Tensor:
+        fused, reference = self._kernels
+        conv = fused if self.impl == "fused" else reference
+        return conv(
+            x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups
+        )
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, impl={self.impl}"  # type: ignore[misc]
+
+
+class Conv2d(_ImplConv, nn.Conv2d):
     """``nn.Conv2d`` (zero padding only) whose forward is :func:`conv2d` with
     ``impl="reference"`` and :func:`torch.nn.functional.conv2d` with ``impl="fused"``."""
 
-    def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        kernel_size: IntOrPair,
-        stride: IntOrPair = 1,
-        padding: IntOrPair | str = 0,
-        dilation: IntOrPair = 1,
-        groups: int = 1,
-        bias: bool = True,
-        impl: str = "fused",
-    ) -> None:
-        _check_impl(impl)
-        super().__init__(
-            in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias
-        )
-        self.impl = impl
-
-    def forward(self, x: Tensor) -> Tensor:
-        conv = F.conv2d if self.impl == "fused" else conv2d
-        return conv(
-            x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups
-        )
-
-    def extra_repr(self) -> str:
-        return f"{super().extra_repr()}, impl={self.impl}"
+    _kernels = (F.conv2d, conv2d)
 
 
-class Conv1d(nn.Conv1d):
+class Conv1d(_ImplConv, nn.Conv1d):
     """``nn.Conv1d`` (zero padding only) whose forward is :func:`conv1d` with
     ``impl="reference"`` and :func:`torch.nn.functional.conv1d` with ``impl="fused"``."""
 
-    def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        kernel_size: IntOrPair,
-        stride: IntOrPair = 1,
-        padding: IntOrPair | str = 0,
-        dilation: IntOrPair = 1,
-        groups: int = 1,
-        bias: bool = True,
-        impl: str = "fused",
-    ) -> None:
-        _check_impl(impl)
-        super().__init__(
-            in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias
-        )
-        self.impl = impl
-
-    def forward(self, x: Tensor) -> Tensor:
-        conv = F.conv1d if self.impl == "fused" else conv1d
-        return conv(
-            x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups
-        )
-
-    def extra_repr(self) -> str:
-        return f"{super().extra_repr()}, impl={self.impl}"
+    _kernels = (F.conv1d, conv1d)
 
 
 _POOL_FUNCTIONS = {

@@ -56,4 +56,4 @@ results: $(STAMP)
 	OMP_NUM_THREADS=1 $(BIN)/python bench/results.py
 
 clean:
-	rm -rf $(VENV) outputs multirun .pytest_cache .ruff_cache
+	rm -rf $(VENV) outputs multirun ensembles .pytest_cache .ruff_cache

@@ -46,7 +46,9 @@ def main(cfg: DictConfig) -> None:
     from engine.evaluation import evaluate_runs
     from engine.metrics import format_report
 
-    dirs = [cfg.run_dir] if cfg.run_dir else list(cfg.run_dirs)
+    several = cfg.run_dirs
+    dirs = [cfg.run_dir] if cfg.run_dir else [several] if isinstance(several, str) else several
+    top_k = [cfg.top_k] if isinstance(cfg.top_k, int) else list(cfg.top_k)
     out_dir = Path(HydraConfig.get().runtime.output_dir)
     result = evaluate_runs(
         dirs,
@@ -54,7 +56,7 @@ def main(cfg: DictConfig) -> None:
         checkpoint=cfg.checkpoint,
         split=cfg.split,
         device_name=cfg.device,
-        top_k=tuple(cfg.top_k),
+        top_k=tuple(top_k),
         threshold=cfg.threshold,
         ensemble=cfg.ensemble,
         export=cfg.export,

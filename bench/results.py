@@ -100,7 +100,7 @@ def main() -> None:
         f"`make results` (bench/results.py): every config in `configs/experiment/`, seeds "
         f"{', '.join(map(str, args.seeds))}; test metrics as mean ± std over the seeds. "
         f"Seconds and steps/s are the trainer's training time on this machine "
-        f"({torch.get_num_threads()} torch threads, CPU); they vary with load, the "
+        f"({torch.get_num_threads()} torch thread(s), CPU); they vary with load, the "
         "metrics do not.",
         "",
         "| experiment | model | data | test metric | mean ± std | R² | parameters "

@@ -80,7 +80,8 @@ def main() -> None:
                     experiment, seed, args.target, Path(tmp) / f"{experiment}{seed}"
                 )
                 shown = "not reached" if secs is None else f"{secs:.2f}"
-                print(f"| {experiment} | {seed} | {shown} | {epochs} | {acc} |", flush=True)
+                test = "-" if acc is None else f"{acc:.4f}"
+                print(f"| {experiment} | {seed} | {shown} | {epochs} | {test} |", flush=True)
                 if secs is not None:
                     times.append(secs)
             means[experiment] = statistics.mean(times) if times else float("nan")

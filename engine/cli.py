@@ -99,7 +99,11 @@ def add_pairings(args: Sequence[str], config_dir: Path = CONFIG_DIR) -> list[str
                 added.append(f"{other}={choice}")
     if added:
         print(f"(added {' '.join(added)}: what the chosen options pair with)", flush=True)
-    return [*args, *added]
+    # Right after the last override, so they stay one run of positional arguments
+    # (after `--cfg job`, say, argparse would not take them).
+    overrides = [i for i, a in enumerate(args) if "=" in a and not a.startswith("-")]
+    at = overrides[-1] + 1 if overrides else len(args)
+    return [*args[:at], *added, *args[at:]]
 
 
 def report_errors(fn: Callable[..., Any]) -> Callable[..., Any]:

@@ -377,6 +377,12 @@ def build_data(
         class_names = [names[i] for i in labels] if names else [str(c) for c in labels]
     else:
         class_names = None
+    if arrays.lengths is not None and arrays.step_targets:
+        raise ConfigError(
+            "per-step targets on padded sequences of different lengths are not supported "
+            "(the padded steps would be scored); give sequences of one length, or one "
+            "target per sequence"
+        )
     # Per-step targets have no single class per sample to stratify by.
     stratify = classification and not arrays.step_targets
     parts = split_indices(y, cfg.get("val_size", 0.15), cfg.get("test_size", 0.15), seed, stratify)

@@ -186,6 +186,12 @@ def evaluate_runs(
     dirs = [Path(d) for d in run_dirs]
     if not dirs:
         raise ConfigError("say which run to evaluate: run_dir=<dir> or run_dirs=[<dir>,<dir>]")
+    if export and len(dirs) > 1:
+        raise ConfigError("export=onnx exports one run: give run_dir=<dir>, not run_dirs")
+    if not top_k or not all(isinstance(k, int) and k >= 1 for k in top_k):
+        raise ConfigError(f"top_k must be a list of integers >= 1, e.g. [1,5]; got {top_k}")
+    if threshold is not None and not 0 <= threshold <= 1:
+        raise ConfigError(f"threshold must be a probability in [0, 1] or null, got {threshold}")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     device = resolve_device(device_name)
@@ -194,6 +200,13 @@ def evaluate_runs(
     _check_members(cfgs, dirs)
     built0 = loaded[0][1]
     class_names = built0.data.class_names
+    if threshold is not None and (
+        built0.task.name != "classification" or built0.task.num_classes != 2
+    ):
+        raise ConfigError(
+            "threshold=... moves the cut of a binary classifier; this run is not one "
+            "(leave threshold=null)"
+        )
     members = [predict(built, split) for _, built, _ in loaded]
 
     result: dict[str, Any] = {"split": split, "checkpoint": checkpoint}
@@ -274,8 +287,6 @@ def _log_images(drawn: dict[str, np.ndarray], out_dir: Path) -> None:
 
 
 def _export(built: Built, cfg: Any, dirs: list[Path], out_dir: Path) -> dict[str, Any]:
-    if len(dirs) > 1:
-        raise ConfigError("export=onnx exports one run: give run_dir=<dir>, not run_dirs")
     from engine.export import export_onnx
 
     x = built.data.inputs("test")  # up to 8 test inputs (a graph is exported whole)
@@ -285,4 +296,4 @@ def _export(built: Built, cfg: Any, dirs: list[Path], out_dir: Path) -> dict[str
         sample = x[:8]
     else:
         sample = x
-    return export_onnx(built.model, sample, out_dir.parent / "model.onnx", cfg.model.name)
+    return export_onnx(built.model, sample, dirs[0] / "model.onnx", cfg.model.name)

@@ -10,6 +10,7 @@ dataset or task means adding its file and its YAML, nothing here.
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 import os
@@ -135,6 +136,12 @@ def build(cfg: DictConfig, device: torch.device, stats: dict | None = None) -> B
             hint = f"data that fits: {', '.join(fitting)}" if fitting else "no dataset here fits it"
             raise ConfigError(f"{e}; {hint}") from None
         raise ConfigError(str(e)) from None
+    if data.lengths is not None and "lengths" not in inspect.signature(model.forward).parameters:
+        raise ConfigError(
+            f"data '{cfg.data.name}' holds padded sequences of different lengths, which model "
+            f"'{cfg.model.name}' cannot read; use a model that takes their lengths: rnn, lstm, "
+            "gru, transformer or cnn"
+        )
     create("init", lambda name, m, **kw: zoo.apply_initializer(m, name, **kw), cfg.init, model)
     return Built(data, task, loss_fn.to(device), model.to(device))
 
@@ -220,6 +227,11 @@ def make_trainer(cfg: DictConfig, run_dir: str | Path) -> tuple[Trainer, Built]:
     trainer_cfg = TrainerConfig(**trainer_kwargs)
     built = build(cfg, device)
     model, data = built.model, built.data
+    if trainer_cfg.tbptt_window is not None and data.lengths is not None:
+        raise ConfigError(
+            "trainer.tbptt_window does not take padded sequences of different lengths; "
+            "use full BPTT (trainer.tbptt_window=null) or data of one length"
+        )
     # Truncated BPTT carries a recurrent state from window to window (forward_window).
     if trainer_cfg.tbptt_window is not None and (
         not hasattr(model, "forward_window") or getattr(model, "bidirectional", False)
@@ -296,9 +308,9 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
     trainer, built = make_trainer(cfg, run_dir)
     model, data, logger = built.model, built.data, trainer.logger
     try:
-        x = data.inputs("train")
-        if trainer.step == 0 and isinstance(x, torch.Tensor | tuple):  # tensors trace
+        if trainer.step == 0 and data.spec.input_kind != "graph":  # PyG inputs do not trace
             # The model's graph, once per run (GRAPHS tab), traced on two samples.
+            x = data.inputs("train")
             logger.graph(model, tuple(v[:2] for v in x) if isinstance(x, tuple) else x[:2])
         summary = trainer.fit()
         tested = trainer.load_weights_for_test()
@@ -338,27 +350,3 @@ def load_run(
         first = str(e).strip().splitlines()[0]
         raise CheckpointError(f"{ckpt_path} does not fit the run's model: {first}") from None
     return cfg, built, state
-
-
-def evaluate(
-    run_dir: str | Path,
-    checkpoint: str = "best",
-    split: str = "test",
-    device_name: str = "auto",
-) -> dict[str, Any]:
-    """Rebuild a run's model from its directory alone and measure it on ``split``."""
-    run_dir = Path(run_dir)
-    if split not in ("train", "val", "test"):
-        raise ConfigError(f"split must be train, val or test, got '{split}'")
-    _, built, state = load_run(run_dir, checkpoint, resolve_device(device_name))
-    metrics = built.task.evaluate(built.model, built.loss_fn, built.data, split)
-    result = {
-        "split": split,
-        "checkpoint": checkpoint,
-        "epoch": state.get("epoch", state.get("counters", {}).get("epoch")),
-        split: metrics,
-    }
-    out_dir = run_dir / "eval"
-    out_dir.mkdir(exist_ok=True)
-    write_json(result, out_dir / "metrics.json")
-    return result

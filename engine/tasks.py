@@ -129,7 +129,7 @@ class Classification(Task):
         if self.loss_target != "binary":
             return y
         if self.single_logit:
-            return y.float()[:, None]  # (N,) -> (N, 1), matching the single logit
+            return y.float()[..., None]  # (N[, T]) -> (N[, T], 1), matching the single logit
         return nn.functional.one_hot(y, self.num_classes).float()  # one-vs-rest
 
     def probabilities(self, out: torch.Tensor) -> torch.Tensor:

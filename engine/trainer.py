@@ -29,7 +29,7 @@ from engine.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_r
 from engine.data import DataModule, Inputs, call_model
 from engine.errors import ConfigError, TrainingError
 from engine.tasks import Task, flatten_steps
-from zoo.sequence import as_sequence
+from zoo.sequence import as_sequence, detach_state
 
 
 @dataclass
@@ -86,13 +86,6 @@ class TrainerConfig:
             raise ConfigError(
                 f"trainer.test_checkpoint must be best or last, got {self.test_checkpoint}"
             )
-
-
-def detach_state(state: Any) -> Any:
-    """A recurrent state (a tensor, or a tuple like the LSTM's (h, c)) cut from its graph."""
-    if isinstance(state, tuple | list):
-        return type(state)(detach_state(s) for s in state)
-    return state.detach()
 
 
 def epoch_generator(seed: int, epoch: int) -> torch.Generator:

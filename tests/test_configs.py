@@ -102,3 +102,9 @@ def test_every_experiment_composes_and_builds(name, tmp_path):
     trainer, built = make_trainer(cfg, tmp_path)
     assert trainer.cfg.max_epochs >= 1
     assert sum(p.numel() for p in built.model.parameters()) > 0
+
+
+def test_pairings_stay_with_the_overrides_ahead_of_flags(capsys):
+    args = add_pairings(["data=copy", "--cfg", "job"])
+    assert args == ["data=copy", "model=lstm", "--cfg", "job"]  # not after `job`
+    assert add_pairings(["-m", "loss=huber"])[:2] == ["-m", "loss=huber"]

@@ -52,7 +52,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from zoo.factory import register_model
 from zoo.recurrent_cells import GRUCell, LSTMCell, RecurrentStack, RNNCell, State, check_args
-from zoo.sequence import SEQUENCE_INPUT_KINDS, as_sequence, sequence_shape
+from zoo.sequence import SEQUENCE_INPUT_KINDS, as_sequence, detach_state, sequence_shape
 from zoo.spec import DataSpec
 
 __all__ = [
@@ -71,14 +71,6 @@ IMPLS = ("fused", "reference")
 FUSED = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 
 
-def detach_state(state: State) -> State:
-    """The state cut from its graph (a tensor or a tuple of tensors): truncated BPTT
-    carries it into the next window, but gradients stop at the window boundary."""
-    if isinstance(state, tuple):
-        return tuple(s.detach() for s in state)
-    return state.detach()
-
-
 # --- The model: a recurrent stack read by a linear head.
 
 
@@ -89,7 +81,8 @@ class RecurrentNet(nn.Module):
     final hidden states h_n, i.e. the state after the last real step, and for a
     bidirectional stack that concatenated with the backward direction's state after
     step 0. With ``step_outputs=True`` the head reads every step's top-layer output
-    (zero at padded steps, so there the output is the head's bias: the loss masks them).
+    (zero at padded steps, so there the output is the head's bias; the engine refuses
+    per-step targets on padded data, so no loss ever reads those steps).
 
     Args:
         mode: ``"rnn"``, ``"lstm"`` or ``"gru"``.

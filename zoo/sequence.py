@@ -14,6 +14,8 @@ sequence's real number of steps; :func:`padding_mask` marks the padded steps.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import Tensor
 
@@ -49,6 +51,15 @@ def as_sequence(x: Tensor) -> Tensor:
     if x.ndim == 2:  # (B, F) -> (B, F, 1): one feature per step
         return x.unsqueeze(-1)
     raise ValueError(f"cannot read a batch of shape {tuple(x.shape)} as a sequence")
+
+
+def detach_state(state: Any) -> Any:
+    """A recurrent state (a tensor, or a tuple such as the LSTM's (h, c)) cut from its
+    graph: truncated BPTT carries it into the next window, but gradients stop at the
+    window boundary."""
+    if isinstance(state, tuple | list):
+        return type(state)(detach_state(s) for s in state)
+    return state.detach()
 
 
 def padding_mask(lengths: Tensor, max_len: int) -> Tensor:

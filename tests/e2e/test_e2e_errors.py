@@ -44,6 +44,10 @@ BAD_TRAIN_INPUT = {
         ["model=transformer", "trainer.tbptt_window=4"],
         ["tbptt_window", "transformer", "model=rnn, lstm or gru"],
     ),
+    "padded-sequences-for-a-model-without-lengths": (
+        ["data=adding", "+data.params.min_length=50", "data.params.n_samples=200"],
+        ["padded sequences", "mlp", "lstm", "transformer"],
+    ),
     "offline-mnist": (
         ["data=mnist", "data.params.download=false", "data.root=/nonexistent_zoo_data"],
         ["mnist", "/nonexistent_zoo_data", "download", "data=digits"],

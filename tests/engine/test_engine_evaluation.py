@@ -143,3 +143,26 @@ def test_an_embedding_run_reports_retrieval_and_saves_its_embeddings(tmp_path):
     np.testing.assert_allclose(np.linalg.norm(arrays["embeddings"], axis=1), 1.0, atol=1e-6)
     with pytest.raises(ConfigError, match="evaluate embedding runs one at a time"):
         evaluate_runs([run, run], tmp_path / "both")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"top_k": (0,)}, "top_k must be a list of integers >= 1"),
+        ({"threshold": 1.5}, "threshold must be a probability"),
+        ({"threshold": 0.3}, "binary classifier; this run is not one"),
+        ({"ensemble": "median"}, "ensemble must be one of mean, vote"),
+        ({"split": "holdout"}, "split must be train, val or test"),
+    ],
+)
+def test_bad_evaluation_options_are_one_line(digits_runs, tmp_path, kwargs, message):
+    with pytest.raises(ConfigError, match=message):
+        evaluate_runs([digits_runs[0]], tmp_path, **kwargs)
+
+
+def test_onnx_goes_next_to_the_checkpoints_wherever_the_report_goes(digits_runs, tmp_path):
+    result = evaluate_runs([digits_runs[0]], tmp_path / "elsewhere", export="onnx", pictures=False)
+    assert Path(result["onnx"]["path"]) == digits_runs[0] / "model.onnx"
+    assert result["onnx"]["max_abs_diff"] <= 1e-4
+    with pytest.raises(ConfigError, match="exports one run"):
+        evaluate_runs(digits_runs, tmp_path / "both", export="onnx")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 from conftest import compose_cfg
@@ -12,10 +14,18 @@ from torch_geometric.data import Batch, Data
 import engine.graphs
 from engine.data import DATASETS, build_data
 from engine.errors import ConfigError
+from engine.evaluation import evaluate_runs
 from engine.graphs import GraphDataModule, build_graph_data, karate, motifs, sbm
-from engine.run import evaluate, train
+from engine.run import train
 from zoo import DataSpec, create_model
 from zoo.gnn import GNN  # registers the graph models
+
+
+def evaluate(run_dir, checkpoint="best", split="test", device="auto"):
+    """What ``python evaluate.py run_dir=...`` computes (without the figures)."""
+    out = Path(run_dir) / "eval"
+    return evaluate_runs([run_dir], out, checkpoint, split, device, pictures=False)
+
 
 GRAPH_SETS = ("karate", "sbm", "motifs")
 

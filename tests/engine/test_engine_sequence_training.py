@@ -172,3 +172,9 @@ def test_transformer_attention_of_a_test_sample_goes_to_tensorboard(tmp_path):
     image = events.Images("attention/test_sample_0")[-1]
     picture = np.asarray(Image.open(io.BytesIO(image.encoded_image_string)))
     assert picture.shape == (image.height, image.width, 3)
+
+
+def test_binary_labels_per_step_train_with_bce(tmp_path):
+    cfg = compose_cfg(*FAST, *QUIET, *SMALL_LSTM, *COPY, "data.params.num_symbols=1", "loss=bce")
+    metrics = train(cfg, tmp_path)  # one logit per step: targets (B, T) -> (B, T, 1)
+    assert 0 <= metrics["test"]["accuracy"] <= 1

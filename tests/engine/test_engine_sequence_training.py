@@ -94,12 +94,12 @@ def test_truncated_bptt_needs_a_unidirectional_recurrent_model(tmp_path, overrid
         trainer_for(tmp_path, *ADDING, "trainer.tbptt_window=4", *overrides)
 
 
-def test_truncated_bptt_refuses_padded_batches(tmp_path):
-    trainer, _ = trainer_for(
-        tmp_path, *SMALL_LSTM, *ADDING, "+data.params.min_length=6", "trainer.tbptt_window=4"
-    )
+def test_truncated_bptt_refuses_padded_batches_before_training(tmp_path):
     with pytest.raises(ConfigError, match="padded sequences"):
-        trainer.fit()
+        trainer_for(
+            tmp_path, *SMALL_LSTM, *ADDING, "+data.params.min_length=6", "trainer.tbptt_window=4"
+        )
+    assert not (tmp_path / "checkpoints").exists()
 
 
 def test_padded_batches_carry_their_lengths_to_the_model(tmp_path):

@@ -17,6 +17,7 @@ import logging
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
@@ -46,8 +47,7 @@ def main(cfg: DictConfig) -> None:
     from engine.evaluation import evaluate_runs
     from engine.metrics import format_report
 
-    several = cfg.run_dirs
-    dirs = [cfg.run_dir] if cfg.run_dir else [several] if isinstance(several, str) else several
+    dirs = [cfg.run_dir] if cfg.run_dir else expand_runs(cfg.run_dirs)
     top_k = [cfg.top_k] if isinstance(cfg.top_k, int) else list(cfg.top_k)
     out_dir = Path(HydraConfig.get().runtime.output_dir)
     result = evaluate_runs(
@@ -89,17 +89,43 @@ def main(cfg: DictConfig) -> None:
     log.info("\n".join(lines))
 
 
+def is_run(path: str | Path) -> bool:
+    return (Path(path) / ".hydra" / "config.yaml").is_file()
+
+
+def expand_runs(value: Any) -> list[str]:
+    """``run_dirs``: a list of run directories, or one folder holding runs (a sweep's
+    multirun/<date>/<time>: every run in it, in name order)."""
+    dirs = [value] if isinstance(value, str) else [str(d) for d in value]
+    if len(dirs) == 1 and not is_run(dirs[0]) and Path(dirs[0]).is_dir():
+        inside = sorted(str(p) for p in Path(dirs[0]).iterdir() if is_run(p))
+        return inside or dirs
+    return dirs
+
+
 def check_run_dirs(args: list[str]) -> None:
     """Fail before Hydra starts (and creates <run_dir>/eval) if a run_dir is not a run."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
     single = [a.split("=", 1)[1] for a in args if a.startswith("run_dir=")]
-    several = [a.split("=", 1)[1] for a in args if a.startswith("run_dirs=")]
+    several = [a for a in args if a.startswith("run_dirs=")]
     if single and several:
         fail("give run_dir=<dir> (one run) or run_dirs=[<dir>,...] (an ensemble), not both")
     if not single and not several:
         fail("say which run to evaluate: python evaluate.py run_dir=outputs/<date>/<time>_...")
-    dirs = single[-1:] if single else [d.strip() for d in several[-1].strip("[]").split(",")]
+    if single:
+        dirs = single[-1:]
+    else:
+        try:  # Hydra's own grammar: quoted names may hold '=' and ','
+            dirs = expand_runs(OverridesParser.create().parse_overrides(several[-1:])[0].value())
+        except Exception as e:
+            fail(
+                f"cannot read {several[-1]!r} ({type(e).__name__}); write run_dirs=[dir1,dir2], "
+                "quoting names that hold '=' or ',' (run_dirs=['a=1,b','c']), or give the "
+                "folder of a sweep: run_dirs=multirun/<date>/<time>"
+            )
     for d in dirs:
-        if not (Path(d) / ".hydra" / "config.yaml").is_file():
+        if not is_run(d):
             fail(f"{d} is not a run directory (no .hydra/config.yaml in it)")
 
 

@@ -104,6 +104,8 @@ def create(group: str, factory: Callable[..., Any], node: Any, *args: Any, **ext
         raise
     except (TypeError, ValueError) as e:  # an option it does not take, a value it rejects
         raise ConfigError(f"{group} '{name}': {e}") from None
+    except OSError as e:  # what it needed from outside failed (e.g. a download, offline)
+        raise ConfigError(str(e)) from None
 
 
 def data_seed(cfg: DictConfig) -> int:

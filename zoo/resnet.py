@@ -241,7 +241,7 @@ def build_resnet18(
         model = resnet18(weights=resolved)
     except (OSError, RuntimeError) as e:  # no connection (URLError is an OSError), bad file
         reason = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise RuntimeError(
+        raise OSError(  # the environment failed, not a value: the engine says so in one line
             f"resnet18: weights '{weights}' could not be fetched ({reason}); "
             "weights=null trains from scratch"
         ) from None

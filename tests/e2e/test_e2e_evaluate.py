@@ -78,3 +78,13 @@ def test_evaluate_an_ensemble_from_the_command_line(tmp_path_factory, tmp_path):
     assert "ensemble of 2 (vote): accuracy=" in proc.stdout
     result = read_json(out / "metrics.json")
     assert len(result["members"]) == 2 and result["ensemble_rule"] == "vote"
+
+
+def test_an_ensemble_of_every_run_in_a_sweep_folder(tmp_path_factory, tmp_path):
+    trained = shared_run(tmp_path_factory, "default")
+    sweep = tmp_path / "multirun"  # what -m writes: one sub-folder per run, names with = and ,
+    for i in range(2):
+        copy_run(trained, sweep / f"{i}_data_seed=0,seed={i}")
+    proc = run_script("evaluate.py", f"run_dirs={sweep}", f"out_dir={tmp_path / 'out'}")
+    assert proc.returncode == 0, proc.stderr
+    assert "ensemble of 2 (mean): accuracy=" in proc.stdout

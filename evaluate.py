@@ -77,7 +77,7 @@ def main(cfg: DictConfig) -> None:
     else:
         metrics = "  ".join(f"{k}={v:.4f}" for k, v in result[cfg.split].items())
         lines.append(
-            f"{cfg.split} ({cfg.checkpoint} checkpoint, epoch {result['epoch']}): {metrics}"
+            f"{cfg.split} ({result['checkpoint']} checkpoint, epoch {result['epoch']}): {metrics}"
         )
     if "onnx" in result:
         onnx = result["onnx"]

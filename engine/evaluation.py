@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from omegaconf import OmegaConf
 
 from engine import metrics as M
 from engine.data import call_model
@@ -101,6 +102,14 @@ def combine(members: list[Predictions], rule: str) -> Predictions:
     return Predictions("classification", first.y_true, scores=scores / scores.sum(1, keepdims=True))
 
 
+def run_test_checkpoint(run_dir: Path) -> str:
+    """``trainer.test_checkpoint`` of a run (best or last), from its saved config."""
+    config = run_dir / ".hydra" / "config.yaml"
+    if not config.is_file():
+        raise ConfigError(f"{run_dir} is not a run directory (no .hydra/config.yaml)")
+    return OmegaConf.load(config).trainer.get("test_checkpoint", "best")
+
+
 def _check_members(cfgs: list[Any], dirs: list[Path]) -> None:
     first = cfgs[0]
     for cfg, path in zip(cfgs[1:], dirs[1:], strict=True):
@@ -167,7 +176,7 @@ def figures(report: dict, class_names: list[str], out_dir: Path) -> dict[str, np
 def evaluate_runs(
     run_dirs: list[str | Path],
     out_dir: str | Path,
-    checkpoint: str = "best",
+    checkpoint: str | None = None,
     split: str = "test",
     device_name: str = "auto",
     top_k: tuple[int, ...] = (1, 5),
@@ -195,6 +204,8 @@ def evaluate_runs(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     device = resolve_device(device_name)
+    if checkpoint is None:  # the weights each run's own test metrics used
+        checkpoint = run_test_checkpoint(dirs[0])
     loaded = [load_run(d, checkpoint, device) for d in dirs]
     cfgs = [cfg for cfg, _, _ in loaded]
     _check_members(cfgs, dirs)

@@ -166,3 +166,10 @@ def test_onnx_goes_next_to_the_checkpoints_wherever_the_report_goes(digits_runs,
     assert result["onnx"]["max_abs_diff"] <= 1e-4
     with pytest.raises(ConfigError, match="exports one run"):
         evaluate_runs(digits_runs, tmp_path / "both", export="onnx")
+
+
+def test_by_default_evaluation_uses_the_weights_the_run_tested(tmp_path):
+    run = tmp_path / "run"
+    metrics = trained(run, "trainer.test_checkpoint=last", "model.hidden_size=16")
+    result = evaluate_runs([run], tmp_path / "eval", pictures=False)
+    assert result["checkpoint"] == "last" and result["test"] == metrics["test"]

@@ -436,5 +436,6 @@ def build_data(
 
 
 # The other families of datasets register themselves on import: generated sequences
-# (adding, copy, sine), graphs (karate, sbm, motifs), and torchvision's image sets.
-from engine import graphs, sequences, vision  # noqa: E402, F401
+# (adding, copy, sine), 2-D mixtures for GANs (ring, grid), graphs (karate, sbm,
+# motifs), and torchvision's image sets.
+from engine import graphs, mixtures, sequences, vision  # noqa: E402, F401

@@ -23,10 +23,9 @@ import torch
 from omegaconf import OmegaConf
 
 from engine import metrics as M
-from engine.data import call_model
 from engine.errors import ConfigError
 from engine.run import Built, data_seed, load_run, resolve_device, write_json
-from engine.tasks import flatten_steps
+from engine.tasks import outputs
 
 log = logging.getLogger(__name__)
 ENSEMBLE_RULES = ("mean", "vote")
@@ -46,32 +45,23 @@ class Predictions:
     y_pred: np.ndarray | None = None
 
 
-@torch.inference_mode()
-def predict(built: Built, split: str) -> Predictions:
-    model, data, task = built.model, built.data, built.task
-    model.eval()
-    outs, targets = [], []
-    for x, t in data.batches(split, 4096):
-        out, t = flatten_steps(call_model(model, x), t)
-        outs.append(out)
-        targets.append(t)
-    out, t = torch.cat(outs), torch.cat(targets)
+def predict(built: Built, split: str) -> tuple[Predictions, dict[str, float]]:
+    """One model on a split: its predictions, and the task's own metrics on them (the
+    numbers training reports), from one pass over the data."""
+    model, data, task, loss_fn = built.model, built.data, built.task, built.loss_fn
+    if task.name == "embedding":  # retrieval needs the training split as its gallery
+        _, z, labels = task.embed(model, data, split)
+        embedded = Predictions("embedding", labels.cpu().numpy(), y_pred=z.double().cpu().numpy())
+        return embedded, task.evaluate(model, loss_fn, data, split)
+    out, t = outputs(model, data, split)
+    metrics = task.score(out, t, loss_fn, data)
     if task.name == "classification":
         _, true = task.labels(out, t)
         scores = task.probabilities(out).double().cpu().numpy()
-        return Predictions("classification", true.cpu().numpy(), scores=scores)
+        return Predictions("classification", true.cpu().numpy(), scores=scores), metrics
     if task.name == "regression":
-        out, t = out.double(), t.double()
-        if "y_std" in data.stats:  # back to the target's units
-            std, mean = data.stats["y_std"].double(), data.stats["y_mean"].double()
-            out, t = (
-                out * std.to(out.device) + mean.to(out.device),
-                t * std.to(t.device) + mean.to(t.device),
-            )
-        return Predictions("regression", t.cpu().numpy(), y_pred=out.cpu().numpy())
-    if task.name == "embedding":  # the embeddings (normalized as the task measures them)
-        _, z, labels = task.embed(model, data, split)
-        return Predictions("embedding", labels.cpu().numpy(), y_pred=z.double().cpu().numpy())
+        out, t = task.in_units(out, t, data)
+        return Predictions("regression", t.cpu().numpy(), y_pred=out.cpu().numpy()), metrics
     raise ConfigError(f"evaluate.py does not know how to report task '{task.name}'")
 
 
@@ -218,7 +208,8 @@ def evaluate_runs(
             "threshold=... moves the cut of a binary classifier; this run is not one "
             "(leave threshold=null)"
         )
-    members = [predict(built, split) for _, built, _ in loaded]
+    predicted = [predict(built, split) for _, built, _ in loaded]
+    members = [p for p, _ in predicted]
 
     result: dict[str, Any] = {"split": split, "checkpoint": checkpoint}
     if members[0].kind == "embedding" and len(dirs) > 1:
@@ -227,9 +218,8 @@ def evaluate_runs(
             "time (run_dir=<dir>): their spaces differ from run to run"
         )
     if len(dirs) == 1:
-        _, built, state = loaded[0]
-        # The task's own numbers, exactly as training reported them (loss included).
-        result[split] = built.task.evaluate(built.model, built.loss_fn, built.data, split)
+        _, _, state = loaded[0]
+        result[split] = predicted[0][1]  # the task's own numbers, as training reported them
         result["epoch"] = state.get("epoch", state.get("counters", {}).get("epoch"))
         final = members[0]
     else:

@@ -32,6 +32,21 @@ def flatten_steps(out: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, tor
     return out, t
 
 
+@torch.inference_mode()
+def outputs(model: nn.Module, data: DataModule, split: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """The model's outputs and the targets on a whole split, in eval mode (per-step
+    outputs flattened as by :func:`flatten_steps`); the model's mode is restored."""
+    was_training = model.training
+    model.eval()
+    try:
+        batches = [flatten_steps(call_model(model, x), t) for x, t in data.batches(split, 4096)]
+    finally:
+        model.train(was_training)
+    if len(batches) == 1:  # the usual case for small data: no copy
+        return batches[0]
+    return torch.cat([o for o, _ in batches]), torch.cat([t for _, t in batches])
+
+
 def list_tasks() -> list[str]:
     return TASKS.names()
 
@@ -82,19 +97,17 @@ class Task:
     def metrics(self, out: torch.Tensor, t: torch.Tensor, data: DataModule) -> dict[str, float]:
         raise NotImplementedError
 
-    @torch.inference_mode()
     def evaluate(
         self, model: nn.Module, loss_fn: nn.Module, data: DataModule, split: str
     ) -> dict[str, float]:
         """Loss and metrics of ``model`` on a whole split, in eval mode."""
-        was_training = model.training
-        model.eval()
-        batches = [flatten_steps(call_model(model, x), t) for x, t in data.batches(split, 4096)]
-        model.train(was_training)
-        if len(batches) == 1:  # the usual case for small data: no copy
-            out, t = batches[0]
-        else:
-            out, t = torch.cat([o for o, _ in batches]), torch.cat([t for _, t in batches])
+        return self.score(*outputs(model, data, split), loss_fn, data)
+
+    @torch.inference_mode()
+    def score(
+        self, out: torch.Tensor, t: torch.Tensor, loss_fn: nn.Module, data: DataModule
+    ) -> dict[str, float]:
+        """Loss and metrics of a split's outputs (from :func:`outputs`)."""
         return {"loss": loss_fn(out, t).item(), **self.metrics(out, t, data)}
 
     def after_test(self, model: nn.Module, data: DataModule, logger: Any, step: int) -> None:
@@ -159,11 +172,7 @@ class Classification(Task):
     def after_test(self, model: nn.Module, data: DataModule, logger: Any, step: int) -> None:
         """One precision-recall curve per class (one against the rest) on the test split,
         for TensorBoard's PR CURVES tab; a binary task draws the positive class only."""
-        was_training = model.training
-        model.eval()
-        batches = [flatten_steps(call_model(model, x), t) for x, t in data.batches("test", 4096)]
-        model.train(was_training)
-        out, t = torch.cat([o for o, _ in batches]), torch.cat([t for _, t in batches])
+        out, t = outputs(model, data, "test")
         scores, (_, true) = self.probabilities(out), self.labels(out, t)
         names = data.class_names or [str(c) for c in range(scores.shape[1])]
         classes = [1] if self.num_classes == 2 else range(scores.shape[1])
@@ -187,11 +196,19 @@ class Regression(Task):
     name = "regression"
     target_kind = "regression"
 
-    def metrics(self, out: torch.Tensor, t: torch.Tensor, data: DataModule) -> dict[str, float]:
+    def in_units(
+        self, out: torch.Tensor, t: torch.Tensor, data: DataModule
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Predictions and targets in the data's original units (float64)."""
         out, t = out.double(), t.double()
-        if "y_std" in data.stats:  # back to original units
-            std, mean = data.stats["y_std"].double(), data.stats["y_mean"].double()
+        if "y_std" in data.stats:
+            std = data.stats["y_std"].double().to(out.device)
+            mean = data.stats["y_mean"].double().to(out.device)
             out, t = out * std + mean, t * std + mean
+        return out, t
+
+    def metrics(self, out: torch.Tensor, t: torch.Tensor, data: DataModule) -> dict[str, float]:
+        out, t = self.in_units(out, t, data)
         err = out - t
         ss_res = (err**2).sum(0)
         ss_tot = ((t - t.mean(0)) ** 2).sum(0)
@@ -286,11 +303,7 @@ class Embedding(Task):
     def embed(self, model: nn.Module, data: DataModule, split: str) -> tuple[torch.Tensor, ...]:
         """The model's outputs on a whole split (eval mode), the embeddings (normalized
         if asked) and the labels."""
-        was_training = model.training
-        model.eval()
-        batches = [(call_model(model, x), t) for x, t in data.batches(split, 4096)]
-        model.train(was_training)
-        out, t = torch.cat([o for o, _ in batches]), torch.cat([t for _, t in batches])
+        out, t = outputs(model, data, split)
         z = nn.functional.normalize(out, dim=1) if self.normalize else out
         return out, z, t
 

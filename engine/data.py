@@ -429,6 +429,7 @@ def build_data(
         num_classes=len(class_names) if classification else None,
         num_targets=None if classification else tensors["train"][1].shape[-1],
         step_targets=arrays.step_targets,
+        padded=arrays.lengths is not None,
     )
     tensors = {k: (x.to(device), t.to(device)) for k, (x, t) in tensors.items()}
     lengths = {k: n.to(device) for k, n in lengths.items()}

@@ -10,7 +10,6 @@ dataset or task means adding its file and its YAML, nothing here.
 
 from __future__ import annotations
 
-import inspect
 import json
 import logging
 import os
@@ -138,12 +137,6 @@ def build(cfg: DictConfig, device: torch.device, stats: dict | None = None) -> B
             hint = f"data that fits: {', '.join(fitting)}" if fitting else "no dataset here fits it"
             raise ConfigError(f"{e}; {hint}") from None
         raise ConfigError(str(e)) from None
-    if data.lengths is not None and "lengths" not in inspect.signature(model.forward).parameters:
-        raise ConfigError(
-            f"data '{cfg.data.name}' holds padded sequences of different lengths, which model "
-            f"'{cfg.model.name}' cannot read; use a model that takes their lengths: rnn, lstm, "
-            "gru, transformer or cnn"
-        )
     create("init", lambda name, m, **kw: zoo.apply_initializer(m, name, **kw), cfg.init, model)
     return Built(data, task, loss_fn.to(device), model.to(device))
 

@@ -34,7 +34,10 @@ def _or_join(words: tuple[str, ...]) -> str:
 
 
 def register_model(
-    name: str, input_kinds: Iterable[str] = FLAT_INPUT_KINDS, step_outputs: bool = False
+    name: str,
+    input_kinds: Iterable[str] = FLAT_INPUT_KINDS,
+    step_outputs: bool = False,
+    reads_lengths: bool = False,
 ) -> Callable[[Builder], Builder]:
     """Decorator for a builder ``build(spec: DataSpec, **kwargs) -> nn.Module``.
 
@@ -42,8 +45,12 @@ def register_model(
     ``spec.num_outputs``) plus the model's own hyperparameters, named as in its YAML.
     ``step_outputs=True`` declares that the model gives one output per time step,
     ``(B, T, out)``, when ``spec.step_targets`` asks for it (sequence labelling).
+    ``reads_lengths=True`` declares that its forward takes ``(x, lengths)``: padded
+    sequences of different lengths (``spec.padded``).
     """
-    return MODELS.register(name, input_kinds=tuple(input_kinds), step_outputs=step_outputs)
+    return MODELS.register(
+        name, input_kinds=tuple(input_kinds), step_outputs=step_outputs, reads_lengths=reads_lengths
+    )
 
 
 def create_model(name: str, spec: DataSpec, **kwargs: Any) -> nn.Module:
@@ -53,6 +60,12 @@ def create_model(name: str, spec: DataSpec, **kwargs: Any) -> nn.Module:
     if spec.input_kind not in input_kinds:
         raise IncompatibleDataError(
             f"model '{name}' reads {_or_join(input_kinds)} data, not {spec.input_kind}"
+        )
+    if spec.padded and not entry.meta["reads_lengths"]:
+        readers = tuple(n for n in MODELS.names() if MODELS.meta(n)["reads_lengths"])
+        raise IncompatibleDataError(
+            f"model '{name}' cannot read padded sequences of different lengths; use a model "
+            f"that takes their lengths: {_or_join(readers or ('none',))}"
         )
     if spec.step_targets and not entry.meta["step_outputs"]:
         steppers = tuple(n for n in MODELS.names() if MODELS.meta(n)["step_outputs"])

@@ -213,7 +213,7 @@ def _build(spec: DataSpec, mode: str, out_features: int | None, **kwargs) -> Rec
     )
 
 
-@register_model("rnn", input_kinds=SEQUENCE_INPUT_KINDS, step_outputs=True)
+@register_model("rnn", input_kinds=SEQUENCE_INPUT_KINDS, step_outputs=True, reads_lengths=True)
 def build_rnn(
     spec: DataSpec,
     out_features: int | None = None,
@@ -237,7 +237,7 @@ def build_rnn(
     )
 
 
-@register_model("lstm", input_kinds=SEQUENCE_INPUT_KINDS, step_outputs=True)
+@register_model("lstm", input_kinds=SEQUENCE_INPUT_KINDS, step_outputs=True, reads_lengths=True)
 def build_lstm(
     spec: DataSpec,
     out_features: int | None = None,
@@ -261,7 +261,7 @@ def build_lstm(
     )
 
 
-@register_model("gru", input_kinds=SEQUENCE_INPUT_KINDS, step_outputs=True)
+@register_model("gru", input_kinds=SEQUENCE_INPUT_KINDS, step_outputs=True, reads_lengths=True)
 def build_gru(
     spec: DataSpec,
     out_features: int | None = None,

@@ -33,6 +33,9 @@ class DataSpec:
     # True when targets are per time step: (T,) labels or (T, K) values per sample,
     # and the model must give one output per step, (B, T, out).
     step_targets: bool = False
+    # True when sequences have different lengths: padded at the end, with their lengths
+    # handed out next to each batch (the model is called as model(x, lengths)).
+    padded: bool = False
     # Graph data: True when each sample is a whole graph with one target (graph
     # classification), False when the targets are the nodes of one graph.
     graph_level: bool = False

@@ -277,7 +277,9 @@ class Transformer(nn.Module):
         return maps
 
 
-@register_model("transformer", input_kinds=SEQUENCE_INPUT_KINDS, step_outputs=True)
+@register_model(
+    "transformer", input_kinds=SEQUENCE_INPUT_KINDS, step_outputs=True, reads_lengths=True
+)
 def build_transformer(
     spec: DataSpec,
     out_features: int | None = None,

@@ -121,3 +121,23 @@ def test_yaml_names_every_builder_option(name: str) -> None:
 def test_declares_input_kinds(name: str) -> None:
     kinds = zoo.model_input_kinds(name)
     assert kinds and set(kinds) <= {"vector", "image", "sequence", "graph"}
+
+
+READERS = [n for n in zoo.list_models() if MODELS.meta(n)["reads_lengths"]]
+
+
+@pytest.mark.parametrize("name", READERS)
+def test_models_that_read_lengths_take_padded_batches(name: str) -> None:
+    spec, x = example("sequence", padded=True)
+    lengths = torch.tensor([6, 3, 5, 1])
+    assert zoo.create_model(name, spec)(x, lengths).shape == (4, 10)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [n for n in zoo.list_models() if n not in READERS and "sequence" in zoo.model_input_kinds(n)],
+)
+def test_padded_sequences_are_refused_by_models_that_cannot_read_lengths(name: str) -> None:
+    spec, _ = example("sequence", padded=True)
+    with pytest.raises(zoo.IncompatibleDataError, match=r"padded sequences.*takes their lengths"):
+        zoo.create_model(name, spec)

@@ -18,12 +18,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from engine.cli import compose_config  # noqa: E402
 from engine.evaluation import evaluate_runs  # noqa: E402
 from engine.run import train  # noqa: E402
 
@@ -37,17 +37,15 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         runs = []
         for seed in args.seeds:
-            with initialize_config_dir(config_dir=str(ROOT / "configs"), version_base="1.3"):
-                cfg = compose(
-                    "train",
-                    [
-                        f"experiment={args.experiment}",
-                        f"seed={seed}",
-                        "data_seed=0",
-                        "logger=none",
-                        "trainer.progress_bar=false",
-                    ],
-                )
+            cfg = compose_config(
+                [
+                    f"experiment={args.experiment}",
+                    f"seed={seed}",
+                    "data_seed=0",
+                    "logger=none",
+                    "trainer.progress_bar=false",
+                ]
+            )
             run = Path(tmp) / f"seed{seed}"
             (run / ".hydra").mkdir(parents=True)
             OmegaConf.save(cfg, run / ".hydra" / "config.yaml")

@@ -24,29 +24,27 @@ import time
 from pathlib import Path
 
 import torch
-from hydra import compose, initialize_config_dir
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import optimizers  # noqa: E402
+from engine.cli import compose_config  # noqa: E402
 from engine.run import make_trainer  # noqa: E402
 
 
 def config(optim: str, impl: str, epochs: int, extra: list[str]):
-    with initialize_config_dir(config_dir=str(ROOT / "configs"), version_base="1.3"):
-        return compose(
-            "train",
-            overrides=[
-                f"optim={optim}",
-                f"optim.impl={impl}",
-                f"trainer.max_epochs={epochs}",
-                "trainer.patience=null",  # every run takes the same number of steps
-                "trainer.progress_bar=false",
-                "logger=none",
-                *extra,
-            ],
-        )
+    return compose_config(
+        [
+            f"optim={optim}",
+            f"optim.impl={impl}",
+            f"trainer.max_epochs={epochs}",
+            "trainer.patience=null",  # every run takes the same number of steps
+            "trainer.progress_bar=false",
+            "logger=none",
+            *extra,
+        ]
+    )
 
 
 def run(cfg) -> dict[str, float]:

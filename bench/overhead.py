@@ -19,21 +19,18 @@ import time
 from pathlib import Path
 
 import torch
-from hydra import compose, initialize_config_dir
 from torch import nn
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from engine.cli import compose_config  # noqa: E402
 from engine.run import build, make_trainer, resolve_device, seed_everything  # noqa: E402
 
 
 def config(epochs: int, extra: list[str]):
-    with initialize_config_dir(config_dir=str(ROOT / "configs"), version_base="1.3"):
-        # patience=null: both loops run every epoch, so they do the same number of steps.
-        return compose(
-            "train", overrides=[f"trainer.max_epochs={epochs}", "trainer.patience=null", *extra]
-        )
+    # patience=null: both loops run every epoch, so they do the same number of steps.
+    return compose_config([f"trainer.max_epochs={epochs}", "trainer.patience=null", *extra])
 
 
 def time_trainer(cfg) -> tuple[float, int]:

@@ -23,22 +23,20 @@ import time
 from pathlib import Path
 
 import torch
-from hydra import compose, initialize_config_dir
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from engine.cli import compose_config  # noqa: E402
 from engine.run import train  # noqa: E402
 
 EXPERIMENTS = sorted(p.stem for p in (ROOT / "configs" / "experiment").glob("*.yaml"))
 
 
 def run(name: str, seed: int, run_dir: Path) -> dict:
-    with initialize_config_dir(config_dir=str(ROOT / "configs"), version_base="1.3"):
-        cfg = compose(
-            "train",
-            [f"experiment={name}", f"seed={seed}", "logger=none", "trainer.progress_bar=false"],
-        )
+    cfg = compose_config(
+        [f"experiment={name}", f"seed={seed}", "logger=none", "trainer.progress_bar=false"]
+    )
     metrics = train(cfg, run_dir)
     params = sum(
         p.numel()

@@ -24,26 +24,19 @@ import time
 from pathlib import Path
 
 import torch
-from hydra import compose, initialize_config_dir
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from engine.cli import compose_config  # noqa: E402
 from engine.run import make_trainer  # noqa: E402
 
 
 def seconds_to(experiment: str, seed: int, target: float, run_dir: Path) -> tuple:
     """(training seconds, epochs, test accuracy) when val accuracy first >= target."""
-    with initialize_config_dir(config_dir=str(ROOT / "configs"), version_base="1.3"):
-        cfg = compose(
-            "train",
-            [
-                f"experiment={experiment}",
-                f"seed={seed}",
-                "logger=none",
-                "trainer.progress_bar=false",
-            ],
-        )
+    cfg = compose_config(
+        [f"experiment={experiment}", f"seed={seed}", "logger=none", "trainer.progress_bar=false"]
+    )
     trainer, built = make_trainer(cfg, run_dir)
     task, model, data, loss = built.task, built.model, built.data, built.loss_fn
     elapsed = 0.0

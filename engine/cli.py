@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
 from engine.errors import ZooError
 
@@ -28,6 +28,15 @@ def fail(message: str, code: int = 2) -> None:
     """Print ``error: message`` as one line on stderr and exit non-zero."""
     print(f"error: {message}", file=sys.stderr, flush=True)
     raise SystemExit(code)
+
+
+def compose_config(overrides: Sequence[str] = (), config_name: str = "train") -> DictConfig:
+    """The config ``python train.py <overrides>`` runs, composed in this process (no run
+    directory, no hydra.* keys): for notebooks, benchmarks and tests."""
+    from hydra import compose, initialize_config_dir
+
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        return compose(config_name, overrides=list(overrides))
 
 
 def group_options(group: str, config_dir: Path = CONFIG_DIR) -> list[str]:

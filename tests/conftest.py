@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
+
+from engine.cli import compose_config
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG_DIR = ROOT / "configs"
@@ -25,8 +26,7 @@ FAST = ["trainer.max_epochs=3", "trainer.progress_bar=false"]
 
 def compose_cfg(*overrides: str, config_name: str = "train") -> DictConfig:
     """The config ``python train.py <overrides>`` would run (without hydra.* keys)."""
-    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-        return compose(config_name, overrides=list(overrides))
+    return compose_config(overrides, config_name)
 
 
 def run_script(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from model_examples import MODEL_CASE_IDS, MODEL_CASES, random_graph
 from torch_geometric.data import Batch, Data
 
 import zoo
@@ -31,10 +32,7 @@ T = 4  # time steps of the sequences
 
 
 def graph(num_nodes: int, seed: int) -> Data:
-    g = torch.Generator().manual_seed(seed)
-    edges = torch.randint(0, num_nodes, (2, 2 * num_nodes), generator=g)
-    edges = torch.cat([edges, edges.flip(0)], dim=1)  # undirected
-    return Data(x=torch.randn(num_nodes, 5, generator=g), edge_index=edges)
+    return random_graph(num_nodes, 5, seed, edges_per_node=2)
 
 
 def spec_of(kind: str) -> DataSpec:
@@ -77,15 +75,7 @@ def check_export(tmp_path, name: str, kind: str, lengths: bool = False, **option
     assert diff <= export.TOLERANCE, diff
 
 
-CASES = [
-    (name, kind)
-    for name in zoo.list_models()
-    for read in zoo.model_input_kinds(name)
-    for kind in (("graph", "graphs") if read == "graph" else (read,))
-]
-
-
-@pytest.mark.parametrize(("name", "kind"), CASES, ids=[f"{n}-{k}" for n, k in CASES])
+@pytest.mark.parametrize(("name", "kind"), MODEL_CASES, ids=MODEL_CASE_IDS)
 def test_every_model_exports_or_is_refused_in_one_line(tmp_path, name: str, kind: str) -> None:
     reason = not_exportable(name)
     if reason is None:

@@ -8,19 +8,13 @@ import inspect
 import pytest
 import torch
 from conftest import compose_cfg
+from model_examples import MODEL_CASE_IDS, MODEL_CASES, random_graph
 from omegaconf import OmegaConf
 from torch_geometric.data import Batch, Data
 
 import zoo
 from zoo import DataSpec
 from zoo.factory import MODELS
-
-
-def random_graph(num_nodes: int, num_features: int, seed: int) -> Data:
-    g = torch.Generator().manual_seed(seed)
-    edges = torch.randint(0, num_nodes, (2, 3 * num_nodes), generator=g)
-    edges = torch.cat([edges, edges.flip(0)], dim=1)  # undirected
-    return Data(x=torch.randn(num_nodes, num_features, generator=g), edge_index=edges)
 
 
 def example(kind: str, classes: int = 10, **spec_kw):
@@ -45,15 +39,7 @@ def rows(x) -> int:
     return x.num_graphs if isinstance(x, Batch) else x.num_nodes if isinstance(x, Data) else 4
 
 
-CASES = [
-    (name, kind)
-    for name in zoo.list_models()
-    for read in zoo.model_input_kinds(name)
-    for kind in (("graph", "graphs") if read == "graph" else (read,))
-]
-
-
-@pytest.mark.parametrize(("name", "kind"), CASES, ids=[f"{n}-{k}" for n, k in CASES])
+@pytest.mark.parametrize(("name", "kind"), MODEL_CASES, ids=MODEL_CASE_IDS)
 @pytest.mark.parametrize("out_features", [None, 1], ids=["class_scores", "one_output"])
 def test_forward_backward(name: str, kind: str, out_features: int | None) -> None:
     torch.manual_seed(0)

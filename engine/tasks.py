@@ -180,8 +180,7 @@ class Classification(Task):
             logger.pr_curve(f"pr_curve/test/{names[c]}", true == c, scores[:, c], step)
 
     def metrics(self, out: torch.Tensor, t: torch.Tensor, data: DataModule) -> dict[str, float]:
-        pred, true = self.labels(out, t)
-        return {"accuracy": (pred == true).float().mean().item()}
+        return self.train_metrics(out, t)  # accuracy, in train and eval mode alike
 
 
 @TASKS.register("regression")

@@ -8,6 +8,7 @@ Adding a loss: subclass :class:`~losses.base.Loss` in the module for its task, s
 ``tasks`` and ``target``, and decorate it with ``@register_loss("name")``.
 """
 
+from losses.adversarial import GANLoss
 from losses.base import (
     LOSSES,
     Loss,
@@ -33,6 +34,7 @@ __all__ = [
     "BCEWithLogitsLoss",
     "ContrastiveLoss",
     "CrossEntropyLoss",
+    "GANLoss",
     "HingeLoss",
     "HuberLoss",
     "KLDivLoss",

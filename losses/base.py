@@ -9,6 +9,8 @@ size, without a table of special cases:
     "onehot"  float one-hot (or soft) class distributions (N, C), with logits (N, C)
     "binary"  float 0/1 (or soft) targets, same shape as the logits
     "value"   float targets, same shape as the predictions
+    "none"    no targets: a GAN's loss compares the discriminator's logits on real and
+              generated samples (losses/adversarial.py)
 """
 
 from __future__ import annotations
@@ -22,8 +24,8 @@ from zoo.registry import Registry
 
 LOSSES = Registry("loss")
 
-TASKS = ("classification", "regression", "embedding")
-TARGETS = ("index", "onehot", "binary", "value")
+TASKS = ("classification", "regression", "embedding", "reconstruction", "adversarial")
+TARGETS = ("index", "onehot", "binary", "value", "none")
 REDUCTIONS = ("mean", "sum", "none")
 IMPLS = ("torch", "reference")
 

@@ -130,11 +130,15 @@ class BCEWithLogitsLoss(Loss):
         reduction: ``"mean"`` over all elements, ``"sum"``, or ``"none"``.
         impl: ``"torch"`` (F.binary_cross_entropy_with_logits) or ``"reference"``.
 
+    Also an autoencoder's reconstruction loss for inputs in [0, 1] (pixel intensities):
+    summed over a sample's features it is the negative log-likelihood of a Bernoulli
+    decoder whose logits are the outputs.
+
     Shapes:
         logits and target the same shape, e.g. ``(N, 1)`` or ``(N,)``.
     """
 
-    tasks = ("classification",)
+    tasks = ("classification", "reconstruction")
     target = "binary"
 
     pos_weight: Tensor | None

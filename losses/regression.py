@@ -26,11 +26,15 @@ from losses.base import Loss, check_same_shape, register_loss
 class MSELoss(Loss):
     """ℓ = (ŷ − y)², averaged over all elements for ``reduction="mean"``.
 
+    Also an autoencoder's reconstruction loss (the target is the input itself): summed
+    over a sample's features it is, up to constants, the negative log-likelihood of a
+    Gaussian decoder with unit variance.
+
     Shapes:
         prediction and target the same shape, e.g. ``(N, T)`` for T targets.
     """
 
-    tasks = ("regression",)
+    tasks = ("regression", "reconstruction")
     target = "value"
 
     def check(self, y_hat: Tensor, y: Tensor) -> None:

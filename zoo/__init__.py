@@ -6,7 +6,7 @@ model = apply_initializer(create_model("mlp", spec, hidden_size=128), "he_normal
 """
 
 # Importing a model family registers its builders.
-from zoo import cnn, gnn, recurrent, resnet, transformer  # noqa: F401
+from zoo import autoencoder, cnn, gan, gnn, recurrent, resnet, transformer  # noqa: F401
 from zoo.activations import list_activations, make_activation
 from zoo.factory import (
     IncompatibleDataError,

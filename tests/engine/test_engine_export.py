@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from model_examples import MODEL_CASE_IDS, MODEL_CASES, random_graph
+from model_examples import MODEL_CASE_IDS, MODEL_CASES, forward_input, make_model, random_graph
 from torch_geometric.data import Batch, Data
 
 import zoo
@@ -27,6 +27,9 @@ TINY = {
     "sage": {"hidden_size": 8},
     "gat": {"hidden_size": 8, "num_heads": 2},
     "gin": {"hidden_size": 8},
+    "gan": {"hidden_size": 8, "d_hidden_size": 8},
+    "autoencoder": {"hidden_sizes": (8,)},
+    "vae": {"hidden_sizes": (8,)},
 }
 T = 4  # time steps of the sequences
 
@@ -58,20 +61,22 @@ def batch_of(kind: str, n: int, lengths: bool = False):
 
 def build(name: str, kind: str, **options) -> torch.nn.Module:
     torch.manual_seed(0)
+    if name == "probe":
+        return make_model(name, spec_of(kind))
     return zoo.create_model(name, spec_of(kind), **{**TINY.get(name, {}), **options})
 
 
 def check_export(tmp_path, name: str, kind: str, lengths: bool = False, **options) -> None:
     model = build(name, kind, **options)
     path = tmp_path / f"{name}.onnx"
-    info = export_onnx(model, batch_of(kind, 3, lengths), path, name)
+    info = export_onnx(model, forward_input(model, batch_of(kind, 3, lengths)), path, name)
     assert info["path"] == str(path) and path.is_file()
     assert info["max_abs_diff"] <= export.TOLERANCE
     assert info["opset"] == export.OPSET
     assert info["inputs"][0] == "x" and ("lengths" in info["inputs"]) == lengths
     assert model.training  # put back as it was
     model.eval()
-    diff = onnx_parity(model, path, batch_of(kind, 5, lengths))  # the batch is dynamic
+    diff = onnx_parity(model, path, forward_input(model, batch_of(kind, 5, lengths)))  # dynamic
     assert diff <= export.TOLERANCE, diff
 
 

@@ -1,0 +1,271 @@
+"""Generative adversarial network: a generator that writes data, a discriminator that judges it.
+
+Goodfellow et al., "Generative adversarial nets" (NeurIPS 2014). A generator G maps
+noise z ~ p(z) = N(0, I) to a sample x̃ = G(z); a discriminator with logit d(x) says
+how likely x is to be real, D(x) = σ(d(x)). The two play
+
+    min_G max_D  E_x[log D(x)] + E_z[log(1 − D(G(z)))]
+
+and for the best D the generator's side equals 2·JS(p_data ‖ p_G) − log 4 (the paper's
+Theorem 1), so at the game's equilibrium the samples follow the data's distribution.
+This module holds the two networks; the losses (including the non-saturating one
+G actually minimizes) are :mod:`losses.adversarial`, and the engine alternates their
+updates with two optimizers.
+
+* ``arch="mlp"``: fully connected G and D. The defaults suit 2-D toy data (two
+  moons, a ring of Gaussians): z of 8 dimensions, 3 hidden layers of 128 in each
+  network, ReLU in G and leaky ReLU (slope 0.2) in D, a linear output (the data is
+  unbounded). Small enough to train in seconds on a CPU, wide enough to fold a
+  Gaussian into several separate modes.
+* ``arch="conv"``: DCGAN (Radford, Metz & Chintala, ICLR 2016), for images. The
+  paper's guidelines, as options here: strided convolutions instead of pooling (the
+  stacks in :mod:`zoo.generative_blocks`), batch norm in both networks but not on G's
+  output or D's input (``norm=batch d_norm=batch``), ReLU in G with a tanh output on
+  data scaled to [−1, 1] (``output=tanh``), leaky ReLU 0.2 in D. The paper drew every
+  weight from N(0, 0.02²): ``init=normal init.std=0.02``.
+* ``pack=m``: PacGAN (Lin, Khetan, Fanti & Oh, "PacGAN: the power of two samples in
+  generative adversarial networks", NeurIPS 2018). D judges m samples at once, all
+  real or all generated, concatenated into one input. A generator that collapses
+  onto a few modes produces packs that lack the variety of real packs, which a
+  packed D can see and a single-sample D cannot; the paper proves the penalty on
+  mode collapse grows with m. Only D's first layer changes (m times wider), and
+  the batch must be a multiple of m.
+
+``out_features`` is accepted, for the builder signature every model shares, and
+ignored: a generated sample has the data's shape, and D gives one logit per pack.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from types import MappingProxyType
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from zoo.activations import make_activation
+from zoo.factory import register_model
+from zoo.generative_blocks import (
+    ARCHS,
+    NORMS,
+    check_choice,
+    check_image,
+    check_latent,
+    conv_decoder,
+    conv_encoder,
+    mlp_decoder,
+    mlp_encoder,
+)
+from zoo.spec import DataSpec
+
+OUTPUTS = ("identity", "sigmoid", "tanh")
+
+# DCGAN's discriminator slope (Radford et al., 2016, sec. 3); read-only, as a default.
+D_ACTIVATION_KWARGS: Mapping[str, Any] = MappingProxyType({"negative_slope": 0.2})
+
+
+class GAN(nn.Module):
+    """A generator and a discriminator for samples of shape ``data_shape``.
+
+    Args:
+        data_shape: one sample's shape, ``(F,)`` or ``(C, H, W)``.
+        latent_size: Z, the dimension of the noise z ~ N(0, I).
+        arch: ``"mlp"`` or ``"conv"`` (DCGAN, images only).
+        hidden_size: G's hidden width (mlp).
+        num_layers: G's hidden layers (mlp); 0 = a linear generator.
+        activation: G's φ, a name from :func:`zoo.list_activations`.
+        activation_kwargs: G's φ options.
+        d_hidden_size: D's hidden width (mlp).
+        d_num_layers: D's hidden layers (mlp); 0 = logistic regression on the pack.
+        d_activation: D's φ; leaky ReLU keeps a gradient for G on D's negative side.
+        d_activation_kwargs: D's φ options; set ``{}`` for a φ without ``negative_slope``.
+        norm: ``"none"`` or ``"batch"``, in G's hidden blocks.
+        d_norm: ``"none"`` or ``"batch"``, in D's hidden blocks (conv: not the first).
+        d_dropout: p in [0, 1), after each of D's hidden activations.
+        channels: conv widths from the coarsest map to the finest, G's order; D uses
+            them reversed. H and W must be divisible by 2^len(channels).
+        output: G's output φ: ``"identity"``, ``"sigmoid"`` (data in [0, 1]) or
+            ``"tanh"`` (data in [−1, 1]).
+        pack: m, the samples D judges together (PacGAN); 1 = the usual GAN.
+
+    Shapes:
+        forward (= G): z ``(B, Z)`` -> ``(B, *data_shape)``.
+        discriminate: x ``(B, *data_shape)`` -> logits ``(B / m, 1)``.
+    """
+
+    def __init__(
+        self,
+        data_shape: tuple[int, ...],
+        latent_size: int = 8,
+        arch: str = "mlp",
+        hidden_size: int = 128,
+        num_layers: int = 3,
+        activation: str = "relu",
+        activation_kwargs: Mapping[str, Any] | None = None,
+        d_hidden_size: int = 128,
+        d_num_layers: int = 3,
+        d_activation: str = "leaky_relu",
+        d_activation_kwargs: Mapping[str, Any] | None = D_ACTIVATION_KWARGS,
+        norm: str = "none",
+        d_norm: str = "none",
+        d_dropout: float = 0.0,
+        channels: Sequence[int] = (64, 32),
+        output: str = "identity",
+        pack: int = 1,
+    ) -> None:
+        super().__init__()
+        data_shape = tuple(data_shape)
+        check_choice("gan", "arch", arch, ARCHS)
+        check_choice("gan", "norm", norm, NORMS)
+        check_choice("gan", "d_norm", d_norm, NORMS)
+        check_choice("gan", "output", output, OUTPUTS)
+        check_image("gan", arch, data_shape)
+        if latent_size < 1:
+            raise ValueError(f"gan latent_size must be >= 1, got {latent_size}")
+        if pack < 1:
+            raise ValueError(f"gan pack must be >= 1 (1 = no packing), got {pack}")
+        if num_layers < 0 or d_num_layers < 0:
+            raise ValueError(
+                f"gan num_layers and d_num_layers must be >= 0, got {num_layers} and {d_num_layers}"
+            )
+        if (num_layers and hidden_size < 1) or (d_num_layers and d_hidden_size < 1):
+            raise ValueError(
+                f"gan hidden_size and d_hidden_size must be >= 1, "
+                f"got {hidden_size} and {d_hidden_size}"
+            )
+        if not 0.0 <= d_dropout < 1.0:
+            raise ValueError(f"gan d_dropout must be in [0, 1), got {d_dropout}")
+        # Fail here, with the list of names or options, if a φ is unknown.
+        make_activation(activation, **dict(activation_kwargs or {}))
+        make_activation(d_activation, **dict(d_activation_kwargs or {}))
+
+        self.latent_size = latent_size
+        self.pack = pack
+        self.data_shape = data_shape
+        self.arch = arch
+        if arch == "mlp":
+            self.generator: nn.Module = mlp_decoder(
+                latent_size,
+                [hidden_size] * num_layers,
+                data_shape,
+                activation=activation,
+                activation_kwargs=activation_kwargs,
+                norm=norm,
+                output=output,
+                model="gan",
+            )
+            self.discriminator: nn.Module = mlp_encoder(
+                pack * math.prod(data_shape),
+                [d_hidden_size] * d_num_layers,
+                1,
+                activation=d_activation,
+                activation_kwargs=d_activation_kwargs,
+                norm=d_norm,
+                dropout=d_dropout,
+                model="gan",
+            )
+        else:
+            C, H, W = data_shape
+            self.generator = conv_decoder(
+                latent_size,
+                channels,
+                (C, H, W),
+                activation=activation,
+                activation_kwargs=activation_kwargs,
+                norm=norm,
+                output=output,
+                model="gan",
+            )
+            # Packed samples are stacked on the channel axis: D reads m·C channels.
+            self.discriminator = conv_encoder(
+                (pack * C, H, W),
+                channels,
+                1,
+                activation=d_activation,
+                activation_kwargs=d_activation_kwargs,
+                norm=d_norm,
+                norm_first=False,
+                dropout=d_dropout,
+                model="gan",
+            )
+
+    def sample_latent(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        """n draws of z ~ N(0, I), ``(n, Z)``, on the model's device and dtype."""
+        p = next(self.parameters())
+        return torch.randn(n, self.latent_size, generator=generator, device=p.device, dtype=p.dtype)
+
+    def forward(self, z: Tensor) -> Tensor:
+        """The generator: x̃ = G(z)."""
+        check_latent("gan", self.latent_size, z)
+        return self.generator(z)  # (B, Z) -> (B, *data_shape)
+
+    def generate(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        """n samples G(z), z ~ N(0, I): ``(n, *data_shape)``."""
+        return self(self.sample_latent(n, generator))
+
+    def pack_samples(self, x: Tensor) -> Tensor:
+        """Each run of m = ``pack`` consecutive samples as one discriminator input."""
+        B, m = x.shape[0], self.pack
+        if tuple(x.shape[1:]) != self.data_shape:
+            raise ValueError(
+                f"gan discriminates samples of shape {self.data_shape}, "
+                f"got a batch of shape {tuple(x.shape)}"
+            )
+        if B % m:
+            raise ValueError(
+                f"gan pack={m} judges samples in groups of {m}, but the batch has {B}; "
+                f"use a batch size divisible by {m}"
+            )
+        if self.arch == "conv":
+            C, H, W = self.data_shape
+            return x.reshape(B // m, m * C, H, W)  # (B, C, H, W) -> (B/m, m·C, H, W)
+        return x.reshape(B // m, -1)  # (B, *data_shape) -> (B/m, m·F)
+
+    def discriminate(self, x: Tensor) -> Tensor:
+        """D's logits d(x), one per pack of m samples (σ(d) = P(real))."""
+        return self.discriminator(self.pack_samples(x))  # (B/m, ...) -> (B/m, 1)
+
+
+@register_model("gan", input_kinds=("vector", "image"))
+def build_gan(
+    spec: DataSpec,
+    out_features: int | None = None,
+    arch: str = "mlp",
+    latent_size: int = 8,
+    hidden_size: int = 128,
+    num_layers: int = 3,
+    activation: str = "relu",
+    activation_kwargs: Mapping[str, Any] | None = None,
+    d_hidden_size: int = 128,
+    d_num_layers: int = 3,
+    d_activation: str = "leaky_relu",
+    d_activation_kwargs: Mapping[str, Any] | None = D_ACTIVATION_KWARGS,
+    norm: str = "none",
+    d_norm: str = "none",
+    d_dropout: float = 0.0,
+    channels: Sequence[int] = (64, 32),
+    output: str = "identity",
+    pack: int = 1,
+) -> GAN:
+    """``out_features`` is ignored: G writes samples of the data's shape."""
+    return GAN(
+        spec.input_shape,
+        latent_size=latent_size,
+        arch=arch,
+        hidden_size=hidden_size,
+        num_layers=num_layers,
+        activation=activation,
+        activation_kwargs=activation_kwargs,
+        d_hidden_size=d_hidden_size,
+        d_num_layers=d_num_layers,
+        d_activation=d_activation,
+        d_activation_kwargs=d_activation_kwargs,
+        norm=norm,
+        d_norm=d_norm,
+        d_dropout=d_dropout,
+        channels=channels,
+        output=output,
+        pack=pack,
+    )

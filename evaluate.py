@@ -63,7 +63,9 @@ def main(cfg: DictConfig) -> None:
         pictures=cfg.pictures,
     )
     report = result["report"]
-    if "nn_accuracy" in report:  # embeddings: retrieval of the split against train
+    if result.get("generative"):  # the task's metrics, printed below
+        lines = []
+    elif "nn_accuracy" in report:  # embeddings: retrieval of the split against train
         lines = ["  ".join(f"{k}={v:.4f}" for k, v in report.items() if k != "loss")]
     else:
         lines = [format_report(report, "regression" if "mse" in report else "classification")]

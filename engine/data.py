@@ -273,7 +273,24 @@ def _moments(
     return mean, torch.where(std > 0, std, torch.ones_like(std))  # constant features stay put
 
 
+def _ranges(x: torch.Tensor, input_kind: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Minimum and range (max − min) of the training inputs, over the same axes as
+    :func:`_moments` (per channel for images, per feature otherwise): ``scale: minmax``
+    maps the training inputs onto [0, 1] with them, as pixel intensities are for a
+    sigmoid output (a VAE's Bernoulli decoder, a GAN's generator)."""
+    if input_kind == "image":
+        dims = [0, *range(2, x.ndim)]
+    else:
+        dims = list(range(x.ndim - 1)) if input_kind == "sequence" else [0]
+    lo, hi = x.amin(dim=dims, keepdim=True), x.amax(dim=dims, keepdim=True)
+    span = hi - lo
+    return lo, torch.where(span > 0, span, torch.ones_like(span))
+
+
 # ----------------------------------------------------------------------------- the module
+
+# standard: zero mean, unit std per feature/channel; minmax: onto [0, 1]; none: as loaded.
+SCALES = ("standard", "minmax", "none")
 
 
 def batch_count(n: int, batch_size: int) -> int:
@@ -307,6 +324,10 @@ class DataModule:
         self.stats = stats  # what scaling was fitted: saved with every checkpoint
         self.class_names = class_names
         self.lengths = lengths  # real steps of padded sequences, per split (or None)
+        # Where the data came from: the dataset's registry name and its loader's
+        # params (e.g. the ring's radius, for the GAN's mode metrics); set by build_data.
+        self.name: str | None = None
+        self.params: dict[str, Any] = {}
 
     @property
     def device(self) -> torch.device:
@@ -342,6 +363,13 @@ class DataModule:
         """A whole split's inputs, as :meth:`batches` hands them out."""
         x = self.splits[split][0]
         return x if self.lengths is None else (x, self.lengths[split])
+
+    def unscale(self, x: torch.Tensor) -> torch.Tensor:
+        """Inputs in the data's own units, undoing the scaling (e.g. a generator's
+        samples, before they are measured against the real modes)."""
+        if "x_mean" not in self.stats:
+            return x
+        return x * self.stats["x_std"].to(x.device) + self.stats["x_mean"].to(x.device)
 
     def map_targets(self, fn: Callable[[torch.Tensor], torch.Tensor]) -> None:
         """Re-encode every split's targets once (e.g. labels to floats for BCE)."""
@@ -398,14 +426,20 @@ def build_data(
             lengths[split] = torch.as_tensor(arrays.lengths[idx], dtype=torch.long)
 
     scale = cfg.get("scale", "standard")
-    if scale not in ("standard", "none"):
-        raise ConfigError(f"data.scale must be 'standard' or 'none', got '{scale}'")
+    if scale not in SCALES:
+        raise ConfigError(f"data.scale must be one of {', '.join(SCALES)}; got '{scale}'")
+    if scale == "minmax" and arrays.lengths is not None:
+        raise ConfigError("data.scale=minmax does not take padded sequences; use standard or none")
     if stats is None:
         stats = {}
+        # x ↦ (x − x_mean) / x_std either way: for minmax, "mean" is the minimum and
+        # "std" the range, so unscaling (x · x_std + x_mean) is one formula for both.
         if scale == "standard":
             stats["x_mean"], stats["x_std"] = _moments(
                 tensors["train"][0], arrays.input_kind, lengths.get("train")
             )
+        elif scale == "minmax":
+            stats["x_mean"], stats["x_std"] = _ranges(tensors["train"][0], arrays.input_kind)
         if not classification:
             # Targets are standardized too so one learning rate suits every dataset;
             # tasks map predictions back to the original units before any metric.
@@ -433,7 +467,9 @@ def build_data(
     )
     tensors = {k: (x.to(device), t.to(device)) for k, (x, t) in tensors.items()}
     lengths = {k: n.to(device) for k, n in lengths.items()}
-    return DataModule(spec, tensors, stats, class_names, lengths or None)
+    data = DataModule(spec, tensors, stats, class_names, lengths or None)
+    data.name, data.params = name, dict(cfg.get("params") or {})
+    return data
 
 
 # The other families of datasets register themselves on import: generated sequences

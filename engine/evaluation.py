@@ -208,6 +208,15 @@ def evaluate_runs(
             "threshold=... moves the cut of a binary classifier; this run is not one "
             "(leave threshold=null)"
         )
+    if built0.task.own_step:  # a generative model: its samples, not predictions
+        if len(dirs) > 1:
+            raise ConfigError(
+                f"ensembles combine classifiers or regressors; evaluate {built0.task.name} "
+                "runs one at a time (run_dir=<dir>)"
+            )
+        return _evaluate_generative(
+            loaded[0], dirs[0], out_dir, split, checkpoint, export, pictures
+        )
     predicted = [predict(built, split) for _, built, _ in loaded]
     members = [p for p, _ in predicted]
 
@@ -262,6 +271,41 @@ def evaluate_runs(
     return result
 
 
+def _evaluate_generative(
+    loaded: tuple[Any, Built, dict[str, Any]],
+    run_dir: Path,
+    out_dir: Path,
+    split: str,
+    checkpoint: str,
+    export: str | None,
+    pictures: bool,
+) -> dict[str, Any]:
+    """A GAN's or an autoencoder's run: the task's metrics on ``split``, the arrays its
+    task saves (samples; or codes and reconstructions) as samples.npz, and its pictures
+    as PNGs and TensorBoard images."""
+    from engine.pictures import encode_png
+
+    cfg, built, state = loaded
+    task, model, data = built.task, built.model, built.data
+    result: dict[str, Any] = {"split": split, "checkpoint": checkpoint, "generative": True}
+    result[split] = task.evaluate(model, built.loss_fn, data, split)
+    result["report"] = result[split]
+    result["epoch"] = state.get("epoch", state.get("counters", {}).get("epoch"))
+    tmp = out_dir / ".samples.npz.tmp.npz"
+    np.savez(tmp, **task.arrays(model, data, split))
+    tmp.replace(out_dir / "samples.npz")
+    if pictures:
+        drawn = {tag.replace("/", "_"): p for tag, p in task.pictures(model, data, split).items()}
+        for name, pixels in drawn.items():
+            (out_dir / f"{name}.png").write_bytes(encode_png(pixels))
+        _log_images(drawn, out_dir)
+    if export == "onnx":
+        sample = task.example_input(data, 8)
+        result["onnx"] = export_model(built.model, sample, run_dir, cfg.model.name)
+    write_json(finite(result), out_dir / "metrics.json")
+    return result
+
+
 def finite(tree: Any) -> Any:
     """``tree`` with ±inf and NaN as None: strict JSON has no Infinity (a ROC curve's
     first threshold is +inf by convention)."""
@@ -288,8 +332,6 @@ def _log_images(drawn: dict[str, np.ndarray], out_dir: Path) -> None:
 
 
 def _export(built: Built, cfg: Any, dirs: list[Path], out_dir: Path) -> dict[str, Any]:
-    from engine.export import export_onnx
-
     x = built.data.inputs("test")  # up to 8 test inputs (a graph is exported whole)
     if isinstance(x, tuple):
         sample = tuple(v[:8] for v in x)
@@ -297,4 +339,10 @@ def _export(built: Built, cfg: Any, dirs: list[Path], out_dir: Path) -> dict[str
         sample = x[:8]
     else:
         sample = x
-    return export_onnx(built.model, sample, dirs[0] / "model.onnx", cfg.model.name)
+    return export_model(built.model, sample, dirs[0], cfg.model.name)
+
+
+def export_model(model: Any, sample: Any, run_dir: Path, model_name: str) -> dict[str, Any]:
+    from engine.export import export_onnx
+
+    return export_onnx(model, sample, run_dir / "model.onnx", model_name)

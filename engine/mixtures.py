@@ -203,6 +203,11 @@ def mode_coverage(
 _MEANS = {"ring": (ring, ring_means), "grid": (grid, grid_means)}
 
 
+def has_modes(name: str | None) -> bool:
+    """Whether dataset ``name`` has known modes that :func:`mode_coverage_for` can count."""
+    return name in _MEANS
+
+
 def mode_coverage_for(
     name: str, samples: np.ndarray, quality_stds: float = 3.0, **params: Any
 ) -> dict[str, Any]:

@@ -87,6 +87,69 @@ def grid(cells: list[list[np.ndarray]], cell_px: int = 96, gap: int = 2) -> np.n
     return out
 
 
+# Distinct colours for up to 10 classes (matplotlib's tab10), cycled beyond.
+PALETTE = np.array(
+    [
+        [31, 119, 180],
+        [255, 127, 14],
+        [44, 160, 44],
+        [214, 39, 40],
+        [148, 103, 189],
+        [140, 86, 75],
+        [227, 119, 194],
+        [127, 127, 127],
+        [188, 189, 34],
+        [23, 190, 207],
+    ],
+    dtype=np.uint8,
+)
+
+
+def image_grid(images: Tensor, per_row: int = 8, cell_px: int = 48) -> np.ndarray:
+    """Images ``(N, C, H, W)`` with values in [0, 1] (clipped) tiled ``per_row`` across;
+    one channel is drawn grey, three as RGB, others by their channel mean."""
+    x = images.detach().float().cpu().clamp(0, 1)
+    if x.shape[1] != 3:
+        x = x.mean(1, keepdim=True).expand(-1, 3, -1, -1)  # (N, 1, H, W) -> (N, 3, H, W)
+    cells = list(np.round(x.permute(0, 2, 3, 1).numpy() * 255).astype(np.uint8))
+    return grid([cells[i : i + per_row] for i in range(0, len(cells), per_row)], cell_px=cell_px)
+
+
+def scatter_picture(
+    layers: list[tuple[np.ndarray, np.ndarray]],
+    extent: tuple[float, float, float, float],
+    size: int = 320,
+    radius: int = 1,
+) -> np.ndarray:
+    """2-D points drawn onto a white ``size`` x ``size`` canvas, later layers on top.
+
+    Each layer is ``(points (N, 2), colours)`` with colours one RGB ``(3,)`` for all
+    points or ``(N, 3)``, uint8. ``extent`` = (x_min, x_max, y_min, y_max); points
+    outside are dropped. Thin grey axes mark x = 0 and y = 0 when they are in view.
+    """
+    x0, x1, y0, y1 = extent
+    canvas = np.full((size, size, 3), 255, dtype=np.uint8)
+
+    def to_px(v: np.ndarray, lo: float, hi: float) -> np.ndarray:
+        return np.round((v - lo) / (hi - lo) * (size - 1)).astype(int)
+
+    if x0 < 0 < x1:
+        canvas[:, to_px(np.array(0.0), x0, x1)] = 225
+    if y0 < 0 < y1:
+        canvas[size - 1 - to_px(np.array(0.0), y0, y1)] = 225
+    for points, colours in layers:
+        pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+        col = np.broadcast_to(np.asarray(colours, dtype=np.uint8), (len(pts), 3))
+        cols, rows = to_px(pts[:, 0], x0, x1), size - 1 - to_px(pts[:, 1], y0, y1)
+        inside = (cols >= 0) & (cols < size) & (rows >= 0) & (rows < size)
+        cols, rows, col = cols[inside], rows[inside], col[inside]
+        for dy in range(-radius, radius + 1):  # a small square per point
+            for dx in range(-radius, radius + 1):
+                r, c = np.clip(rows + dy, 0, size - 1), np.clip(cols + dx, 0, size - 1)
+                canvas[r, c] = col
+    return canvas
+
+
 def attention_picture(maps: list[Tensor]) -> np.ndarray:
     """Blocks down, heads across: each cell row t shows where query t looks (0..1)."""
     cells = [[colorize(head.numpy(), 0.0, 1.0) for head in layer[0].cpu()] for layer in maps]

@@ -127,9 +127,13 @@ def build(cfg: DictConfig, device: torch.device, stats: dict | None = None) -> B
     loss_fn = create("loss", losses.create_loss, cfg.loss)
     task = create("task", create_task, cfg.task)
     out_features = task.configure(data.spec, cfg.data.name, loss_fn, cfg.loss.name)
+    task.bind(data)
     data.map_targets(task.encode_targets)
+    extra = backbone_of(cfg, data, device) if cfg.model.get("run") else {}
     try:
-        model = create("model", zoo.create_model, cfg.model, data.spec, out_features=out_features)
+        model = create(
+            "model", zoo.create_model, cfg.model, data.spec, out_features=out_features, **extra
+        )
     except zoo.IncompatibleDataError as e:
         kinds = zoo.model_input_kinds(cfg.model.name)
         if data.spec.input_kind not in kinds:  # else the kind fits and the message says what
@@ -137,8 +141,32 @@ def build(cfg: DictConfig, device: torch.device, stats: dict | None = None) -> B
             hint = f"data that fits: {', '.join(fitting)}" if fitting else "no dataset here fits it"
             raise ConfigError(f"{e}; {hint}") from None
         raise ConfigError(str(e)) from None
+    task.check_model(model, cfg.model.name)
+    # The initializer must not touch the weights a trained run supplied.
+    kept = {k: v.clone() for k, v in extra["backbone"].state_dict().items()} if extra else None
     create("init", lambda name, m, **kw: zoo.apply_initializer(m, name, **kw), cfg.init, model)
+    if kept is not None:
+        model.backbone.load_state_dict(kept)
     return Built(data, task, loss_fn.to(device), model.to(device))
+
+
+def backbone_of(cfg: DictConfig, data: DataModule, device: torch.device) -> dict[str, Any]:
+    """A model built on another run's (``model.run``, e.g. ``model=probe``): that run's
+    encoder as ``backbone`` and its ``latent_size``, checked to read the same data."""
+    run_dir = Path(str(cfg.model.run))
+    source_cfg, source, _ = load_run(run_dir, cfg.model.get("checkpoint", "best"), device)
+    if not hasattr(source.model, "feature_extractor"):
+        raise ConfigError(
+            f"model.run={run_dir} is a '{source_cfg.model.name}' run; model '{cfg.model.name}' "
+            "needs the encoder of an autoencoder or vae run"
+        )
+    if source_cfg.data != cfg.data or data_seed(source_cfg) != data_seed(cfg):
+        raise ConfigError(
+            f"model.run={run_dir} was trained on data '{source_cfg.data.name}' with data seed "
+            f"{data_seed(source_cfg)} and its own scaling; train '{cfg.model.name}' on the same "
+            "data and seed, so its test split is one the encoder never saw"
+        )
+    return {"backbone": source.model.feature_extractor(), "latent_size": source.model.latent_size}
 
 
 def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -239,17 +267,32 @@ def make_trainer(cfg: DictConfig, run_dir: str | Path) -> tuple[Trainer, Built]:
     if cfg.task.get("teacher_run"):
         distill_from(Path(cfg.task.teacher_run), cfg, data, device)
 
-    optimizer = create("optim", optimizers.create_optimizer, cfg.optim, model.parameters())
     steps_per_epoch = data.num_batches("train", trainer_cfg.batch_size)
-    scheduler = create(
-        "sched",
-        optimizers.create_scheduler,
-        cfg.sched,
-        optimizer,
-        total_steps=max(1, steps_per_epoch * trainer_cfg.max_epochs),
-        steps_per_epoch=steps_per_epoch,
-    )
+    groups = built.task.optimizer_groups(model)
+    if cfg.get("optim_d") is not None and "optim_d" not in {g for _, g in groups.values()}:
+        raise ConfigError(
+            f"optim_d={cfg.optim_d.name} sets a GAN discriminator's optimizer; task "
+            f"'{built.task.name}' trains with optim alone (use optim={cfg.optim_d.name})"
+        )
+    optims, scheds = {}, {}
+    for part, (params, group) in groups.items():
+        node = cfg.get(group) or cfg.optim  # optim_d: null = the same optimizer as optim
+        trained = [p for p in params if p.requires_grad]  # not a frozen backbone
+        optims[part] = create(group, optimizers.create_optimizer, node, trained)
+        scheds[part] = create(
+            "sched",
+            optimizers.create_scheduler,
+            cfg.sched,
+            optims[part],
+            total_steps=max(1, steps_per_epoch * trainer_cfg.max_epochs),
+            steps_per_epoch=steps_per_epoch,
+        )
     regularizer = create("regularization", zoo.create_regularizer, cfg.regularization)
+    if regularizer is not None and not built.task.takes_penalty:
+        raise ConfigError(
+            f"task '{built.task.name}' does not add a weight penalty to its losses; use "
+            "regularization=none and the optimizers' weight_decay (e.g. optim_d.weight_decay)"
+        )
     config = OmegaConf.to_container(cfg, resolve=True)
 
     last = run_dir / "checkpoints" / "last.pt"
@@ -283,8 +326,8 @@ def make_trainer(cfg: DictConfig, run_dir: str | Path) -> tuple[Trainer, Built]:
         model=model,
         task=built.task,
         loss_fn=built.loss_fn,
-        optimizer=optimizer,
-        scheduler=scheduler,
+        optimizers=optims,
+        schedulers=scheds,
         regularizer=regularizer,
         data=data,
         logger=logger,
@@ -305,8 +348,7 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
     try:
         if trainer.step == 0 and data.spec.input_kind != "graph":  # PyG inputs do not trace
             # The model's graph, once per run (GRAPHS tab), traced on two samples.
-            x = data.inputs("train")
-            logger.graph(model, tuple(v[:2] for v in x) if isinstance(x, tuple) else x[:2])
+            logger.graph(model, built.task.example_input(data))
         summary = trainer.fit()
         tested = trainer.load_weights_for_test()
         val = built.task.evaluate(model, built.loss_fn, data, "val")
@@ -323,20 +365,48 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
     return metrics
 
 
+def _check_same_model(state: dict[str, Any], cfg: DictConfig, path: Path) -> None:
+    """One line when a checkpoint holds another model than the run's (by its saved config)."""
+    saved = (state.get("config") or {}).get("model")
+    if not saved:
+        return
+    mine = OmegaConf.to_container(cfg.model, resolve=True)
+    if saved.get("name") != mine.get("name"):
+        raise CheckpointError(
+            f"{path} holds a '{saved.get('name')}' model, not this run's '{mine.get('name')}'; "
+            f"give a checkpoint of a {mine.get('name')} run, or checkpoint=best|last"
+        )
+    differ = [k for k in sorted(mine.keys() | saved.keys()) if mine.get(k) != saved.get(k)]
+    if differ:
+        shown = ", ".join(f"{k}={saved.get(k)!r} there, {mine.get(k)!r} here" for k in differ[:3])
+        raise CheckpointError(
+            f"{path} holds a {mine.get('name')} of another shape ({shown}); give a checkpoint "
+            "of a run with the same model options, or checkpoint=best|last"
+        )
+
+
 def load_run(
     run_dir: str | Path, checkpoint: str = "best", device: torch.device | None = None
 ) -> tuple[DictConfig, Built, dict[str, Any]]:
-    """A run's config, data and model with its weights, from its directory alone."""
+    """A run's config, data and model with its weights, from its directory alone.
+
+    ``checkpoint`` is ``best`` or ``last`` of the run, or the path of a ``.pt`` file
+    (weights of the same model trained elsewhere, say a copy of an earlier best.pt).
+    """
     run_dir = Path(run_dir)
     config_path = run_dir / ".hydra" / "config.yaml"
     if not config_path.is_file():
         raise ConfigError(f"{run_dir} is not a run directory (no .hydra/config.yaml)")
-    if checkpoint not in ("best", "last"):
-        raise ConfigError(f"checkpoint must be best or last, got '{checkpoint}'")
+    if checkpoint in ("best", "last"):
+        ckpt_path = run_dir / "checkpoints" / f"{checkpoint}.pt"
+    elif str(checkpoint).endswith(".pt"):
+        ckpt_path = Path(checkpoint)
+    else:
+        raise ConfigError(f"checkpoint must be best, last or a .pt file, got '{checkpoint}'")
     cfg = OmegaConf.load(config_path)
     device = device or resolve_device("auto")
-    ckpt_path = run_dir / "checkpoints" / f"{checkpoint}.pt"
     state = load_checkpoint(ckpt_path, device)
+    _check_same_model(state, cfg, ckpt_path)
     seed_everything(cfg.seed, cfg.deterministic, device)
     built = build(cfg, device, stats=state.get("data_stats"))
     try:

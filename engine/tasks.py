@@ -56,10 +56,19 @@ def create_task(name: str, **kwargs: Any) -> Task:
 
 
 class Task:
-    """Base class. Subclasses set ``name`` and ``target_kind``."""
+    """Base class. Subclasses set ``name`` and ``target_kind``.
+
+    Most tasks only say how outputs become a loss and metrics, and the trainer's own
+    step (forward, loss, backward, one optimizer step) trains them. A task whose
+    training is more than that (a GAN's two players, a VAE's loss on the posterior)
+    sets ``own_step`` and writes :meth:`training_step`, names the parts that get their
+    own optimizer in :meth:`optimizer_groups`, and overrides :meth:`evaluate`.
+    """
 
     name: str = ""
     target_kind: str = ""  # what DataSpec.target_kind this task reads
+    own_step: bool = False  # True: the trainer calls training_step for each batch
+    takes_penalty: bool = True  # whether a regularizer's weight penalty fits its losses
 
     def configure(self, spec: DataSpec, data_name: str, loss: nn.Module, loss_name: str) -> int:
         """Check that data, task and loss fit together (one-line error before any
@@ -73,6 +82,11 @@ class Task:
                 f"has {spec.target_kind} targets; use task={spec.target_kind}, or data that "
                 f"fits {self.name}: {', '.join(fitting)}"
             )
+        self.check_loss(loss, loss_name)
+        return self.output_size(spec)
+
+    def check_loss(self, loss: nn.Module, loss_name: str) -> None:
+        """One line unless the loss declares that it fits this task; keep its target kind."""
         fits = getattr(loss, "tasks", ())
         if self.name not in fits:
             fitting = [n for n in losses.list_losses() if self.name in losses.loss_tasks(n)]
@@ -81,10 +95,43 @@ class Task:
                 f"losses for {self.name}: {', '.join(fitting)}"
             )
         self.loss_target = getattr(loss, "target", "")
-        return self.output_size(spec)
 
     def output_size(self, spec: DataSpec) -> int:
         return spec.num_outputs
+
+    def bind(self, data: DataModule) -> None:
+        """Look at the built data once, before the model (default: nothing; e.g. the
+        reconstruction task checks the input range its loss needs)."""
+
+    def check_model(self, model: nn.Module, model_name: str) -> None:
+        """Refuse, in one line, a model this task cannot train (default: any model but
+        the generative ones, which have tasks of their own)."""
+        own = "adversarial" if hasattr(model, "discriminate") else None
+        own = "reconstruction" if hasattr(model, "decode") else own
+        if own is not None:
+            raise ConfigError(
+                f"model '{model_name}' is trained by task={own}, not {self.name}; "
+                f"use task={own} (or name only the model, which brings its task and loss)"
+            )
+
+    def optimizer_groups(self, model: nn.Module) -> dict[str, tuple[Any, str]]:
+        """The parts of the model that get their own optimizer: name -> (parameters,
+        the config group of its optimizer). One optimizer, ``optim``, by default."""
+        return {"model": (model.parameters(), "optim")}
+
+    def training_step(self, trainer: Any, x: Any, t: torch.Tensor) -> dict[str, torch.Tensor]:
+        """One batch of training for an ``own_step`` task: update the weights with
+        ``trainer.update(name, loss)`` and return the step's numbers by name."""
+        raise NotImplementedError(f"task '{self.name}' trains with the trainer's own step")
+
+    def example_input(self, data: DataModule, n: int = 2) -> Any:
+        """``n`` inputs the model's ``forward`` takes (to trace its graph for TensorBoard)."""
+        x = data.inputs("train")
+        return tuple(v[:n] for v in x) if isinstance(x, tuple) else x[:n]
+
+    def log_epoch(self, model: nn.Module, data: DataModule, logger: Any, step: int) -> None:
+        """Log what a task shows after each epoch beyond scalars (default: nothing; the
+        generative tasks draw samples and reconstructions)."""
 
     def encode_targets(self, y: torch.Tensor) -> torch.Tensor:
         """Targets as the loss wants them (applied once per split, not per step)."""
@@ -325,3 +372,7 @@ class Embedding(Task):
         names = data.class_names
         labels = [names[i] for i in t.tolist()] if names else t.tolist()
         logger.embedding(z, labels, "test", step)
+
+
+# The generative tasks (adversarial, reconstruction) register themselves on import.
+from engine import generative  # noqa: E402, F401

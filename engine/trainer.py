@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -104,8 +105,8 @@ class Trainer:
         model: nn.Module,
         task: Task,
         loss_fn: nn.Module,
-        optimizer: torch.optim.Optimizer,
-        scheduler: torch.optim.lr_scheduler.LRScheduler,
+        optimizers: dict[str, torch.optim.Optimizer],
+        schedulers: dict[str, torch.optim.lr_scheduler.LRScheduler],
         regularizer: Any,
         data: DataModule,
         logger: Any,
@@ -115,7 +116,15 @@ class Trainer:
     ) -> None:
         self.cfg = cfg
         self.model, self.task, self.loss_fn = model, task, loss_fn
-        self.optimizer, self.scheduler, self.regularizer = optimizer, scheduler, regularizer
+        # One optimizer (and schedule) per part the task trains: {"model": ...} for most
+        # tasks, {"generator": ..., "discriminator": ...} for a GAN. The first is the
+        # one whose learning rate is logged and named in errors.
+        if optimizers.keys() != schedulers.keys() or not optimizers:
+            raise ValueError("Trainer needs one scheduler per optimizer, by the same names")
+        self.optimizers, self.schedulers = optimizers, schedulers
+        self.optimizer = next(iter(optimizers.values()))
+        self.scheduler = schedulers[next(iter(optimizers))]
+        self.regularizer = regularizer
         self.data, self.logger, self.seed = data, logger, seed
         self.checkpoint_dir = Path(checkpoint_dir)
         self.extra_state = extra_state or {}  # saved alongside (config, data stats)
@@ -145,8 +154,8 @@ class Trainer:
     def state_dict(self) -> dict[str, Any]:
         return {
             "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict(),
+            "optimizers": {k: opt.state_dict() for k, opt in self.optimizers.items()},
+            "schedulers": {k: sched.state_dict() for k, sched in self.schedulers.items()},
             "rng": rng_state(),
             "counters": {
                 "epoch": self.epoch,
@@ -163,8 +172,9 @@ class Trainer:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Continue from a ``last.pt``: weights, optimizer, scheduler, RNGs, counters."""
         self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
+        for name, opt in self.optimizers.items():
+            opt.load_state_dict(state["optimizers"][name])
+            self.schedulers[name].load_state_dict(state["schedulers"][name])
         set_rng_state(state["rng"])
         for key, value in state["counters"].items():
             setattr(self, key, value)
@@ -190,6 +200,7 @@ class Trainer:
                 val = self.task.evaluate(self.model, self.loss_fn, self.data, "val")
                 self.train_time += time.perf_counter() - start
                 self._log_epoch(train, val)
+                self.task.log_epoch(self.model, self.data, self.logger, self.step)
                 self._after_epoch(val["loss"])
                 bar.set_postfix(
                     {f"train_{k}": f"{v:.4g}" for k, v in train.items()}
@@ -223,6 +234,8 @@ class Trainer:
         Every ``histogram_every_n_steps`` steps, :meth:`_log_gradients` reads the
         gradients as backward left them (before clipping, so an explosion shows).
         """
+        if self.task.own_step:
+            return self._train_epoch_own_step()
         cfg, model, opt = self.cfg, self.model, self.optimizer
         model.train()
         first_step = self.step + 1
@@ -238,10 +251,7 @@ class Trainer:
                 penalties.append(penalty.detach())
             if every_hist and (self.step + 1) % every_hist == 0:
                 self._log_gradients(self.step + 1)
-            if cfg.grad_clip_value is not None:
-                nn.utils.clip_grad_value_(model.parameters(), cfg.grad_clip_value)
-            if cfg.grad_clip is not None:  # after the value clip, so the norm bound holds
-                nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            self._clip(model.parameters())
             lrs.append(opt.param_groups[0]["lr"])  # the rate this step used
             opt.step()
             self.scheduler.step()
@@ -259,7 +269,7 @@ class Trainer:
         for i, value in enumerate(step_penalties):
             if not math.isfinite(value):
                 self._diverged(value, "weight penalty", step=first_step + i, lr=lrs[i])
-        self._log_steps(first_step, step_losses, lrs)
+        self._log_steps(first_step, {"loss": step_losses}, lrs)
         out, t = torch.cat(outs), torch.cat(targets)
         sizes = torch.tensor([len(b) for b in targets], dtype=torch.float64)
         mean_loss = float((torch.tensor(step_losses, dtype=torch.float64) * sizes).sum()) / len(t)
@@ -267,6 +277,76 @@ class Trainer:
         if step_penalties:  # Ω depends on the weights only: a plain mean over the steps
             metrics["penalty"] = math.fsum(step_penalties) / len(step_penalties)
         return metrics | self.task.train_metrics(out, t)
+
+    def _train_epoch_own_step(self) -> dict[str, float]:
+        """One epoch of a task that writes its own training step (a GAN's alternating
+        updates, a VAE's loss that needs the posterior): ``task.training_step(self, x,
+        t)`` updates the weights through :meth:`update` and returns the step's numbers
+        (0-d tensors by name, e.g. ``loss_d``, ``loss_g``, ``d_real``).
+
+        The bookkeeping is the standard loop's: one device sync per epoch, every number
+        checked for inf/NaN, ``train/<name>_step`` logged for each ``loss*`` number, and
+        the epoch's value of each number its mean over the samples of the steps that
+        reported it (a generator loss appears only on the steps that update G).
+        """
+        cfg = self.cfg
+        self.model.train()
+        first_step = self.step + 1
+        records: list[dict[str, torch.Tensor]] = []
+        sizes: list[int] = []
+        lrs: list[float] = []
+        every_hist = cfg.histogram_every_n_steps
+        gen = epoch_generator(self.seed, self.epoch)
+        for x, t in self.data.batches("train", cfg.batch_size, generator=gen):
+            lrs.append(self.optimizer.param_groups[0]["lr"])  # the rate this step used
+            records.append({k: v.detach() for k, v in self.task.training_step(self, x, t).items()})
+            sizes.append(len(t))
+            if every_hist and (self.step + 1) % every_hist == 0:
+                self._log_gradients(self.step + 1)  # as the last update left them
+            # An optimizer may sit out a step (a GAN's generator with d_steps > 1): its
+            # schedule still follows the trainer's steps, which PyTorch would warn about.
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", "Detected call of `lr_scheduler.step")
+                for scheduler in self.schedulers.values():
+                    scheduler.step()
+            self.step += 1
+
+        flat = [v.float() for r in records for v in r.values()]
+        values = iter(torch.stack(flat).tolist() if flat else [])  # the epoch's one sync
+        series: dict[str, list[float | None]] = {}
+        for i, record in enumerate(records):
+            for name in record:
+                value = next(values)
+                if not math.isfinite(value):
+                    self._diverged(value, f"training {name}", step=first_step + i, lr=lrs[i])
+                series.setdefault(name, [None] * len(records))[i] = value
+        self._log_steps(first_step, {k: v for k, v in series.items() if k.startswith("loss")}, lrs)
+        metrics = {}
+        for name, per_step in series.items():
+            pairs = [(v, n) for v, n in zip(per_step, sizes, strict=True) if v is not None]
+            metrics[name] = math.fsum(v * n for v, n in pairs) / sum(n for _, n in pairs)
+        return metrics
+
+    def update(self, name: str, loss: torch.Tensor) -> None:
+        """One step of optimizer ``name`` on ``loss``: zero its gradients, backpropagate,
+        clip as the config says, step. What a task's own training step calls."""
+        opt = self.optimizers[name]
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self._clip(p for group in opt.param_groups for p in group["params"])
+        opt.step()
+
+    def penalty(self) -> torch.Tensor | None:
+        """The regularizer's weight penalty Ω of the model now (None without one)."""
+        return None if self.regularizer is None else self.regularizer(self.model)
+
+    def _clip(self, params: Any) -> None:
+        """Gradient clipping as configured: each entry to [-v, v], then the global norm."""
+        params = [p for p in params if p.grad is not None]
+        if self.cfg.grad_clip_value is not None:
+            nn.utils.clip_grad_value_(params, self.cfg.grad_clip_value)
+        if self.cfg.grad_clip is not None:  # after the value clip, so the norm bound holds
+            nn.utils.clip_grad_norm_(params, self.cfg.grad_clip)
 
     def _forward_backward(self, x: Inputs, t: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """One batch through the model and back (full backpropagation, through time
@@ -343,16 +423,21 @@ class Trainer:
             self.logger.histogram(f"weights/{name}", p.detach(), step)
             self.logger.histogram(f"grads/{name}", p.grad.detach(), step)
 
-    def _log_steps(self, first_step: int, step_losses: list[float], lrs: list[float]) -> None:
-        """Per-step train loss, and the learning rate at the steps where it changed."""
+    def _log_steps(
+        self, first_step: int, series: dict[str, list[float | None]], lrs: list[float]
+    ) -> None:
+        """Per-step train losses (``train/<name>_step``; a step without a value skips
+        it), and the learning rate at the steps where it changed."""
         every = self.cfg.log_every_n_steps
-        for i, (value, lr) in enumerate(zip(step_losses, lrs, strict=True)):
+        for i, lr in enumerate(lrs):
             step = first_step + i
             if lr != self._logged_lr:  # a constant rate is drawn from one point per epoch
                 self._logged_lr = lr
                 self.logger.scalars({"lr": lr}, step)
             if step % every == 0:
-                self.logger.scalars({"train/loss_step": value}, step)
+                values = {f"train/{k}_step": v[i] for k, v in series.items() if v[i] is not None}
+                if values:
+                    self.logger.scalars(values, step)
 
     def _after_epoch(self, val_loss: float) -> None:
         """Early stopping bookkeeping, then a checkpoint if one is due."""

@@ -44,6 +44,18 @@ def run_script(
     )
 
 
+def train_run(cfg: DictConfig, run_dir: Path) -> dict:
+    """``engine.run.train`` leaving the config where train.py would (``.hydra/``), so
+    that evaluate.py, sample.py and ``model.run=`` can load the run."""
+    from omegaconf import OmegaConf
+
+    from engine.run import train
+
+    (run_dir / ".hydra").mkdir(parents=True, exist_ok=True)
+    OmegaConf.save(cfg, run_dir / ".hydra" / "config.yaml")
+    return train(cfg, run_dir)
+
+
 @pytest.fixture
 def fast_cfg():
     """``fast_cfg(*overrides)``: a shrunk training config."""

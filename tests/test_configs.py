@@ -7,7 +7,7 @@ reverse); these tests catch that for every group.
 from __future__ import annotations
 
 import pytest
-from conftest import CONFIG_DIR, FAST, compose_cfg
+from conftest import CONFIG_DIR, FAST, compose_cfg, train_run
 from vision_fixtures import offline_overrides
 
 import losses
@@ -16,7 +16,7 @@ import zoo
 from engine.cli import add_pairings
 from engine.data import list_datasets
 from engine.logger import list_loggers
-from engine.run import train
+from engine.run import train as run_train
 from engine.tasks import list_tasks
 
 REGISTRIES = {
@@ -25,6 +25,7 @@ REGISTRIES = {
     "task": list_tasks,
     "loss": losses.list_losses,
     "optim": optimizers.list_optimizers,
+    "optim_d": optimizers.list_optimizers,  # the same options, for a GAN's discriminator
     "sched": optimizers.list_schedulers,
     "init": zoo.list_initializers,
     "regularization": zoo.list_regularizers,
@@ -58,9 +59,14 @@ def test_every_option_composes_and_trains_one_step(group, option, tmp_path, monk
     files = offline_overrides(option, tmp_path / "data", monkeypatch) if group == "data" else []
     # As train.py does: an option named alone brings what its YAML pairs_with.
     overrides = add_pairings([*quiet, f"{group}={option}", *files])
+    if (group, option) == ("model", "probe"):  # a head on the encoder of a trained run
+        encoder = tmp_path / "encoder"
+        train_run(compose_cfg(*FAST, "logger=none", "model=autoencoder", "task=reconstruction",
+                              "loss=mse", "trainer.max_epochs=1"), encoder)  # fmt: skip
+        overrides.append(f"model.run={encoder}")
     cfg = compose_cfg(*FAST, "trainer.max_epochs=1", *overrides)
     assert cfg[group].name == option  # each option carries its registry entry's name
-    metrics = train(cfg, tmp_path)
+    metrics = run_train(cfg, tmp_path)
     assert metrics["epochs"] == 1 and metrics["steps"] >= 1
     assert (tmp_path / "metrics.json").is_file()
     assert (tmp_path / "checkpoints" / "last.pt").is_file()
@@ -86,6 +92,8 @@ def test_defaults_compose_to_mlp_on_digits():
 def test_every_experiment_composes(experiment):
     cfg = compose_cfg(f"experiment={experiment}")
     for group in REGISTRIES:
+        if group == "optim_d" and group not in cfg:  # null unless a GAN's recipe sets it
+            continue
         assert cfg[group].name in REGISTRIES[group]()
 
 

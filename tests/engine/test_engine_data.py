@@ -267,8 +267,20 @@ def test_scale_none_keeps_raw_inputs():
     arrays, _, parts = raw_split(cfg, seed=0)
     data = build_data(cfg, seed=0)
     assert torch.equal(data.splits["val"][0], torch.as_tensor(arrays.X[parts["val"]]))
-    with pytest.raises(ConfigError, match=r"data\.scale"):
-        build_data(data_cfg("wine", "data.scale=minmax"), seed=0)
+    with pytest.raises(ConfigError, match=r"data\.scale must be one of standard, minmax, none"):
+        build_data(data_cfg("wine", "data.scale=unit"), seed=0)
+
+
+def test_scale_minmax_maps_the_training_inputs_onto_0_1_and_unscale_inverts_it():
+    data = build_data(data_cfg("digits", "data.scale=minmax"), seed=0)
+    train, val = data.splits["train"][0], data.splits["val"][0]
+    assert train.min().item() == 0.0 and train.max().item() == 1.0  # per channel: one here
+    assert data.stats["x_mean"].shape == (1, 1, 1, 1)  # (1, C, 1, 1): the image's channel
+    raw = build_data(data_cfg("digits", "data.scale=none"), seed=0).splits["val"][0]
+    torch.testing.assert_close(data.unscale(val), raw)  # pixel values 0..16 again
+    torch.testing.assert_close(val, raw / 16)
+    wine = build_data(data_cfg("wine", "data.scale=minmax"), seed=0).splits["train"][0]
+    assert torch.equal(wine.amin(0), torch.zeros(13)) and torch.equal(wine.amax(0), torch.ones(13))
 
 
 def test_regression_targets_standardized_with_train_stats():

@@ -92,10 +92,12 @@ def assert_bitwise_equal(a, b) -> None:
 
 def assert_same_training_state(a: dict, b: dict) -> None:
     """Model, optimizer, scheduler, RNGs and counters (but the wall clock) are equal."""
-    for part in ("model", "optimizer", "rng"):
+    for part in ("model", "optimizers", "rng"):
         assert_bitwise_equal(a[part], b[part])
-    assert a["optimizer"]["param_groups"] == b["optimizer"]["param_groups"]
-    assert a["scheduler"] == b["scheduler"]
+    assert a["optimizers"].keys() == b["optimizers"].keys()
+    for name in a["optimizers"]:
+        assert a["optimizers"][name]["param_groups"] == b["optimizers"][name]["param_groups"]
+    assert a["schedulers"] == b["schedulers"]
     ca, cb = dict(a["counters"]), dict(b["counters"])
     ca.pop("train_time"), cb.pop("train_time")
     assert ca == cb
@@ -126,7 +128,7 @@ def test_same_seed_same_run(tmp_path):
     last_a, last_b = last(tmp_path / "a"), last(tmp_path / "b")
     assert last_a["counters"]["epoch"] == 3  # a finished run saves even inside the interval
     assert_bitwise_equal(last_a["model"], last_b["model"])
-    assert_bitwise_equal(last_a["optimizer"], last_b["optimizer"])
+    assert_bitwise_equal(last_a["optimizers"], last_b["optimizers"])
 
 
 def test_other_seed_other_run(tmp_path):

@@ -1,0 +1,92 @@
+"""Samples of a trained generative model (what ``sample.py`` calls)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from engine.errors import ConfigError
+from engine.evaluation import run_test_checkpoint
+from engine.generative import BLUE, GREY, _fixed_noise, _in_eval_mode
+from engine.pictures import encode_png, image_grid, scatter_picture
+from engine.run import load_run, resolve_device, write_json
+
+
+def read_codes(path: str | Path, latent_size: int, model_name: str) -> np.ndarray:
+    """Codes ``(N, latent_size)`` from a .npy file, or one line saying what is wrong."""
+    try:
+        codes = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as e:
+        raise ConfigError(f"latent={path} is not a readable .npy array ({e})") from None
+    codes = codes[None] if codes.ndim == 1 else codes
+    if codes.ndim != 2 or codes.shape[1] != latent_size or not np.isfinite(codes).all():
+        raise ConfigError(
+            f"latent={path} holds an array of shape {codes.shape}; this {model_name} decodes "
+            f"codes of shape (N, {latent_size}) (finite numbers): its latent_size is {latent_size}"
+        )
+    return codes.astype(np.float32)
+
+
+@torch.inference_mode()
+def draw_samples(
+    run_dir: str | Path,
+    out_dir: str | Path,
+    checkpoint: str | None = None,
+    n: int = 64,
+    seed: int = 0,
+    latent: str | None = None,
+    device_name: str = "auto",
+) -> list[Path]:
+    """Decode ``n`` prior samples (or the codes in ``latent``); write samples.npy and
+    samples.png to ``out_dir``; return the paths written."""
+    run_dir, out_dir = Path(run_dir), Path(out_dir)
+    if not (isinstance(n, int) and n >= 1):
+        raise ConfigError(f"n must be an integer >= 1, got {n!r}")
+    checkpoint = checkpoint or run_test_checkpoint(run_dir)
+    cfg, built, _ = load_run(run_dir, checkpoint, resolve_device(device_name))
+    model, data, task = built.model, built.data, built.task
+    name = cfg.model.name
+    decodes = hasattr(model, "decode")
+    if not (hasattr(model, "discriminate") or decodes):
+        raise ConfigError(
+            f"{run_dir} is a '{name}' run; sample.py draws from a gan or vae run (or decodes "
+            "codes with an autoencoder's)"
+        )
+    device = next(model.parameters()).device
+    if latent is not None:
+        if not decodes and not hasattr(model, "generator"):
+            raise ConfigError(f"a {name} has no decoder for latent=...")
+        z = torch.as_tensor(read_codes(latent, model.latent_size, name)).to(device)
+    elif decodes and not getattr(model, "variational", False):
+        raise ConfigError(
+            f"an autoencoder has no prior to sample from; train model=vae, or decode codes of "
+            f"your choice with latent=<file.npy> of shape (N, {model.latent_size})"
+        )
+    else:
+        z = _fixed_noise(n, model.latent_size, seed, device)
+    restore = _in_eval_mode(model)
+    try:
+        out = model.decode(z) if decodes else model(z)
+    finally:
+        restore()
+    if decodes:
+        out = task.reconstruct(out)  # a Bernoulli decoder's logits -> intensities
+    out_dir.mkdir(parents=True, exist_ok=True)
+    samples = data.unscale(out).cpu().numpy()
+    np.save(out_dir / "samples.npy", samples)
+    written = [out_dir / "samples.npy"]
+    if data.spec.input_kind == "image":
+        picture = image_grid(task.picture_of(out))
+    elif data.spec.input_shape == (2,):
+        real = data.splits["test"][0][:2500].cpu().numpy()
+        picture = scatter_picture([(real, GREY), (out.cpu().numpy(), BLUE)], task.extent)
+    else:
+        picture = None
+    if picture is not None:
+        (out_dir / "samples.png").write_bytes(encode_png(picture))
+        written.append(out_dir / "samples.png")
+    info = {"run_dir": str(run_dir), "checkpoint": checkpoint, "seed": seed, "n": len(samples)}
+    write_json(info | {"latent": latent}, out_dir / "samples.json")
+    return written

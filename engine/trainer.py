@@ -342,6 +342,8 @@ class Trainer:
 
     def _clip(self, params: Any) -> None:
         """Gradient clipping as configured: each entry to [-v, v], then the global norm."""
+        if self.cfg.grad_clip_value is None and self.cfg.grad_clip is None:
+            return
         params = [p for p in params if p.grad is not None]
         if self.cfg.grad_clip_value is not None:
             nn.utils.clip_grad_value_(params, self.cfg.grad_clip_value)

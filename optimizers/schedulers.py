@@ -126,6 +126,27 @@ def cosine(
     return LambdaLR(optimizer, [factor_for(lr0) for lr0 in lr0s])
 
 
+@register_scheduler("linear")
+def linear(
+    optimizer: Optimizer, *, total_steps: int, steps_per_epoch: int, eta_min: float = 0.0
+) -> LambdaLR:
+    """A straight line from each group's η₀ down to η_min over ``total_steps`` steps:
+    η_t = η₀ − (η₀ − η_min)·t/T, then η_min. GANs often train with it (PacGAN on the
+    2-D mixtures): the game's oscillations shrink as the steps do."""
+    if eta_min < 0:
+        raise ValueError(f"scheduler eta_min must be >= 0, got {eta_min}")
+
+    def factor_for(lr0: float) -> Callable[[int], float]:
+        def factor(t: int) -> float:
+            progress = min(t, total_steps) / total_steps
+            return (lr0 - (lr0 - eta_min) * progress) / lr0
+
+        return factor
+
+    lr0s = [group.get("initial_lr", group["lr"]) for group in optimizer.param_groups]
+    return LambdaLR(optimizer, [factor_for(lr0) for lr0 in lr0s])
+
+
 def _cosine_between(start: float, end: float, x: float) -> float:
     """Half a cosine from ``start`` (x = 0) to ``end`` (x = 1)."""
     return end + (start - end) * (1 + math.cos(math.pi * x)) / 2

@@ -46,6 +46,7 @@ KWARGS = {
     "constant": {},
     "step": {"step_size": 3, "gamma": 0.5},
     "cosine": {"eta_min": 1e-3},
+    "linear": {"eta_min": 1e-3},
     "warmup_cosine": {"warmup_steps": 10, "eta_min": 1e-3},
     "one_cycle": {"pct_start": 0.25, "div_factor": 10.0, "final_div_factor": 100.0},
 }
@@ -58,6 +59,8 @@ def closed_form(name: str, t: int) -> float:
         return LR0 * 0.5 ** (t // (3 * PER_EPOCH))
     if name == "cosine":
         return cos_between(LR0, 1e-3, min(t, TOTAL) / TOTAL)
+    if name == "linear":
+        return LR0 - (LR0 - 1e-3) * min(t, TOTAL) / TOTAL
     if name == "warmup_cosine":  # 10 steps up to LR0, 90 down to 1e-3
         return LR0 * (t + 1) / 10 if t < 10 else cos_between(LR0, 1e-3, min(t - 10, 90) / 90)
     if name == "one_cycle":  # up from LR0/10 until step 24, down to LR0/1000 at step 99
@@ -128,6 +131,18 @@ def test_warmup_cosine_matches_torch(warmup_steps: int) -> None:
     assert run(opt_a, ours, TOTAL) == pytest.approx(run(opt_b, theirs, TOTAL), abs=1e-12)
 
 
+@pytest.mark.parametrize("eta_min", [0.0, 1e-3])
+def test_linear_matches_torch(eta_min: float) -> None:
+    """A straight line to η_min, as torch's LinearLR from factor 1 to η_min/η₀."""
+    opt_a = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=LR0)
+    ours = optimizers.create_scheduler(
+        "linear", opt_a, total_steps=TOTAL, steps_per_epoch=1, eta_min=eta_min
+    )
+    opt_b = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=LR0)
+    theirs = LinearLR(opt_b, 1.0, eta_min / LR0, total_iters=TOTAL)
+    assert run(opt_a, ours, TOTAL + 3) == pytest.approx(run(opt_b, theirs, TOTAL + 3), abs=1e-12)
+
+
 def test_warmup_fraction_and_steps() -> None:
     by_fraction = lr_sequence("warmup_cosine", TOTAL, warmup_fraction=0.2)
     by_steps = lr_sequence("warmup_cosine", TOTAL, warmup_steps=20, warmup_fraction=0.9)
@@ -170,6 +185,7 @@ def test_state_round_trip_weights_only(name: str) -> None:
         ("step", {"step_size": 0}, "step_size must be >= 1 epoch, got 0"),
         ("step", {"gamma": 0.0}, "gamma must be > 0, got 0.0"),
         ("cosine", {"eta_min": -1.0}, "eta_min must be >= 0, got -1.0"),
+        ("linear", {"eta_min": -1.0}, "eta_min must be >= 0, got -1.0"),
         ("warmup_cosine", {"eta_min": -1.0}, "eta_min must be >= 0, got -1.0"),
         ("warmup_cosine", {"warmup_steps": 100}, r"warmup_steps must be in \[0, total_steps=100"),
         ("warmup_cosine", {"warmup_fraction": 1.0}, r"warmup_fraction must be in \[0, 1\), got 1"),

@@ -24,7 +24,7 @@ from omegaconf import OmegaConf
 
 from engine import metrics as M
 from engine.errors import ConfigError
-from engine.run import Built, data_seed, load_run, resolve_device, write_json
+from engine.run import Built, data_difference, load_run, resolve_device, write_json
 from engine.tasks import outputs
 
 log = logging.getLogger(__name__)
@@ -103,11 +103,11 @@ def run_test_checkpoint(run_dir: Path) -> str:
 def _check_members(cfgs: list[Any], dirs: list[Path]) -> None:
     first = cfgs[0]
     for cfg, path in zip(cfgs[1:], dirs[1:], strict=True):
-        if cfg.data != first.data or data_seed(cfg) != data_seed(first):
+        differ = data_difference(cfg, first)
+        if differ:
             raise ConfigError(
                 f"ensemble members must share the data and its seed (it fixes the split): "
-                f"{path} has data '{cfg.data.name}' seed {data_seed(cfg)}, {dirs[0]} has "
-                f"data '{first.data.name}' seed {data_seed(first)}; train the members with "
+                f"{path} differs from {dirs[0]} ({differ}); train the members with "
                 "one data_seed, e.g. python train.py -m seed=0,1,2,3,4 data_seed=0"
             )
         if cfg.task.name != first.task.name:

@@ -124,6 +124,7 @@ class Adversarial(_Generative):
 
     name = "adversarial"
     takes_penalty = False
+    optimizer_configs = ("optim", "optim_d")  # the generator's, the discriminator's
 
     def __init__(self, d_steps: int = 1, samples: int = 2500, confidence: float = 0.9) -> None:
         if not (isinstance(d_steps, int) and d_steps >= 1):
@@ -141,6 +142,15 @@ class Adversarial(_Generative):
                 f"not '{model_name}'"
             )
         self.latent_size = model.latent_size
+        ranges = {"sigmoid": (0.0, 1.0), "tanh": (-1.0, 1.0)}
+        if getattr(model, "output", None) in ranges:
+            lo, hi = ranges[model.output]
+            if self.lo < lo or self.hi > hi:
+                fix = "data.scale=minmax" if model.output == "sigmoid" else "model.output=identity"
+                raise ConfigError(
+                    f"model.output={model.output} writes values in [{lo:g}, {hi:g}], but the "
+                    f"data spans [{self.lo:.3g}, {self.hi:.3g}] as scaled; add {fix}"
+                )
 
     def bind(self, data: DataModule) -> None:
         super().bind(data)
@@ -159,7 +169,9 @@ class Adversarial(_Generative):
         real = x[: len(x) - len(x) % gan.pack]  # whole packs only
         if len(real) == 0:
             return {}  # a last batch smaller than one pack
-        fake = gan(gan.sample_latent(len(real)))
+        g_step = (trainer.step + 1) % self.d_steps == 0  # a function of the step: resumable
+        with torch.set_grad_enabled(g_step):  # G's graph only when G learns this step
+            fake = gan(gan.sample_latent(len(real)))
         d_real, d_fake = gan.discriminate(real), gan.discriminate(fake.detach())
         loss_d = loss_fn.discriminator_loss(d_real, d_fake)
         trainer.update("discriminator", loss_d)
@@ -168,7 +180,7 @@ class Adversarial(_Generative):
             "d_real": torch.sigmoid(d_real).mean(),
             "d_fake": torch.sigmoid(d_fake).mean(),
         }
-        if (trainer.step + 1) % self.d_steps == 0:  # a pure function of the step: resumable
+        if g_step:
             loss_g = loss_fn.generator_loss(gan.discriminate(fake))  # through the updated D
             trainer.update("generator", loss_g)
             values["loss_g"] = loss_g
@@ -323,10 +335,23 @@ class Reconstruction(_Generative):
                 "model=vae, or leave task.beta=1"
             )
 
-    def terms(self, model: nn.Module, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Per-batch means of ``recon`` and (VAE) ``kl``, with the outputs ``out``."""
+    def terms(
+        self, model: nn.Module, x: torch.Tensor, noise: torch.Generator | None = None
+    ) -> dict[str, torch.Tensor]:
+        """Per-batch means of ``recon`` and (VAE) ``kl``, with the outputs ``out``.
+
+        A VAE's recon is E_q[−log p(x|z)] estimated with one z ~ q(z|x): in training
+        the model draws it, in evaluation it is drawn with ``noise`` (a seeded CPU
+        generator: the same draws every time, the training RNG untouched). Decoding
+        the mean code instead would overstate the bound.
+        """
         if getattr(model, "variational", False):
-            out, mu, logvar = model.forward_with_posterior(x)
+            if noise is None:
+                out, mu, logvar = model.forward_with_posterior(x)
+            else:
+                mu, logvar = model.posterior(x)
+                eps = torch.randn(mu.shape, generator=noise).to(mu.device)
+                out = model.decode(mu + (0.5 * logvar).exp() * eps)
             kl = gaussian_kl(mu, logvar).mean()  # (B, Z) -> (B,) -> ()
         else:
             out, kl = model(x), None
@@ -359,14 +384,17 @@ class Reconstruction(_Generative):
     ) -> dict[str, float]:
         restore = _in_eval_mode(model)
         sums: dict[str, float] = {}
+        noise = torch.Generator().manual_seed(0)
         try:
             for x, _ in data.batches(split, 4096):
-                parts = self.terms(model, x)
+                parts = self.terms(model, x, noise)
                 n = len(x)
                 sums["recon"] = sums.get("recon", 0.0) + parts["recon"].item() * n
                 if "kl" in parts:
                     sums["kl"] = sums.get("kl", 0.0) + parts["kl"].item() * n
-                err = (self.reconstruct(parts["out"]) - x).pow(2).flatten(1).mean(1)
+                # The reconstruction a user sees: the mean code's (eval-mode forward).
+                out = model(x) if "kl" in parts else parts["out"]
+                err = (self.reconstruct(out) - x).pow(2).flatten(1).mean(1)
                 base = (self.mean_input - x).pow(2).flatten(1).mean(1)
                 sums["mse"] = sums.get("mse", 0.0) + err.sum().item()
                 sums["mean_image_mse"] = sums.get("mean_image_mse", 0.0) + base.sum().item()

@@ -118,6 +118,8 @@ def create_logger(name: str, run_dir: str | Path, purge_step: int | None = None,
 class NullLogger:
     """Logs nothing (metrics.json and the console still report the run)."""
 
+    draws = False  # whether image() goes anywhere (pictures are not drawn for nothing)
+
     def __init__(self, run_dir: str | Path, purge_step: int | None = None) -> None:
         self.run_dir = Path(run_dir)
 
@@ -159,6 +161,8 @@ class TensorBoardLogger(NullLogger):
     Args:
         flush_secs: at most this many seconds between flushes to disk while writing.
     """
+
+    draws = True
 
     def __init__(
         self, run_dir: str | Path, purge_step: int | None = None, flush_secs: int = 30

@@ -27,7 +27,7 @@ from torch import nn
 import losses
 import optimizers
 import zoo
-from engine.checkpoint import load_checkpoint
+from engine.checkpoint import load_checkpoint, rng_state, set_rng_state
 from engine.data import DataModule, build_data, call_model, datasets_of_kind
 from engine.errors import CheckpointError, ConfigError
 from engine.logger import create_logger
@@ -126,6 +126,12 @@ def build(cfg: DictConfig, device: torch.device, stats: dict | None = None) -> B
     data = build_data(cfg.data, data_seed(cfg), device, stats)
     loss_fn = create("loss", losses.create_loss, cfg.loss)
     task = create("task", create_task, cfg.task)
+    if cfg.get("optim_d") is not None and "optim_d" not in task.optimizer_configs:
+        choice = cfg.optim_d.get("name", "...")
+        raise ConfigError(
+            f"optim_d={choice} sets a GAN discriminator's optimizer; task '{task.name}' "
+            f"trains with optim alone (use optim={choice}, or model=gan task=adversarial)"
+        )
     out_features = task.configure(data.spec, cfg.data.name, loss_fn, cfg.loss.name)
     task.bind(data)
     data.map_targets(task.encode_targets)
@@ -150,21 +156,44 @@ def build(cfg: DictConfig, device: torch.device, stats: dict | None = None) -> B
     return Built(data, task, loss_fn.to(device), model.to(device))
 
 
+def data_difference(a: DictConfig, b: DictConfig) -> str | None:
+    """How two runs' data differ (``data.scale='minmax' there, 'standard' here``), or
+    None when they have the same data config and data seed: the same split."""
+    flat_a = flatten({"data": OmegaConf.to_container(a.data, resolve=True)})
+    flat_b = flatten({"data": OmegaConf.to_container(b.data, resolve=True)})
+    differ = [k for k in sorted(flat_a.keys() | flat_b.keys()) if flat_a.get(k) != flat_b.get(k)]
+    shown = [f"{k}={flat_a.get(k)!r} there, {flat_b.get(k)!r} here" for k in differ[:3]]
+    if data_seed(a) != data_seed(b):
+        shown.append(f"data seed {data_seed(a)} there, {data_seed(b)} here")
+    return ", ".join(shown) or None
+
+
+def load_other_run(run_dir: Path, checkpoint: str, device: torch.device) -> tuple[Any, ...]:
+    """:func:`load_run` of a run this one builds on (a teacher, an encoder), leaving
+    this run's random state as it was: its own seed still decides its weights."""
+    state = rng_state()
+    try:
+        return load_run(run_dir, checkpoint, device)
+    finally:
+        set_rng_state(state)
+
+
 def backbone_of(cfg: DictConfig, data: DataModule, device: torch.device) -> dict[str, Any]:
     """A model built on another run's (``model.run``, e.g. ``model=probe``): that run's
     encoder as ``backbone`` and its ``latent_size``, checked to read the same data."""
     run_dir = Path(str(cfg.model.run))
-    source_cfg, source, _ = load_run(run_dir, cfg.model.get("checkpoint", "best"), device)
+    source_cfg, source, _ = load_other_run(run_dir, cfg.model.get("checkpoint", "best"), device)
     if not hasattr(source.model, "feature_extractor"):
         raise ConfigError(
             f"model.run={run_dir} is a '{source_cfg.model.name}' run; model '{cfg.model.name}' "
             "needs the encoder of an autoencoder or vae run"
         )
-    if source_cfg.data != cfg.data or data_seed(source_cfg) != data_seed(cfg):
+    differ = data_difference(source_cfg, cfg)
+    if differ:
         raise ConfigError(
-            f"model.run={run_dir} was trained on data '{source_cfg.data.name}' with data seed "
-            f"{data_seed(source_cfg)} and its own scaling; train '{cfg.model.name}' on the same "
-            "data and seed, so its test split is one the encoder never saw"
+            f"model.run={run_dir} was trained on other data ({differ}); train "
+            f"'{cfg.model.name}' on the same data, scaling and split, so its inputs look like "
+            "the encoder's and its test split is one the encoder never saw"
         )
     return {"backbone": source.model.feature_extractor(), "latent_size": source.model.latent_size}
 
@@ -212,12 +241,12 @@ def distill_from(teacher_dir: Path, cfg: DictConfig, data: DataModule, device) -
     labels, so early stopping and the reported metrics measure the real task
     (``train/accuracy`` is then agreement with the teacher).
     """
-    teacher_cfg, teacher, _ = load_run(teacher_dir, "best", device)
-    if teacher_cfg.data != cfg.data or data_seed(teacher_cfg) != data_seed(cfg):
+    teacher_cfg, teacher, _ = load_other_run(teacher_dir, "best", device)
+    differ = data_difference(teacher_cfg, cfg)
+    if differ:
         raise ConfigError(
-            f"task.teacher_run {teacher_dir} was trained on data '{teacher_cfg.data.name}' "
-            f"with data seed {data_seed(teacher_cfg)}; distill on the same data and seed, so the "
-            "student's test split is one the teacher never saw"
+            f"task.teacher_run {teacher_dir} was trained on other data ({differ}); distill on "
+            "the same data and seed, so the student's test split is one the teacher never saw"
         )
     if cfg.loss.name != "kl" or cfg.loss.get("target_kind") != "logits":
         raise ConfigError(
@@ -269,14 +298,17 @@ def make_trainer(cfg: DictConfig, run_dir: str | Path) -> tuple[Trainer, Built]:
 
     steps_per_epoch = data.num_batches("train", trainer_cfg.batch_size)
     groups = built.task.optimizer_groups(model)
-    if cfg.get("optim_d") is not None and "optim_d" not in {g for _, g in groups.values()}:
+    if trainer_cfg.batch_size < getattr(model, "pack", 1):
         raise ConfigError(
-            f"optim_d={cfg.optim_d.name} sets a GAN discriminator's optimizer; task "
-            f"'{built.task.name}' trains with optim alone (use optim={cfg.optim_d.name})"
+            f"trainer.batch_size={trainer_cfg.batch_size} is smaller than model.pack="
+            f"{model.pack}: the discriminator would never see a whole pack; use a batch size "
+            f"that is a multiple of {model.pack}"
         )
     optims, scheds = {}, {}
     for part, (params, group) in groups.items():
         node = cfg.get(group) or cfg.optim  # optim_d: null = the same optimizer as optim
+        if "name" not in node:  # +optim_d.lr=...: optim's choice with these values changed
+            node = OmegaConf.merge(cfg.optim, node)
         trained = [p for p in params if p.requires_grad]  # not a frozen backbone
         optims[part] = create(group, optimizers.create_optimizer, node, trained)
         scheds[part] = create(
@@ -291,7 +323,8 @@ def make_trainer(cfg: DictConfig, run_dir: str | Path) -> tuple[Trainer, Built]:
     if regularizer is not None and not built.task.takes_penalty:
         raise ConfigError(
             f"task '{built.task.name}' does not add a weight penalty to its losses; use "
-            "regularization=none and the optimizers' weight_decay (e.g. optim_d.weight_decay)"
+            "regularization=none and the optimizers' weight decay (e.g. optim.weight_decay=1e-4 "
+            "optim_d=adam optim_d.weight_decay=1e-4)"
         )
     config = OmegaConf.to_container(cfg, resolve=True)
 

@@ -21,7 +21,13 @@ def read_codes(path: str | Path, latent_size: int, model_name: str) -> np.ndarra
     except (OSError, ValueError) as e:
         raise ConfigError(f"latent={path} is not a readable .npy array ({e})") from None
     codes = codes[None] if codes.ndim == 1 else codes
-    if codes.ndim != 2 or codes.shape[1] != latent_size or not np.isfinite(codes).all():
+    numeric = np.issubdtype(codes.dtype, np.number) and not np.iscomplexobj(codes)
+    if (
+        not numeric
+        or codes.ndim != 2
+        or codes.shape[1] != latent_size
+        or not np.isfinite(codes).all()
+    ):
         raise ConfigError(
             f"latent={path} holds an array of shape {codes.shape}; this {model_name} decodes "
             f"codes of shape (N, {latent_size}) (finite numbers): its latent_size is {latent_size}"

@@ -69,6 +69,7 @@ class Task:
     target_kind: str = ""  # what DataSpec.target_kind this task reads
     own_step: bool = False  # True: the trainer calls training_step for each batch
     takes_penalty: bool = True  # whether a regularizer's weight penalty fits its losses
+    optimizer_configs: tuple[str, ...] = ("optim",)  # the config groups of its optimizers
 
     def configure(self, spec: DataSpec, data_name: str, loss: nn.Module, loss_name: str) -> int:
         """Check that data, task and loss fit together (one-line error before any

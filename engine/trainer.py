@@ -172,6 +172,9 @@ class Trainer:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Continue from a ``last.pt``: weights, optimizer, scheduler, RNGs, counters."""
         self.model.load_state_dict(state["model"])
+        if "optimizers" not in state:  # written before tasks could have several optimizers
+            state = {**state, "optimizers": {"model": state["optimizer"]}}
+            state["schedulers"] = {"model": state["scheduler"]}
         for name, opt in self.optimizers.items():
             opt.load_state_dict(state["optimizers"][name])
             self.schedulers[name].load_state_dict(state["schedulers"][name])
@@ -200,7 +203,8 @@ class Trainer:
                 val = self.task.evaluate(self.model, self.loss_fn, self.data, "val")
                 self.train_time += time.perf_counter() - start
                 self._log_epoch(train, val)
-                self.task.log_epoch(self.model, self.data, self.logger, self.step)
+                if getattr(self.logger, "draws", False):
+                    self.task.log_epoch(self.model, self.data, self.logger, self.step)
                 self._after_epoch(val["loss"])
                 bar.set_postfix(
                     {f"train_{k}": f"{v:.4g}" for k, v in train.items()}
@@ -331,9 +335,12 @@ class Trainer:
         """One step of optimizer ``name`` on ``loss``: zero its gradients, backpropagate,
         clip as the config says, step. What a task's own training step calls."""
         opt = self.optimizers[name]
+        params = [p for group in opt.param_groups for p in group["params"]]
         opt.zero_grad(set_to_none=True)
-        loss.backward()
-        self._clip(p for group in opt.param_groups for p in group["params"])
+        # Gradients of these parameters only: a generator's loss leaves no stale
+        # gradients in the discriminator (which histograms would then show as its own).
+        loss.backward(inputs=params)
+        self._clip(params)
         opt.step()
 
     def penalty(self) -> torch.Tensor | None:

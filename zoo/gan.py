@@ -20,8 +20,10 @@ updates with two optimizers.
 * ``arch="conv"``: DCGAN (Radford, Metz & Chintala, ICLR 2016), for images. The
   paper's guidelines, as options here: strided convolutions instead of pooling (the
   stacks in :mod:`zoo.generative_blocks`), batch norm in both networks but not on G's
-  output or D's input (``norm=batch d_norm=batch``), ReLU in G with a tanh output on
-  data scaled to [−1, 1] (``output=tanh``), leaky ReLU 0.2 in D. The paper drew every
+  output or D's input (``norm=batch d_norm=batch``), ReLU in G and leaky ReLU 0.2 in
+  D. The paper's tanh output fits pixels in [−1, 1]; a sigmoid on pixels in [0, 1]
+  (``output=sigmoid``, with the engine's ``data.scale=minmax``) is the same up to
+  an affine map. The paper drew every
   weight from N(0, 0.02²): ``init=normal init.std=0.02``.
 * ``pack=m``: PacGAN (Lin, Khetan, Fanti & Oh, "PacGAN: the power of two samples in
   generative adversarial networks", NeurIPS 2018). D judges m samples at once, all
@@ -145,6 +147,7 @@ class GAN(nn.Module):
         self.pack = pack
         self.data_shape = data_shape
         self.arch = arch
+        self.output = output  # G's output φ: the engine checks it fits the data's range
         if arch == "mlp":
             self.generator: nn.Module = mlp_decoder(
                 latent_size,

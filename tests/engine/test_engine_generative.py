@@ -11,6 +11,7 @@ import torch
 from conftest import FAST, compose_cfg, run_script
 from conftest import train_run as train
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from test_engine_trainer import Killed, assert_same_training_state, kill_after_epoch_log
 
 from engine.errors import CheckpointError, ConfigError
 from engine.evaluation import evaluate_runs
@@ -72,18 +73,52 @@ def test_generator_and_discriminator_take_their_own_optimizers(tmp_path):
     assert trainer.optimizers["discriminator"].param_groups[0]["lr"] == 0.003
 
 
-def test_gan_resume_continues_exactly(tmp_path):
-    straight = train(compose_cfg(*QUIET, *GAN, "trainer.max_epochs=2"), tmp_path / "a")
-    train(compose_cfg(*QUIET, *GAN, "trainer.max_epochs=1"), tmp_path / "b")
-    resumed = train(
-        compose_cfg(*QUIET, *GAN, "trainer.max_epochs=2", "resume=true"), tmp_path / "b"
-    )
-    assert resumed["test"] == straight["test"]
+@pytest.mark.parametrize(
+    "extra",
+    [[], ["task.d_steps=2", "sched=linear", "model.norm=batch", "optim_d=sgd", "model.pack=2"]],
+    ids=["plain", "d_steps-linear-batchnorm-sgd-pack"],
+)
+def test_gan_resume_after_a_kill_continues_exactly(tmp_path, monkeypatch, extra):
+    # As the trainer's own resume test: run B has the final config (a linear schedule's
+    # length is the run's) and is killed during epoch 3, after its steps and logs but
+    # before its checkpoint; resumed from epoch 2 it must end in run A's bits.
+    common = [*QUIET, *GAN, *extra, "trainer.max_epochs=3", "trainer.checkpoint_interval_s=0"]
+    straight = train(compose_cfg(*common), tmp_path / "a")
+    trainer, _ = make_trainer(compose_cfg(*common), tmp_path / "b")
+    kill_after_epoch_log(trainer, 3, monkeypatch)
+    with pytest.raises(Killed):
+        trainer.fit()
+    resumed = train(compose_cfg(*common, "resume=true"), tmp_path / "b")
+    assert resumed["test"] == straight["test"] and resumed["steps"] == straight["steps"]
     a = torch.load(tmp_path / "a/checkpoints/last.pt", weights_only=True)
     b = torch.load(tmp_path / "b/checkpoints/last.pt", weights_only=True)
-    for key in a["model"]:
-        assert torch.equal(a["model"][key], b["model"][key]), key
+    assert_same_training_state(a, b)  # weights, both optimizers and schedules, RNGs
     assert a["optimizers"].keys() == {"generator", "discriminator"}
+
+
+def test_checkpoints_from_before_several_optimizers_still_resume(tmp_path):
+    trainer, _ = make_trainer(compose_cfg(*QUIET, "trainer.max_epochs=1"), tmp_path / "a")
+    trainer.fit()
+    state = trainer.state_dict()
+    legacy = {k: v for k, v in state.items() if k not in ("optimizers", "schedulers")}
+    legacy |= {"optimizer": state["optimizers"]["model"], "scheduler": state["schedulers"]["model"]}
+    other, _ = make_trainer(compose_cfg(*QUIET, "trainer.max_epochs=1"), tmp_path / "b")
+    other.load_state_dict(legacy)
+    assert_same_training_state(other.state_dict(), state)
+
+
+def test_evaluation_and_pictures_leave_weights_batchnorm_and_rng_alone(tmp_path):
+    cfg = compose_cfg(*QUIET, *GAN, "model.norm=batch", "trainer.max_epochs=1")
+    trainer, built = make_trainer(cfg, tmp_path)
+    trainer.fit()
+    before = {k: v.clone() for k, v in built.model.state_dict().items()}
+    rng = torch.get_rng_state()
+    built.task.evaluate(built.model, built.loss_fn, built.data, "val")
+    built.task.pictures(built.model, built.data, "val")
+    assert torch.equal(torch.get_rng_state(), rng)
+    for key, value in built.model.state_dict().items():
+        assert torch.equal(value, before[key]), key  # running means and vars included
+    assert built.model.training  # put back as it was
 
 
 def test_gan_on_digits_is_scored_by_a_classifier_of_the_real_data(tmp_path):
@@ -111,6 +146,23 @@ def test_evaluate_and_sample_a_gan_run(tmp_path):
 
 
 # ----------------------------------------------------------------------------- reconstruction
+
+
+def test_vae_evaluation_samples_the_posterior_with_fixed_noise(tmp_path):
+    trainer, built = make_trainer(compose_cfg(*QUIET, *VAE, "trainer.max_epochs=2"), tmp_path)
+    trainer.fit()
+    model, task, data = built.model, built.task, built.data
+    rng = torch.get_rng_state()
+    metrics = task.evaluate(model, built.loss_fn, data, "val")
+    assert torch.equal(torch.get_rng_state(), rng)  # the training RNG is untouched
+    assert task.evaluate(model, built.loss_fn, data, "val") == metrics  # the same draws
+    x = data.splits["val"][0]
+    model.eval()
+    mu, logvar = model.posterior(x)
+    eps = torch.randn(mu.shape, generator=torch.Generator().manual_seed(0))
+    logits = model.decode(mu + (0.5 * logvar).exp() * eps)  # one z ~ q(z|x) per image
+    recon = torch.nn.functional.binary_cross_entropy_with_logits(logits, x, reduction="sum")
+    assert metrics["recon"] == pytest.approx(recon.item() / len(x), rel=1e-5)
 
 
 def test_kl_is_zero_when_the_posterior_is_the_prior(tmp_path):
@@ -177,12 +229,42 @@ def test_probe_trains_a_head_on_a_frozen_encoder(tmp_path):
         (["task=reconstruction", "loss=mse", "model=autoencoder", "task.beta=4"], "use model=vae"),
         ([*GAN, "regularization=l2"], "use regularization=none"),
         (["model=probe"], "probe needs an encoder: set model.run="),
+        ([*GAN, "model.pack=4", "trainer.batch_size=3"], "smaller than model.pack=4"),
+        ([*GAN[:3], "data=digits", "model.output=sigmoid"], "add data.scale=minmax"),
+        (["optim_d=sgd"], "optim_d=sgd sets a GAN discriminator's optimizer"),
     ],
 )  # fmt: skip
 def test_impossible_combinations_are_one_line(tmp_path, overrides, message):
     with pytest.raises(ConfigError, match=message) as e:
         make_trainer(compose_cfg(*QUIET, *overrides), tmp_path)
     assert "\n" not in str(e.value)
+
+
+def test_probe_weights_follow_its_own_seed_not_the_encoders(tmp_path):
+    train(compose_cfg(*QUIET, *AE, "trainer.max_epochs=1"), tmp_path / "ae")
+    heads = []
+    for seed in (1, 2, 1):
+        probe = ["model=probe", f"model.run={tmp_path / 'ae'}", "data_seed=0", f"seed={seed}"]
+        cfg = compose_cfg(*QUIET, *probe)
+        _, built = make_trainer(cfg, tmp_path / f"probe{len(heads)}")
+        heads.append(next(built.model.head.parameters()).detach().clone())
+    assert not torch.equal(heads[0], heads[1]) and torch.equal(heads[0], heads[2])
+
+
+def test_probe_on_an_encoder_of_other_data_names_the_difference(tmp_path):
+    train(compose_cfg(*QUIET, *VAE, "trainer.max_epochs=1"), tmp_path / "vae")
+    cfg = compose_cfg(*QUIET, "model=probe", f"model.run={tmp_path / 'vae'}")
+    with pytest.raises(ConfigError, match=r"data\.scale='minmax' there, 'standard' here"):
+        make_trainer(cfg, tmp_path / "probe")
+    cfg = compose_cfg(*QUIET, "model=probe", f"model.run={tmp_path / 'vae'}", "data.scale=minmax")
+    make_trainer(cfg, tmp_path / "probe")  # the same data: fine
+
+
+def test_discriminator_optimizer_from_values_alone_is_optims_with_them(tmp_path):
+    cfg = compose_cfg(*QUIET, *GAN, "optim.lr=0.003", "+optim_d.lr=0.0005")
+    trainer, _ = make_trainer(cfg, tmp_path)
+    d = trainer.optimizers["discriminator"]
+    assert isinstance(d, torch.optim.Adam) and d.param_groups[0]["lr"] == 0.0005
 
 
 def test_probe_on_a_run_without_an_encoder_is_one_line(tmp_path):

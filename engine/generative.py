@@ -32,7 +32,7 @@ from engine import mixtures
 from engine.data import DataModule
 from engine.errors import ConfigError
 from engine.pictures import PALETTE, image_grid, scatter_picture
-from engine.tasks import TASKS, Task
+from engine.tasks import TASKS, Task, eval_mode
 from losses import gaussian_kl
 from zoo import DataSpec
 
@@ -44,13 +44,6 @@ def _fixed_noise(n: int, size: int, seed: int, device: torch.device) -> torch.Te
     """The same latent vectors at every call: samples drawn from them change only as
     the model learns (and evaluation leaves the training RNG alone)."""
     return torch.randn(n, size, generator=torch.Generator().manual_seed(seed)).to(device)
-
-
-def _in_eval_mode(model: nn.Module):
-    """Switch ``model`` to eval mode; returns the function that restores its mode."""
-    was_training = model.training
-    model.eval()
-    return lambda: model.train(was_training)
 
 
 class _Generative(Task):
@@ -189,12 +182,9 @@ class Adversarial(_Generative):
     @torch.inference_mode()
     def generate(self, model: nn.Module, n: int, seed: int = 0) -> torch.Tensor:
         """``n`` samples from fixed noise (seed), in eval mode, as the data is scaled."""
-        restore = _in_eval_mode(model)
-        try:
+        with eval_mode(model):
             z = _fixed_noise(n, model.latent_size, seed, next(model.parameters()).device)
             return torch.cat([model(part) for part in z.split(4096)])
-        finally:
-            restore()
 
     @torch.inference_mode()
     def evaluate(
@@ -202,11 +192,8 @@ class Adversarial(_Generative):
     ) -> dict[str, float]:
         fake = self.generate(model, self.samples, seed=0 if split == "val" else 1)
         real = data.splits[split][0]
-        restore = _in_eval_mode(model)
-        try:
+        with eval_mode(model):
             d_real, d_fake = (_discriminate(model, v) for v in (real, fake))
-        finally:
-            restore()
         metrics = {
             "loss": loss_fn.discriminator_loss(d_real, d_fake).item(),
             "d_real": torch.sigmoid(d_real).mean().item(),
@@ -382,10 +369,9 @@ class Reconstruction(_Generative):
     def evaluate(
         self, model: nn.Module, loss_fn: nn.Module, data: DataModule, split: str
     ) -> dict[str, float]:
-        restore = _in_eval_mode(model)
         sums: dict[str, float] = {}
         noise = torch.Generator().manual_seed(0)
-        try:
+        with eval_mode(model):
             for x, _ in data.batches(split, 4096):
                 parts = self.terms(model, x, noise)
                 n = len(x)
@@ -398,8 +384,6 @@ class Reconstruction(_Generative):
                 base = (self.mean_input - x).pow(2).flatten(1).mean(1)
                 sums["mse"] = sums.get("mse", 0.0) + err.sum().item()
                 sums["mean_image_mse"] = sums.get("mean_image_mse", 0.0) + base.sum().item()
-        finally:
-            restore()
         m = {k: v / data.size(split) for k, v in sums.items()}
         metrics = {"loss": m["recon"] + self.beta * m.get("kl", 0.0), "recon": m["recon"]}
         if "kl" in m:
@@ -410,12 +394,9 @@ class Reconstruction(_Generative):
     def arrays(self, model: nn.Module, data: DataModule, split: str) -> dict[str, np.ndarray]:
         """What evaluate.py saves: the split's codes (posterior means for a VAE), labels
         and reconstructions, in the data's own units."""
-        restore = _in_eval_mode(model)
-        try:
+        with eval_mode(model):
             x, y = data.splits[split]
             parts = [(model.features(b), self.reconstruct(model(b))) for b in x.split(4096)]
-        finally:
-            restore()
         codes, recon = (torch.cat(p) for p in zip(*parts, strict=True))
         return {
             "codes": codes.cpu().numpy(),
@@ -428,8 +409,7 @@ class Reconstruction(_Generative):
         """Inputs over their reconstructions (images), samples from the prior (VAE, images)
         and, with a 2-D latent space, the split's codes coloured by label."""
         drawn = {}
-        restore = _in_eval_mode(model)
-        try:
+        with eval_mode(model):
             x, y = data.splits[split]
             device = x.device
             if data.spec.input_kind == "image":
@@ -447,6 +427,4 @@ class Reconstruction(_Generative):
                 pad = 0.1 * (hi - lo) + 1e-6
                 extent = (lo[0] - pad[0], hi[0] + pad[0], lo[1] - pad[1], hi[1] + pad[1])
                 drawn["latent_space"] = scatter_picture([(codes, colours)], extent)
-        finally:
-            restore()
         return drawn

@@ -9,9 +9,10 @@ import torch
 
 from engine.errors import ConfigError
 from engine.evaluation import run_test_checkpoint
-from engine.generative import BLUE, GREY, _fixed_noise, _in_eval_mode
+from engine.generative import BLUE, GREY, _fixed_noise
 from engine.pictures import encode_png, image_grid, scatter_picture
 from engine.run import load_run, resolve_device, write_json
+from engine.tasks import eval_mode
 
 
 def read_codes(path: str | Path, latent_size: int, model_name: str) -> np.ndarray:
@@ -72,11 +73,8 @@ def draw_samples(
         )
     else:
         z = _fixed_noise(n, model.latent_size, seed, device)
-    restore = _in_eval_mode(model)
-    try:
+    with eval_mode(model):
         out = model.decode(z) if decodes else model(z)
-    finally:
-        restore()
     if decodes:
         out = task.reconstruct(out)  # a Bernoulli decoder's logits -> intensities
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -7,6 +7,8 @@ way the loss wants them once, and computes metrics in the data's own units.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 import torch
@@ -32,16 +34,24 @@ def flatten_steps(out: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, tor
     return out, t
 
 
+@contextlib.contextmanager
+def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
+    """``with eval_mode(model):`` runs the block in eval mode (dropout off, batch norm
+    on its running statistics) and puts the model back in the mode it was in."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield model
+    finally:
+        model.train(was_training)
+
+
 @torch.inference_mode()
 def outputs(model: nn.Module, data: DataModule, split: str) -> tuple[torch.Tensor, torch.Tensor]:
     """The model's outputs and the targets on a whole split, in eval mode (per-step
     outputs flattened as by :func:`flatten_steps`); the model's mode is restored."""
-    was_training = model.training
-    model.eval()
-    try:
+    with eval_mode(model):
         batches = [flatten_steps(call_model(model, x), t) for x, t in data.batches(split, 4096)]
-    finally:
-        model.train(was_training)
     if len(batches) == 1:  # the usual case for small data: no copy
         return batches[0]
     return torch.cat([o for o, _ in batches]), torch.cat([t for _, t in batches])

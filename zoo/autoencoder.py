@@ -53,6 +53,7 @@ from zoo.factory import register_model
 from zoo.generative_blocks import (
     ARCHS,
     NORMS,
+    LatentPrior,
     check_choice,
     check_image,
     check_latent,
@@ -60,6 +61,7 @@ from zoo.generative_blocks import (
     conv_encoder,
     mlp_decoder,
     mlp_encoder,
+    standard_normal,
 )
 from zoo.spec import DataSpec
 
@@ -181,7 +183,7 @@ class PosteriorMean(nn.Module):
         return self.encoder(x)[:, : self.latent_size]  # (B, 2Z) -> (B, Z): μ
 
 
-class VAE(AutoEncoder):
+class VAE(LatentPrior, AutoEncoder):
     """Variational autoencoder: the encoder gives q(z | x) = N(μ, diag σ²), the decoder
     reads one sample z of it while training and z = μ in eval mode.
 
@@ -218,7 +220,7 @@ class VAE(AutoEncoder):
         estimate of ∇ E_q[log p(x | z)] (unlike the score-function estimator, which
         only sees the loss's value).
         """
-        eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
+        eps = standard_normal(tuple(mu.shape), mu, generator)
         return mu + torch.exp(0.5 * logvar) * eps
 
     def forward_with_posterior(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
@@ -233,11 +235,6 @@ class VAE(AutoEncoder):
     def encode(self, x: Tensor) -> Tensor:
         """The posterior mean μ, the VAE's code (deterministic)."""
         return self.posterior(x)[0]
-
-    def sample_latent(self, n: int, generator: torch.Generator | None = None) -> Tensor:
-        """n draws from the prior z ~ N(0, I), ``(n, Z)``, on the model's device and dtype."""
-        p = next(self.parameters())
-        return torch.randn(n, self.latent_size, generator=generator, device=p.device, dtype=p.dtype)
 
     def generate(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         """Decoder outputs (raw: logits or values) for n codes from the prior."""

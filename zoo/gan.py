@@ -52,6 +52,7 @@ from zoo.factory import register_model
 from zoo.generative_blocks import (
     ARCHS,
     NORMS,
+    LatentPrior,
     check_choice,
     check_image,
     check_latent,
@@ -68,7 +69,7 @@ OUTPUTS = ("identity", "sigmoid", "tanh")
 D_ACTIVATION_KWARGS: Mapping[str, Any] = MappingProxyType({"negative_slope": 0.2})
 
 
-class GAN(nn.Module):
+class GAN(LatentPrior, nn.Module):
     """A generator and a discriminator for samples of shape ``data_shape``.
 
     Args:
@@ -193,11 +194,6 @@ class GAN(nn.Module):
                 dropout=d_dropout,
                 model="gan",
             )
-
-    def sample_latent(self, n: int, generator: torch.Generator | None = None) -> Tensor:
-        """n draws of z ~ N(0, I), ``(n, Z)``, on the model's device and dtype."""
-        p = next(self.parameters())
-        return torch.randn(n, self.latent_size, generator=generator, device=p.device, dtype=p.dtype)
 
     def forward(self, z: Tensor) -> Tensor:
         """The generator: x̃ = G(z)."""

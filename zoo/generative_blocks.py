@@ -45,12 +45,35 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import torch
 from torch import Tensor, nn
 
 from zoo.activations import make_activation
 
 ARCHS = ("mlp", "conv")
 NORMS = ("none", "batch")
+
+
+def standard_normal(
+    shape: tuple[int, ...], like: Tensor, generator: torch.Generator | None = None
+) -> Tensor:
+    """Draws of N(0, 1) of ``shape`` on ``like``'s device and dtype. With a seeded
+    ``generator`` they are drawn on the generator's own device and moved, so a CPU
+    generator gives the same numbers whichever device the model is on."""
+    if generator is None:
+        return torch.randn(shape, device=like.device, dtype=like.dtype)
+    draws = torch.randn(shape, generator=generator, device=generator.device)
+    return draws.to(device=like.device, dtype=like.dtype)
+
+
+class LatentPrior:
+    """``sample_latent`` for a model with a prior z ~ N(0, I) of ``latent_size``."""
+
+    latent_size: int
+
+    def sample_latent(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        """n draws of z ~ N(0, I), ``(n, Z)``, on the model's device and dtype."""
+        return standard_normal((n, self.latent_size), next(self.parameters()), generator)
 
 
 def check_choice(model: str, option: str, value: str, choices: Sequence[str]) -> None:

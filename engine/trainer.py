@@ -139,7 +139,7 @@ class Trainer:
         self._best_state: dict[str, torch.Tensor] | None = None  # best weights, in memory
         self._best_saved = True  # whether best.pt holds them already
         self._last_save = time.monotonic()
-        self._logged_lr: float | None = None
+        self._logged_lr: dict[str, float] = {}  # TensorBoard tag -> the rate last drawn
 
     # ------------------------------------------------------------------ checkpoints
 
@@ -273,7 +273,7 @@ class Trainer:
         for i, value in enumerate(step_penalties):
             if not math.isfinite(value):
                 self._diverged(value, "weight penalty", step=first_step + i, lr=lrs[i])
-        self._log_steps(first_step, {"loss": step_losses}, lrs)
+        self._log_steps(first_step, {"loss": step_losses}, {"lr": lrs})
         out, t = torch.cat(outs), torch.cat(targets)
         sizes = torch.tensor([len(b) for b in targets], dtype=torch.float64)
         mean_loss = float((torch.tensor(step_losses, dtype=torch.float64) * sizes).sum()) / len(t)
@@ -298,11 +298,16 @@ class Trainer:
         first_step = self.step + 1
         records: list[dict[str, torch.Tensor]] = []
         sizes: list[int] = []
-        lrs: list[float] = []
+        lrs: list[float] = []  # the first optimizer's, for error messages
+        # One learning-rate curve per optimizer when there are several (lr/generator, ...).
+        tags = {k: "lr" if len(self.optimizers) == 1 else f"lr/{k}" for k in self.optimizers}
+        lrs_by_tag: dict[str, list[float]] = {tag: [] for tag in tags.values()}
         every_hist = cfg.histogram_every_n_steps
         gen = epoch_generator(self.seed, self.epoch)
         for x, t in self.data.batches("train", cfg.batch_size, generator=gen):
             lrs.append(self.optimizer.param_groups[0]["lr"])  # the rate this step used
+            for name, tag in tags.items():
+                lrs_by_tag[tag].append(self.optimizers[name].param_groups[0]["lr"])
             records.append({k: v.detach() for k, v in self.task.training_step(self, x, t).items()})
             sizes.append(len(t))
             if every_hist and (self.step + 1) % every_hist == 0:
@@ -324,7 +329,8 @@ class Trainer:
                 if not math.isfinite(value):
                     self._diverged(value, f"training {name}", step=first_step + i, lr=lrs[i])
                 series.setdefault(name, [None] * len(records))[i] = value
-        self._log_steps(first_step, {k: v for k, v in series.items() if k.startswith("loss")}, lrs)
+        losses = {k: v for k, v in series.items() if k.startswith("loss")}
+        self._log_steps(first_step, losses, lrs_by_tag)
         metrics = {}
         for name, per_step in series.items():
             pairs = [(v, n) for v, n in zip(per_step, sizes, strict=True) if v is not None]
@@ -433,16 +439,20 @@ class Trainer:
             self.logger.histogram(f"grads/{name}", p.grad.detach(), step)
 
     def _log_steps(
-        self, first_step: int, series: dict[str, list[float | None]], lrs: list[float]
+        self,
+        first_step: int,
+        series: dict[str, list[float | None]],
+        lrs: dict[str, list[float]],
     ) -> None:
         """Per-step train losses (``train/<name>_step``; a step without a value skips
-        it), and the learning rate at the steps where it changed."""
+        it), and each learning rate (by its tag) at the steps where it changed."""
         every = self.cfg.log_every_n_steps
-        for i, lr in enumerate(lrs):
+        for i in range(len(next(iter(lrs.values())))):
             step = first_step + i
-            if lr != self._logged_lr:  # a constant rate is drawn from one point per epoch
-                self._logged_lr = lr
-                self.logger.scalars({"lr": lr}, step)
+            for tag, rates in lrs.items():
+                if rates[i] != self._logged_lr.get(tag):  # a constant rate: one point per epoch
+                    self._logged_lr[tag] = rates[i]
+                    self.logger.scalars({tag: rates[i]}, step)
             if step % every == 0:
                 values = {f"train/{k}_step": v[i] for k, v in series.items() if v[i] is not None}
                 if values:

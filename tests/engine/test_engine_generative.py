@@ -43,6 +43,7 @@ def test_gan_run_reports_players_and_mode_metrics_and_draws_samples_each_epoch(t
     scalars = set(events.Tags()["scalars"])
     assert {"train/loss_d", "train/loss_g", "train/d_real", "train/d_fake"} <= scalars
     assert {"train/loss_d_step", "train/loss_g_step", "val/modes_covered"} <= scalars
+    assert {"lr/generator", "lr/discriminator"} <= scalars and "lr" not in scalars
     assert images(tmp_path) == {"samples/generated_over_real": 3}  # one per epoch
 
 

@@ -48,6 +48,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/vanishing.py
 	$(BIN)/python bench/vision_graph.py
 	$(BIN)/python bench/ensemble.py
+	$(BIN)/python bench/gan_overhead.py
 
 dashboard-check: $(STAMP)
 	$(BIN)/python scripts/dashboard_check.py

@@ -58,3 +58,16 @@ def test_the_product_card_command_is_the_recurrent_digits_experiment(model):
 )
 def test_experiment_reaches_its_target(experiment, metric, at_least, tmp_path):
     assert mean_test_metric(experiment, metric, tmp_path) >= at_least
+
+
+def test_gan_ring_covers_every_mode_at_high_quality(tmp_path):
+    """The issue's target: 8/8 modes of the ring with >= 90% high-quality samples,
+    averaged over seeds 0-2 (README: 8/8 and 95% next to the papers' numbers)."""
+    tests = []
+    for seed in SEEDS:
+        cfg = compose_cfg(
+            "experiment=gan_ring", f"seed={seed}", "trainer.progress_bar=false", "logger=none"
+        )
+        tests.append(train(cfg, tmp_path / str(seed))["test"])
+    assert [t["modes_covered"] for t in tests] == [8, 8, 8]
+    assert statistics.mean(t["high_quality_fraction"] for t in tests) >= 0.90

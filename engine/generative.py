@@ -40,7 +40,7 @@ GREY = np.array([170, 170, 170], dtype=np.uint8)
 BLUE = PALETTE[0]
 
 
-def _fixed_noise(n: int, size: int, seed: int, device: torch.device) -> torch.Tensor:
+def fixed_noise(n: int, size: int, seed: int, device: torch.device) -> torch.Tensor:
     """The same latent vectors at every call: samples drawn from them change only as
     the model learns (and evaluation leaves the training RNG alone)."""
     return torch.randn(n, size, generator=torch.Generator().manual_seed(seed)).to(device)
@@ -183,7 +183,7 @@ class Adversarial(_Generative):
     def generate(self, model: nn.Module, n: int, seed: int = 0) -> torch.Tensor:
         """``n`` samples from fixed noise (seed), in eval mode, as the data is scaled."""
         with eval_mode(model):
-            z = _fixed_noise(n, model.latent_size, seed, next(model.parameters()).device)
+            z = fixed_noise(n, model.latent_size, seed, next(model.parameters()).device)
             return torch.cat([model(part) for part in z.split(4096)])
 
     @torch.inference_mode()
@@ -219,7 +219,7 @@ class Adversarial(_Generative):
         return {"confident_fraction": float(confident.mean()), "classes_covered": len(classes)}
 
     def example_input(self, data: DataModule, n: int = 2) -> Any:
-        return _fixed_noise(n, self.latent_size, 0, data.device)  # the generator reads z
+        return fixed_noise(n, self.latent_size, 0, data.device)  # the generator reads z
 
     def pictures(self, model: nn.Module, data: DataModule, split: str) -> dict[str, np.ndarray]:
         """Samples from fixed noise: 1,000 over the split's real data (grey) for 2-D data,
@@ -417,7 +417,7 @@ class Reconstruction(_Generative):
                 pair = torch.cat([first, self.reconstruct(model(first))])  # 8 over 8
                 drawn["reconstructions"] = image_grid(self.picture_of(pair))
                 if getattr(model, "variational", False):
-                    z = _fixed_noise(32, model.latent_size, 2, device)
+                    z = fixed_noise(32, model.latent_size, 2, device)
                     prior = self.reconstruct(model.decode(z))
                     drawn["samples/prior"] = image_grid(self.picture_of(prior))
             if model.latent_size == 2:

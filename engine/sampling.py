@@ -9,7 +9,7 @@ import torch
 
 from engine.errors import ConfigError
 from engine.evaluation import run_test_checkpoint
-from engine.generative import BLUE, GREY, _fixed_noise
+from engine.generative import BLUE, GREY, fixed_noise
 from engine.pictures import encode_png, image_grid, scatter_picture
 from engine.run import load_run, resolve_device, write_json
 from engine.tasks import eval_mode
@@ -72,7 +72,7 @@ def draw_samples(
             f"your choice with latent=<file.npy> of shape (N, {model.latent_size})"
         )
     else:
-        z = _fixed_noise(n, model.latent_size, seed, device)
+        z = fixed_noise(n, model.latent_size, seed, device)
     with eval_mode(model):
         out = model.decode(z) if decodes else model(z)
     if decodes:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -26,22 +25,14 @@ from torch.nn import functional as F
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from overhead import compare  # noqa: E402  (bench/: the timing and the printout)
+
 from engine.cli import compose_config  # noqa: E402
-from engine.run import build, make_trainer, resolve_device, seed_everything  # noqa: E402
+from engine.run import build, resolve_device, seed_everything  # noqa: E402
 
 
 def config(epochs: int):
     return compose_config(["experiment=gan_ring", f"trainer.max_epochs={epochs}"])
-
-
-def time_trainer(cfg) -> tuple[float, int]:
-    with tempfile.TemporaryDirectory() as run_dir:
-        trainer, _ = make_trainer(cfg, run_dir)
-        start = time.perf_counter()
-        trainer.fit()
-        elapsed = time.perf_counter() - start
-        trainer.logger.close()
-    return elapsed, trainer.step
 
 
 def time_bare(cfg) -> tuple[float, int]:
@@ -86,19 +77,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=40)
     parser.add_argument("--repeats", type=int, default=3, help="alternating runs; best of")
     args = parser.parse_args()
-    cfg = config(args.epochs)
-    print(f"threads={torch.get_num_threads()} torch={torch.__version__} epochs={args.epochs}")
-    time_bare(config(2))  # warm up kernels and allocator
-    trainer_times, bare_times = [], []
-    for _ in range(args.repeats):
-        t, steps_trainer = time_trainer(cfg)
-        trainer_times.append(t)
-        b, steps_bare = time_bare(cfg)
-        bare_times.append(b)
-    t, b = min(trainer_times), min(bare_times)  # noise only ever adds time
-    print(f"trainer: {steps_trainer} steps in {t:.3f}s = {steps_trainer / t:,.0f} steps/s")
-    print(f"bare:    {steps_bare} steps in {b:.3f}s = {steps_bare / b:,.0f} steps/s")
-    print(f"ratio={t / b:.3f}")
+    compare(config(args.epochs), time_bare, config(2), args.repeats)
 
 
 if __name__ == "__main__":

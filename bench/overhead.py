@@ -16,7 +16,9 @@ import argparse
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -66,6 +68,25 @@ def time_bare(cfg) -> tuple[float, int]:
     return time.perf_counter() - start, steps
 
 
+def compare(cfg, bare: Callable[[Any], tuple[float, int]], warm_up_cfg, repeats: int) -> None:
+    """Time the trainer and ``bare`` on ``cfg``, alternating, ``repeats`` times each
+    (after one warm-up of ``bare`` on ``warm_up_cfg``); print both and the ratio."""
+    print(f"threads={torch.get_num_threads()} torch={torch.__version__} "
+          f"epochs={cfg.trainer.max_epochs}")  # fmt: skip
+    bare(warm_up_cfg)  # warm up kernels and allocator
+    trainer_times, bare_times = [], []
+    for _ in range(repeats):
+        t, steps_trainer = time_trainer(cfg)
+        trainer_times.append(t)
+        b, steps_bare = bare(cfg)
+        bare_times.append(b)
+    # The fastest of the alternating repeats, as timeit does: noise only ever adds time.
+    t, b = min(trainer_times), min(bare_times)
+    print(f"trainer: {steps_trainer} steps in {t:.3f}s = {steps_trainer / t:,.0f} steps/s")
+    print(f"bare:    {steps_bare} steps in {b:.3f}s = {steps_bare / b:,.0f} steps/s")
+    print(f"ratio={t / b:.3f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=60)
@@ -73,19 +94,7 @@ def main() -> None:
     parser.add_argument("overrides", nargs="*", help="extra Hydra overrides, e.g. model=perceptron")
     args = parser.parse_args()
     cfg = config(args.epochs, args.overrides)
-    print(f"threads={torch.get_num_threads()} torch={torch.__version__} epochs={args.epochs}")
-    time_bare(config(2, args.overrides))  # warm up kernels and allocator
-    trainer_times, bare_times = [], []
-    for _ in range(args.repeats):
-        t, steps_trainer = time_trainer(cfg)
-        trainer_times.append(t)
-        b, steps_bare = time_bare(cfg)
-        bare_times.append(b)
-    # The fastest of the alternating repeats, as timeit does: noise only ever adds time.
-    t, b = min(trainer_times), min(bare_times)
-    print(f"trainer: {steps_trainer} steps in {t:.3f}s = {steps_trainer / t:,.0f} steps/s")
-    print(f"bare:    {steps_bare} steps in {b:.3f}s = {steps_bare / b:,.0f} steps/s")
-    print(f"ratio={t / b:.3f}")
+    compare(cfg, time_bare, config(2, args.overrides), args.repeats)
 
 
 if __name__ == "__main__":

@@ -49,6 +49,7 @@ import torch
 from torch import Tensor, nn
 
 from zoo.activations import make_activation
+from zoo.mlp import dense_block
 
 ARCHS = ("mlp", "conv")
 NORMS = ("none", "batch")
@@ -120,25 +121,6 @@ def coarsest_size(model: str, data_shape: tuple[int, ...], num_stages: int) -> t
             f"{3 * factor}, ...), got {H}x{W}; use {hint} for {H}x{W} images"
         )
     return H // factor, W // factor
-
-
-def dense_block(
-    in_features: int,
-    out_features: int,
-    activation: str,
-    activation_kwargs: Mapping[str, Any] | None,
-    norm: str,
-    dropout: float = 0.0,
-) -> nn.Sequential:
-    """Linear -> [BatchNorm1d] -> φ -> [Dropout]: ``(B, in) -> (B, out)``."""
-    # BatchNorm's shift β replaces a bias before it (Ioffe & Szegedy, 2015, sec. 3.2).
-    layers: list[nn.Module] = [nn.Linear(in_features, out_features, bias=norm != "batch")]
-    if norm == "batch":
-        layers.append(nn.BatchNorm1d(out_features))
-    layers.append(make_activation(activation, **dict(activation_kwargs or {})))
-    if dropout > 0:
-        layers.append(nn.Dropout(dropout))
-    return nn.Sequential(*layers)
 
 
 def _check_widths(model: str, option: str, widths: Sequence[int], empty: bool = True) -> None:

@@ -21,6 +21,7 @@ Learning* (2016), ch. 6.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from torch import Tensor, nn
@@ -30,6 +31,26 @@ from zoo.factory import register_model
 from zoo.spec import DataSpec
 
 NORMS = ("none", "batch")
+
+
+def dense_block(
+    in_features: int,
+    out_features: int,
+    activation: str,
+    activation_kwargs: Mapping[str, Any] | None,
+    norm: str,
+    dropout: float = 0.0,
+) -> nn.Sequential:
+    """One hidden layer: Linear -> [BatchNorm1d] -> φ -> [Dropout], ``(B, in) -> (B, out)``
+    (the MLP's, and the generative models' dense stacks)."""
+    # BatchNorm's shift β replaces a bias before it (Ioffe & Szegedy, 2015, sec. 3.2).
+    layers: list[nn.Module] = [nn.Linear(in_features, out_features, bias=norm != "batch")]
+    if norm == "batch":
+        layers.append(nn.BatchNorm1d(out_features))
+    layers.append(make_activation(activation, **dict(activation_kwargs or {})))
+    if dropout > 0:
+        layers.append(nn.Dropout(dropout))
+    return nn.Sequential(*layers)
 
 
 class MLP(nn.Module):
@@ -81,17 +102,7 @@ class MLP(nn.Module):
         layers: list[nn.Module] = []
         width = in_features
         for _ in range(num_layers):
-            block: list[nn.Module] = [
-                # BatchNorm subtracts the batch mean, which cancels any bias added before
-                # it; its own shift β takes that role (Ioffe & Szegedy, 2015, sec. 3.2).
-                nn.Linear(width, hidden_size, bias=norm != "batch")
-            ]
-            if norm == "batch":
-                block.append(nn.BatchNorm1d(hidden_size))
-            block.append(make_activation(activation, **act_kwargs))
-            if dropout > 0:
-                block.append(nn.Dropout(dropout))
-            layers.append(nn.Sequential(*block))
+            layers.append(dense_block(width, hidden_size, activation, act_kwargs, norm, dropout))
             width = hidden_size
         self.hidden = nn.Sequential(*layers)  # empty when num_layers == 0: identity
         self.head = nn.Linear(width, out_features)

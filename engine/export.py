@@ -52,6 +52,7 @@ from torch import Tensor, nn
 
 from engine.errors import ZooError
 from zoo.gnn import GNN
+from zoo.modes import eval_mode
 from zoo.recurrent import RecurrentNet
 
 OPSET = 18  # what onnxscript's torch_lib translates to (torch.onnx's default)
@@ -225,51 +226,51 @@ def export_onnx(
         raise refuse(f"{reason}; exportable models: {exportable}")
     path = Path(path)
     tmp: str | None = None
-    was_training = model.training
-    model.eval()  # dropout off, batch norm on its running statistics
-    try:
-        module, args, names, dims = onnx_inputs(model, example_inputs)
-        reason = _refusal(model, args, names, dims)
-        if reason:
-            raise refuse(reason)
+    with eval_mode(model):  # dropout off, batch norm on its running statistics
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # tracer notes a user cannot act on
-                program = torch.export.export(module, args, dynamic_shapes=dims, strict=False)
-                bincount = torch.ops.aten.bincount.default
-                if any(node.target is bincount for node in program.graph.nodes):
-                    program = program.run_decompositions({bincount: _bincount})
-                onnx_program = torch.onnx.export(
-                    program,
-                    args,
-                    input_names=names,
-                    output_names=["y"],
-                    opset_version=OPSET,
-                    verbose=False,
+            module, args, names, dims = onnx_inputs(model, example_inputs)
+            reason = _refusal(model, args, names, dims)
+            if reason:
+                raise refuse(reason)
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")  # tracer notes a user cannot act on
+                    program = torch.export.export(module, args, dynamic_shapes=dims, strict=False)
+                    bincount = torch.ops.aten.bincount.default
+                    if any(node.target is bincount for node in program.graph.nodes):
+                        program = program.run_decompositions({bincount: _bincount})
+                    onnx_program = torch.onnx.export(
+                        program,
+                        args,
+                        input_names=names,
+                        output_names=["y"],
+                        opset_version=OPSET,
+                        verbose=False,
+                    )
+            except Exception as e:
+                raise refuse(_root_cause(e)) from None
+            # Written beside ``path``, checked, then renamed over it: a rename within one file
+            # system is atomic, so ``path`` never holds half a model, nor one that failed.
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+            os.close(fd)
+            onnx_program.save(tmp, external_data=False)  # the weights inside the one file
+            try:
+                diff = onnx_parity(model, tmp, example_inputs)
+            except Exception as e:  # ONNX Runtime refuses the graph or fails running it
+                raise ExportError(
+                    f"model '{model_name}' exported to ONNX fails in ONNX Runtime: {_root_cause(e)}"
+                ) from None
+            if not diff <= TOLERANCE:
+                raise ExportError(
+                    f"model '{model_name}' exported to ONNX computes something else: "
+                    f"max |onnx - torch| = {diff:.3g} > {TOLERANCE}"
                 )
-        except Exception as e:
-            raise refuse(_root_cause(e)) from None
-        # Written beside ``path``, checked, then renamed over it: a rename within one file
-        # system is atomic, so ``path`` never holds half a model, nor one that failed.
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        os.close(fd)
-        onnx_program.save(tmp, external_data=False)  # the weights inside the one file
-        try:
-            diff = onnx_parity(model, tmp, example_inputs)
-        except Exception as e:  # ONNX Runtime refuses the graph or fails running it
-            raise ExportError(
-                f"model '{model_name}' exported to ONNX fails in ONNX Runtime: {_root_cause(e)}"
-            ) from None
-        if not diff <= TOLERANCE:
-            raise ExportError(
-                f"model '{model_name}' exported to ONNX computes something else: "
-                f"max |onnx - torch| = {diff:.3g} > {TOLERANCE}"
+            opset = next(
+                o.version for o in onnx.load(tmp).opset_import if o.domain in ("", "ai.onnx")
             )
-        opset = next(o.version for o in onnx.load(tmp).opset_import if o.domain in ("", "ai.onnx"))
-        os.replace(tmp, path)
-    finally:
-        if tmp is not None:
-            Path(tmp).unlink(missing_ok=True)
-        model.train(was_training)
+            os.replace(tmp, path)
+        finally:
+            if tmp is not None:
+                Path(tmp).unlink(missing_ok=True)
     return {"path": str(path), "max_abs_diff": diff, "opset": opset, "inputs": names}

@@ -32,9 +32,10 @@ from engine import mixtures
 from engine.data import DataModule
 from engine.errors import ConfigError
 from engine.pictures import PALETTE, image_grid, scatter_picture
-from engine.tasks import TASKS, Task, eval_mode
+from engine.tasks import TASKS, Task
 from losses import gaussian_kl
 from zoo import DataSpec
+from zoo.modes import eval_mode
 
 GREY = np.array([170, 170, 170], dtype=np.uint8)
 BLUE = PALETTE[0]

@@ -35,6 +35,7 @@ from torch.utils.tensorboard.summary import pr_curve as pr_curve_summary
 
 from engine.pictures import encode_png
 from zoo import Registry
+from zoo.modes import eval_mode
 
 log = logging.getLogger(__name__)
 LOGGERS = Registry("logger")
@@ -229,17 +230,13 @@ class TensorBoardLogger(NullLogger):
         eval mode on ``example_inputs``. Models that do not trace (e.g. ones reading
         PyG graph objects) are left out, with a debug line in the run's log."""
         args = example_inputs if isinstance(example_inputs, tuple) else (example_inputs,)
-        was_training = model.training
-        model.eval()
         try:
-            with warnings.catch_warnings():
+            with eval_mode(model), warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # the tracer's notes on Python control flow
                 graph_def, _ = trace_graph(model, args)
         except Exception as e:  # tracing is best effort: training goes on without it
             log.debug(f"model graph not logged: {type(e).__name__}: {e}")
             return
-        finally:
-            model.train(was_training)
         self.events.write(Event(graph_def=graph_def.SerializeToString()))
 
     def image(self, tag: str, image: np.ndarray, step: int) -> None:

@@ -23,6 +23,7 @@ import torch
 from torch import Tensor
 
 from engine.data import DataModule, call_model
+from zoo.modes import eval_mode
 
 # A perceptually ordered dark-to-bright ramp (anchor colours of matplotlib's viridis).
 _RAMP = np.array(
@@ -182,9 +183,7 @@ def log_model_pictures(model: Any, data: DataModule, logger: Any, step: int) -> 
         return  # nothing to draw (and a graph input is not sliced into samples)
     x = data.inputs("test")
     first = tuple(v[:1] for v in x) if isinstance(x, tuple) else x[:1]
-    was_training = model.training
-    model.eval()
-    try:
+    with eval_mode(model):
         if hasattr(model, "attention_maps"):
             maps = call_model(model.attention_maps, first)
             logger.image("attention/test_sample_0", attention_picture(maps), step)
@@ -194,5 +193,3 @@ def log_model_pictures(model: Any, data: DataModule, logger: Any, step: int) -> 
             for name, fmap in call_model(model.feature_maps, first).items():
                 if fmap.ndim == 4:  # (1, C, h, w); 1-D signals have no picture here
                     logger.image(f"feature_maps/{name}", feature_maps_picture(fmap[0]), step)
-    finally:
-        model.train(was_training)

@@ -12,7 +12,7 @@ from engine.evaluation import run_test_checkpoint
 from engine.generative import BLUE, GREY, fixed_noise
 from engine.pictures import encode_png, image_grid, scatter_picture
 from engine.run import load_run, resolve_device, write_json
-from engine.tasks import eval_mode
+from zoo.modes import eval_mode
 
 
 def read_codes(path: str | Path, latent_size: int, model_name: str) -> np.ndarray:

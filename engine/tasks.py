@@ -7,8 +7,6 @@ way the loss wants them once, and computes metrics in the data's own units.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from typing import Any
 
 import torch
@@ -18,6 +16,7 @@ import losses
 from engine.data import DATASETS, DataModule, call_model
 from engine.errors import ConfigError
 from zoo import DataSpec, Registry
+from zoo.modes import eval_mode
 
 TASKS = Registry("task")
 
@@ -32,18 +31,6 @@ def flatten_steps(out: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, tor
     if out.ndim == 3:
         return out.flatten(0, 1), t.flatten(0, 1)
     return out, t
-
-
-@contextlib.contextmanager
-def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
-    """``with eval_mode(model):`` runs the block in eval mode (dropout off, batch norm
-    on its running statistics) and puts the model back in the mode it was in."""
-    was_training = model.training
-    model.eval()
-    try:
-        yield model
-    finally:
-        model.train(was_training)
 
 
 @torch.inference_mode()

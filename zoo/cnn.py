@@ -35,6 +35,7 @@ from torch import Tensor, nn
 from zoo.activations import make_activation
 from zoo.conv import IMPLS, Conv1d, Conv2d, Pool, conv_output_size
 from zoo.factory import register_model
+from zoo.modes import eval_mode
 from zoo.spec import DataSpec
 
 NORMS = ("none", "batch")
@@ -223,15 +224,11 @@ class CNN(nn.Module):
     def feature_maps(self, x: Tensor, lengths: Tensor | None = None) -> dict[str, Tensor]:
         """Each block's output for the batch ``x``, computed in eval mode (``lengths``
         as in :meth:`forward`)."""
-        was_training = self.training
-        self.eval()
-        try:
+        with eval_mode(self):
             maps, h = {}, self._as_maps(x)
             for i, block in enumerate(self.blocks):
                 h = block(h)
                 maps[f"block{i + 1}"] = h  # (B, C_i, *S_i)
-        finally:
-            self.train(was_training)
         return maps
 
     def first_layer_filters(self) -> Tensor:

@@ -37,6 +37,7 @@ from torch import Tensor, nn
 
 from zoo.attention import IMPLS, MultiHeadSelfAttention
 from zoo.factory import register_model
+from zoo.modes import eval_mode
 from zoo.sequence import SEQUENCE_INPUT_KINDS, as_sequence, padding_mask, sequence_shape
 from zoo.spec import DataSpec
 
@@ -268,12 +269,8 @@ class Transformer(nn.Module):
     @torch.no_grad()
     def attention_maps(self, x: Tensor, lengths: Tensor | None = None) -> list[Tensor]:
         """Every block's attention weights for ``x`` in eval mode: L x ``(B, nh, T', T')``."""
-        was_training = self.training
-        self.eval()
-        try:
+        with eval_mode(self):
             _, _, maps = self._encode(x, lengths, need_weights=True)
-        finally:
-            self.train(was_training)
         return maps
 
 

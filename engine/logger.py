@@ -119,7 +119,8 @@ def create_logger(name: str, run_dir: str | Path, purge_step: int | None = None,
 class NullLogger:
     """Logs nothing (metrics.json and the console still report the run)."""
 
-    draws = False  # whether image() goes anywhere (pictures are not drawn for nothing)
+    # Whether pictures, curves and embeddings go anywhere (none are made for nothing).
+    draws = False
 
     def __init__(self, run_dir: str | Path, purge_step: int | None = None) -> None:
         self.run_dir = Path(run_dir)

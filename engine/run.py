@@ -386,8 +386,9 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
         tested = trainer.load_weights_for_test()
         val = built.task.evaluate(model, built.loss_fn, data, "val")
         test = built.task.evaluate(model, built.loss_fn, data, "test")
-        built.task.after_test(model, data, logger, trainer.step)  # e.g. embeddings to TensorBoard
-        log_model_pictures(model, data, logger, trainer.step)  # e.g. attention maps
+        if logger.draws:  # not worth a pass over the test split when nothing is kept
+            built.task.after_test(model, data, logger, trainer.step)  # e.g. embeddings
+            log_model_pictures(model, data, logger, trainer.step)  # e.g. attention maps
         # The config next to the final metrics (HPARAMS tab); also logs test/* scalars.
         hparams = {k: v for k, v in trainer.extra_state["config"].items() if k != "resume"}
         logger.hparams(flatten(hparams), {f"test/{k}": v for k, v in test.items()}, trainer.step)

@@ -125,6 +125,11 @@ class Trainer:
         self.optimizer = next(iter(optimizers.values()))
         self.scheduler = schedulers[next(iter(optimizers))]
         self.regularizer = regularizer
+        # What each optimizer updates, for update()'s backward and clipping.
+        self._params = {
+            name: [p for group in opt.param_groups for p in group["params"]]
+            for name, opt in optimizers.items()
+        }
         self.data, self.logger, self.seed = data, logger, seed
         self.checkpoint_dir = Path(checkpoint_dir)
         self.extra_state = extra_state or {}  # saved alongside (config, data stats)
@@ -298,27 +303,27 @@ class Trainer:
         first_step = self.step + 1
         records: list[dict[str, torch.Tensor]] = []
         sizes: list[int] = []
-        lrs: list[float] = []  # the first optimizer's, for error messages
         # One learning-rate curve per optimizer when there are several (lr/generator, ...).
         tags = {k: "lr" if len(self.optimizers) == 1 else f"lr/{k}" for k in self.optimizers}
         lrs_by_tag: dict[str, list[float]] = {tag: [] for tag in tags.values()}
+        lrs = lrs_by_tag[tags[next(iter(self.optimizers))]]  # the first's, for error messages
         every_hist = cfg.histogram_every_n_steps
         gen = epoch_generator(self.seed, self.epoch)
-        for x, t in self.data.batches("train", cfg.batch_size, generator=gen):
-            lrs.append(self.optimizer.param_groups[0]["lr"])  # the rate this step used
-            for name, tag in tags.items():
-                lrs_by_tag[tag].append(self.optimizers[name].param_groups[0]["lr"])
-            records.append({k: v.detach() for k, v in self.task.training_step(self, x, t).items()})
-            sizes.append(len(t))
-            if every_hist and (self.step + 1) % every_hist == 0:
-                self._log_gradients(self.step + 1)  # as the last update left them
-            # An optimizer may sit out a step (a GAN's generator with d_steps > 1): its
-            # schedule still follows the trainer's steps, which PyTorch would warn about.
-            with warnings.catch_warnings():
-                warnings.filterwarnings("ignore", "Detected call of `lr_scheduler.step")
+        # An optimizer may sit out a step (a GAN's generator with d_steps > 1): its
+        # schedule still follows the trainer's steps, which PyTorch would warn about.
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "Detected call of `lr_scheduler.step")
+            for x, t in self.data.batches("train", cfg.batch_size, generator=gen):
+                for name, tag in tags.items():  # the rates this step used
+                    lrs_by_tag[tag].append(self.optimizers[name].param_groups[0]["lr"])
+                step = self.task.training_step(self, x, t)
+                records.append({k: v.detach() for k, v in step.items()})
+                sizes.append(len(t))
+                if every_hist and (self.step + 1) % every_hist == 0:
+                    self._log_gradients(self.step + 1)  # as the last update left them
                 for scheduler in self.schedulers.values():
                     scheduler.step()
-            self.step += 1
+                self.step += 1
 
         flat = [v.float() for r in records for v in r.values()]
         values = iter(torch.stack(flat).tolist() if flat else [])  # the epoch's one sync
@@ -340,8 +345,7 @@ class Trainer:
     def update(self, name: str, loss: torch.Tensor) -> None:
         """One step of optimizer ``name`` on ``loss``: zero its gradients, backpropagate,
         clip as the config says, step. What a task's own training step calls."""
-        opt = self.optimizers[name]
-        params = [p for group in opt.param_groups for p in group["params"]]
+        opt, params = self.optimizers[name], self._params[name]
         opt.zero_grad(set_to_none=True)
         # Gradients of these parameters only: a generator's loss leaves no stale
         # gradients in the discriminator (which histograms would then show as its own).
@@ -369,7 +373,7 @@ class Trainer:
         Ω (or None), with the gradients of L + Ω in ``.grad``."""
         out, t = flatten_steps(call_model(self.model, x), t)  # (B, T, K) -> (B·T, K)
         loss = self.loss_fn(out, t)
-        penalty = None if self.regularizer is None else self.regularizer(self.model)
+        penalty = self.penalty()
         self.optimizer.zero_grad(set_to_none=True)
         (loss if penalty is None else loss + penalty).backward()
         return out, t, loss, penalty
@@ -388,11 +392,6 @@ class Trainer:
         state forward, and no gradient reaches the steps before the last window. A
         window as long as the sequence is full BPTT.
         """
-        if isinstance(x, tuple):
-            raise ConfigError(
-                "trainer.tbptt_window does not take padded sequences of different lengths; "
-                "use full BPTT (trainer.tbptt_window=null) or data of one length"
-            )
         model, window = self.model, self.cfg.tbptt_window
         seq = as_sequence(x)  # (B, T, F), as the model reads it
         total = seq.shape[1]
@@ -413,9 +412,7 @@ class Trainer:
                 with torch.no_grad():
                     _, state = model.forward_window(xw, state)
                 continue
-            penalty = None
-            if last and self.regularizer is not None:
-                penalty = self.regularizer(model)
+            penalty = self.penalty() if last else None
             (part if penalty is None else part + penalty).backward()
             loss = loss + part.detach()
             outs.append(out)

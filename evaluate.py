@@ -23,7 +23,7 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from engine.cli import check_overrides, display_path, fail, report_errors
+from engine.cli import check_is_run, check_overrides, display_path, fail, is_run, report_errors
 
 log = logging.getLogger("evaluate")
 
@@ -91,10 +91,6 @@ def main(cfg: DictConfig) -> None:
     log.info("\n".join(lines))
 
 
-def is_run(path: str | Path) -> bool:
-    return (Path(path) / ".hydra" / "config.yaml").is_file()
-
-
 def expand_runs(value: Any) -> list[str]:
     """``run_dirs``: a list of run directories, or one folder holding runs (a sweep's
     multirun/<date>/<time>: every run in it, in name order)."""
@@ -127,8 +123,7 @@ def check_run_dirs(args: list[str]) -> None:
                 "folder of a sweep: run_dirs=multirun/<date>/<time>"
             )
     for d in dirs:
-        if not is_run(d):
-            fail(f"{d} is not a run directory (no .hydra/config.yaml in it)")
+        check_is_run(d)
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from engine.cli import check_overrides, display_path, fail, report_errors
+from engine.cli import check_is_run, check_overrides, display_path, fail, report_errors
 
 log = logging.getLogger("sample")
 
@@ -50,8 +50,5 @@ if __name__ == "__main__":
     if not any(a in ("--help", "-h", "--cfg", "-c", "--info") for a in sys.argv[1:]):
         if not args:
             fail("say which run to sample: python sample.py run_dir=outputs/<date>/<time>_gan_ring")
-        if not (Path(args[-1].split("=", 1)[1]) / ".hydra" / "config.yaml").is_file():
-            fail(
-                f"{args[-1].split('=', 1)[1]} is not a run directory (no .hydra/config.yaml in it)"
-            )
+        check_is_run(args[-1].split("=", 1)[1])
     main()

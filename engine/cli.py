@@ -138,3 +138,14 @@ def display_path(path: str | Path) -> str:
         return str(path.relative_to(Path.cwd()))
     except ValueError:
         return str(path)
+
+
+def is_run(path: str | Path) -> bool:
+    """Whether ``path`` is a run directory train.py wrote (it holds .hydra/config.yaml)."""
+    return (Path(path) / ".hydra" / "config.yaml").is_file()
+
+
+def check_is_run(path: str | Path) -> None:
+    """Fail in one line, before Hydra starts (and writes into it), unless ``path`` is a run."""
+    if not is_run(path):
+        fail(f"{path} is not a run directory (no .hydra/config.yaml in it)")

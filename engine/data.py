@@ -255,6 +255,15 @@ def split_indices(
     return {"train": np.sort(train), "val": np.sort(val), "test": np.sort(test)}
 
 
+def _stat_dims(x: torch.Tensor, input_kind: str) -> list[int]:
+    """The axes statistics of the inputs reduce over: samples and pixels for images
+    ``(N, C, H, W)`` (one per channel), samples (and steps) for vectors ``(N, F)`` and
+    sequences ``(N, T, F)`` (one per feature)."""
+    if input_kind == "image":
+        return [0, *range(2, x.ndim)]
+    return list(range(x.ndim - 1)) if input_kind == "sequence" else [0]
+
+
 def _moments(
     x: torch.Tensor, input_kind: str, lengths: torch.Tensor | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -265,10 +274,7 @@ def _moments(
         real = x[~padding_mask(lengths, x.shape[1])]
         mean, std = real.mean(0).view(1, 1, -1), real.std(0).view(1, 1, -1)
     else:
-        if input_kind == "image":  # (N, C, H, W) -> stats of shape (1, C, 1, 1)
-            dims = [0, *range(2, x.ndim)]
-        else:  # (N, F) or (N, T, F) -> stats over samples (and steps)
-            dims = list(range(x.ndim - 1)) if input_kind == "sequence" else [0]
+        dims = _stat_dims(x, input_kind)  # e.g. (N, C, H, W) -> stats of shape (1, C, 1, 1)
         mean, std = x.mean(dim=dims, keepdim=True), x.std(dim=dims, keepdim=True)
     return mean, torch.where(std > 0, std, torch.ones_like(std))  # constant features stay put
 
@@ -278,10 +284,7 @@ def _ranges(x: torch.Tensor, input_kind: str) -> tuple[torch.Tensor, torch.Tenso
     :func:`_moments` (per channel for images, per feature otherwise): ``scale: minmax``
     maps the training inputs onto [0, 1] with them, as pixel intensities are for a
     sigmoid output (a VAE's Bernoulli decoder, a GAN's generator)."""
-    if input_kind == "image":
-        dims = [0, *range(2, x.ndim)]
-    else:
-        dims = list(range(x.ndim - 1)) if input_kind == "sequence" else [0]
+    dims = _stat_dims(x, input_kind)
     lo, hi = x.amin(dim=dims, keepdim=True), x.amax(dim=dims, keepdim=True)
     span = hi - lo
     return lo, torch.where(span > 0, span, torch.ones_like(span))
@@ -358,6 +361,14 @@ class DataModule:
             n_steps = None if n_steps is None else n_steps[perm]
         for part in batch_slices(len(x), batch_size):
             yield (x[part] if n_steps is None else (x[part], n_steps[part])), y[part]
+
+    def head(self, split: str, n: int) -> Inputs:
+        """The first ``n`` inputs of a split, as :meth:`batches` hands them out (a graph,
+        one input, whole)."""
+        x = self.inputs(split)
+        if isinstance(x, tuple):
+            return tuple(v[:n] for v in x)
+        return x[:n] if isinstance(x, torch.Tensor) else x
 
     def inputs(self, split: str) -> Inputs:
         """A whole split's inputs, as :meth:`batches` hands them out."""

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from omegaconf import OmegaConf
 
 from engine import metrics as M
@@ -332,13 +331,7 @@ def _log_images(drawn: dict[str, np.ndarray], out_dir: Path) -> None:
 
 
 def _export(built: Built, cfg: Any, dirs: list[Path], out_dir: Path) -> dict[str, Any]:
-    x = built.data.inputs("test")  # up to 8 test inputs (a graph is exported whole)
-    if isinstance(x, tuple):
-        sample = tuple(v[:8] for v in x)
-    elif isinstance(x, torch.Tensor):
-        sample = x[:8]
-    else:
-        sample = x
+    sample = built.data.head("test", 8)  # up to 8 test inputs (a graph is exported whole)
     return export_model(built.model, sample, dirs[0], cfg.model.name)
 
 

@@ -181,8 +181,7 @@ def log_model_pictures(model: Any, data: DataModule, logger: Any, step: int) -> 
         hasattr(model, a) for a in ("attention_maps", "first_layer_filters", "feature_maps")
     ):
         return  # nothing to draw (and a graph input is not sliced into samples)
-    x = data.inputs("test")
-    first = tuple(v[:1] for v in x) if isinstance(x, tuple) else x[:1]
+    first = data.head("test", 1)
     with eval_mode(model):
         if hasattr(model, "attention_maps"):
             maps = call_model(model.attention_maps, first)

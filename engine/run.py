@@ -135,7 +135,7 @@ def build(cfg: DictConfig, device: torch.device, stats: dict | None = None) -> B
     out_features = task.configure(data.spec, cfg.data.name, loss_fn, cfg.loss.name)
     task.bind(data)
     data.map_targets(task.encode_targets)
-    extra = backbone_of(cfg, data, device) if cfg.model.get("run") else {}
+    extra = backbone_of(cfg, device) if cfg.model.get("run") else {}
     try:
         model = create(
             "model", zoo.create_model, cfg.model, data.spec, out_features=out_features, **extra
@@ -156,13 +156,20 @@ def build(cfg: DictConfig, device: torch.device, stats: dict | None = None) -> B
     return Built(data, task, loss_fn.to(device), model.to(device))
 
 
+def differing(a: dict[str, Any], b: dict[str, Any], ignore: tuple[str, ...] = ()) -> list[str]:
+    """The keys of two flat configs whose values differ (either may lack a key), sorted."""
+    return sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k) and k not in ignore)
+
+
 def data_difference(a: DictConfig, b: DictConfig) -> str | None:
     """How two runs' data differ (``data.scale='minmax' there, 'standard' here``), or
     None when they have the same data config and data seed: the same split."""
     flat_a = flatten({"data": OmegaConf.to_container(a.data, resolve=True)})
     flat_b = flatten({"data": OmegaConf.to_container(b.data, resolve=True)})
-    differ = [k for k in sorted(flat_a.keys() | flat_b.keys()) if flat_a.get(k) != flat_b.get(k)]
-    shown = [f"{k}={flat_a.get(k)!r} there, {flat_b.get(k)!r} here" for k in differ[:3]]
+    shown = [
+        f"{k}={flat_a.get(k)!r} there, {flat_b.get(k)!r} here"
+        for k in differing(flat_a, flat_b)[:3]
+    ]
     if data_seed(a) != data_seed(b):
         shown.append(f"data seed {data_seed(a)} there, {data_seed(b)} here")
     return ", ".join(shown) or None
@@ -178,7 +185,7 @@ def load_other_run(run_dir: Path, checkpoint: str, device: torch.device) -> tupl
         set_rng_state(state)
 
 
-def backbone_of(cfg: DictConfig, data: DataModule, device: torch.device) -> dict[str, Any]:
+def backbone_of(cfg: DictConfig, device: torch.device) -> dict[str, Any]:
     """A model built on another run's (``model.run``, e.g. ``model=probe``): that run's
     encoder as ``backbone`` and its ``latent_size``, checked to read the same data."""
     run_dir = Path(str(cfg.model.run))
@@ -218,11 +225,7 @@ def write_json(data: dict[str, Any], path: Path) -> None:
 
 def _check_resumable(saved: dict[str, Any], current: dict[str, Any], path: Path) -> None:
     old, new = flatten(saved), flatten(current)
-    changed = sorted(
-        k
-        for k in old.keys() | new.keys()
-        if old.get(k) != new.get(k) and k not in RESUMABLE_CHANGES
-    )
+    changed = differing(old, new, ignore=RESUMABLE_CHANGES)
     if changed:
         shown = ", ".join(f"{k}={old.get(k)!r}->{new.get(k)!r}" for k in changed[:4])
         raise ConfigError(
@@ -410,7 +413,7 @@ def _check_same_model(state: dict[str, Any], cfg: DictConfig, path: Path) -> Non
             f"{path} holds a '{saved.get('name')}' model, not this run's '{mine.get('name')}'; "
             f"give a checkpoint of a {mine.get('name')} run, or checkpoint=best|last"
         )
-    differ = [k for k in sorted(mine.keys() | saved.keys()) if mine.get(k) != saved.get(k)]
+    differ = differing(saved, mine)
     if differ:
         shown = ", ".join(f"{k}={saved.get(k)!r} there, {mine.get(k)!r} here" for k in differ[:3])
         raise CheckpointError(

@@ -124,8 +124,7 @@ class Task:
 
     def example_input(self, data: DataModule, n: int = 2) -> Any:
         """``n`` inputs the model's ``forward`` takes (to trace its graph for TensorBoard)."""
-        x = data.inputs("train")
-        return tuple(v[:n] for v in x) if isinstance(x, tuple) else x[:n]
+        return data.head("train", n)
 
     def log_epoch(self, model: nn.Module, data: DataModule, logger: Any, step: int) -> None:
         """Log what a task shows after each epoch beyond scalars (default: nothing; the

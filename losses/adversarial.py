@@ -26,23 +26,19 @@ log(1 − σ(d)) it is −σ(d) ≈ 0).
 ever more confident logits on real data; fake labels stay 0 (smoothing them too would
 reward G for samples where p_data is 0).
 
-All terms are written with log σ(z) = −softplus(−z), which never overflows.
+Every term is a binary cross-entropy with a constant label, computed by the zoo's
+``bce`` loss (:class:`losses.classification.BCEWithLogitsLoss`, whose reference form
+never overflows).
 """
 
 from __future__ import annotations
 
 from torch import Tensor
-from torch.nn import functional as F
 
 from losses.base import Loss, register_loss
+from losses.classification import BCEWithLogitsLoss
 
 GENERATOR_LOSSES = ("non_saturating", "minimax")
-
-
-def _bce_with_logits(z: Tensor, label: float) -> Tensor:
-    """−[y·log σ(z) + (1 − y)·log(1 − σ(z))] element-wise, for a constant label y,
-    using log σ(z) = −softplus(−z) and log(1 − σ(z)) = −softplus(z)."""
-    return label * F.softplus(-z) + (1 - label) * F.softplus(z)
 
 
 @register_loss("gan")
@@ -61,7 +57,7 @@ class GANLoss(Loss):
             one-sided label smoothing.
         reduction: ``"mean"`` only: each term is a mean over its samples.
         impl: ``"torch"`` (F.binary_cross_entropy_with_logits) or ``"reference"``
-            (the softplus formula above); equal in value and gradient.
+            (the ``bce`` loss's own formula); equal in value and gradient.
 
     Shapes:
         logits ``(N, 1)`` or ``(N,)``; real and fake may have different N.
@@ -89,11 +85,11 @@ class GANLoss(Loss):
                 f"gan real_label must be in (0, 1] (0.9 = one-sided smoothing), got {real_label}"
             )
         self.generator, self.real_label = generator, real_label
+        self.bce = BCEWithLogitsLoss(impl=impl)
 
     def _bce(self, z: Tensor, label: float) -> Tensor:
-        if self.impl == "torch":
-            return F.binary_cross_entropy_with_logits(z, z.new_full(z.shape, label))
-        return _bce_with_logits(z, label).mean()
+        """Mean BCE of the logits ``z`` against the constant ``label``."""
+        return self.bce(z, z.new_full(z.shape, label))
 
     def discriminator_loss(self, real: Tensor, fake: Tensor) -> Tensor:
         """D's loss: real logits toward ``real_label``, fake logits toward 0."""

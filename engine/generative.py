@@ -82,6 +82,18 @@ class _Generative(Task):
         """What the model makes, as pictures by name (TensorBoard tags and PNG names)."""
         raise NotImplementedError
 
+    def samples_picture(
+        self, samples: torch.Tensor, data: DataModule, split: str
+    ) -> np.ndarray | None:
+        """Samples (as the data is scaled) drawn the way the data looks: a grid of images,
+        or 2-D points over up to 2,500 of the split's real ones in grey; else None."""
+        if data.spec.input_kind == "image":
+            return image_grid(self.picture_of(samples))
+        if data.spec.input_shape == (2,):
+            real = data.splits[split][0][:2500].cpu().numpy()
+            return scatter_picture([(real, GREY), (samples.cpu().numpy(), BLUE)], self.extent)
+        return None
+
     def log_epoch(self, model: nn.Module, data: DataModule, logger: Any, step: int) -> None:
         for tag, picture in self.pictures(model, data, "val").items():
             logger.image(tag, picture, step)
@@ -148,9 +160,13 @@ class Adversarial(_Generative):
 
     def bind(self, data: DataModule) -> None:
         super().bind(data)
-        self.classifier = None
-        if not mixtures.has_modes(data.name) and data.spec.target_kind == "classification":
-            self.classifier = _fit_classifier(data)
+        # Labelled data without known modes is judged by a classifier of its real
+        # training split, fitted at the first evaluation (sampling never needs it).
+        self.judged = not mixtures.has_modes(data.name) and (
+            data.spec.target_kind == "classification"
+        )
+        self.classifier: Any = None
+        self.real_share: dict[str, float] = {}  # split -> real data's confident share
 
     def optimizer_groups(self, model: nn.Module) -> dict[str, tuple[Any, str]]:
         return {
@@ -205,10 +221,13 @@ class Adversarial(_Generative):
             coverage = mixtures.mode_coverage_for(data.name, samples, **data.params)
             metrics["modes_covered"] = coverage["modes_covered"]
             metrics["high_quality_fraction"] = coverage["high_quality_fraction"]
-        elif self.classifier is not None:
+        elif self.judged:
+            if self.classifier is None:
+                self.classifier = _fit_classifier(data)
             metrics |= self.recognized(fake)
-            real_share = self.recognized(real)["confident_fraction"]
-            metrics["real_confident_fraction"] = real_share
+            if split not in self.real_share:  # the real data does not change
+                self.real_share[split] = self.recognized(real)["confident_fraction"]
+            metrics["real_confident_fraction"] = self.real_share[split]
         return metrics
 
     def recognized(self, x: torch.Tensor) -> dict[str, float]:
@@ -226,13 +245,11 @@ class Adversarial(_Generative):
         """Samples from fixed noise: 1,000 over the split's real data (grey) for 2-D data,
         a grid of 64 for images."""
         if data.spec.input_shape == (2,):
-            fake = self.generate(model, 1000, seed=2).cpu().numpy()
-            real = data.splits[split][0][:2500].cpu().numpy()
-            picture = scatter_picture([(real, GREY), (fake, BLUE)], self.extent)
-            return {"samples/generated_over_real": picture}
+            fake = self.generate(model, 1000, seed=2)
+            return {"samples/generated_over_real": self.samples_picture(fake, data, split)}
         if data.spec.input_kind == "image":
             fake = self.generate(model, 64, seed=2)
-            return {"samples/generated": image_grid(self.picture_of(fake))}
+            return {"samples/generated": self.samples_picture(fake, data, split)}
         return {}
 
     def arrays(self, model: nn.Module, data: DataModule, split: str) -> dict[str, np.ndarray]:
@@ -326,7 +343,8 @@ class Reconstruction(_Generative):
     def terms(
         self, model: nn.Module, x: torch.Tensor, noise: torch.Generator | None = None
     ) -> dict[str, torch.Tensor]:
-        """Per-batch means of ``recon`` and (VAE) ``kl``, with the outputs ``out``.
+        """Per-batch means of ``recon`` and (VAE) ``kl``, with the outputs ``out`` (and
+        the VAE's posterior means ``mu``).
 
         A VAE's recon is E_q[−log p(x|z)] estimated with one z ~ q(z|x): in training
         the model draws it, in evaluation it is drawn with ``noise`` (a seeded CPU
@@ -338,17 +356,16 @@ class Reconstruction(_Generative):
                 out, mu, logvar = model.forward_with_posterior(x)
             else:
                 mu, logvar = model.posterior(x)
-                eps = torch.randn(mu.shape, generator=noise).to(mu.device)
-                out = model.decode(mu + (0.5 * logvar).exp() * eps)
+                out = model.decode(model.reparameterize(mu, logvar, noise))
             kl = gaussian_kl(mu, logvar).mean()  # (B, Z) -> (B,) -> ()
         else:
-            out, kl = model(x), None
+            out, kl, mu = model(x), None, None
         loss_fn, D = self.loss_fn, self.features
         if self.bernoulli:
             recon = loss_fn(out, x) * D  # mean over elements -> sum over a sample's features
         else:
             recon = 0.5 * loss_fn(out, x) * D + 0.5 * D * math.log(2 * math.pi)
-        return {"out": out, "recon": recon} | ({} if kl is None else {"kl": kl})
+        return {"out": out, "recon": recon} | ({} if kl is None else {"kl": kl, "mu": mu})
 
     def training_step(self, trainer: Any, x: Any, t: torch.Tensor) -> dict[str, torch.Tensor]:
         parts = self.terms(trainer.model, x)
@@ -380,7 +397,7 @@ class Reconstruction(_Generative):
                 if "kl" in parts:
                     sums["kl"] = sums.get("kl", 0.0) + parts["kl"].item() * n
                 # The reconstruction a user sees: the mean code's (eval-mode forward).
-                out = model(x) if "kl" in parts else parts["out"]
+                out = model.decode(parts["mu"]) if "kl" in parts else parts["out"]
                 err = (self.reconstruct(out) - x).pow(2).flatten(1).mean(1)
                 base = (self.mean_input - x).pow(2).flatten(1).mean(1)
                 sums["mse"] = sums.get("mse", 0.0) + err.sum().item()

@@ -9,8 +9,8 @@ import torch
 
 from engine.errors import ConfigError
 from engine.evaluation import run_test_checkpoint
-from engine.generative import BLUE, GREY, fixed_noise
-from engine.pictures import encode_png, image_grid, scatter_picture
+from engine.generative import fixed_noise
+from engine.pictures import encode_png
 from engine.run import load_run, resolve_device, write_json
 from zoo.modes import eval_mode
 
@@ -63,8 +63,6 @@ def draw_samples(
         )
     device = next(model.parameters()).device
     if latent is not None:
-        if not decodes and not hasattr(model, "generator"):
-            raise ConfigError(f"a {name} has no decoder for latent=...")
         z = torch.as_tensor(read_codes(latent, model.latent_size, name)).to(device)
     elif decodes and not getattr(model, "variational", False):
         raise ConfigError(
@@ -81,13 +79,7 @@ def draw_samples(
     samples = data.unscale(out).cpu().numpy()
     np.save(out_dir / "samples.npy", samples)
     written = [out_dir / "samples.npy"]
-    if data.spec.input_kind == "image":
-        picture = image_grid(task.picture_of(out))
-    elif data.spec.input_shape == (2,):
-        real = data.splits["test"][0][:2500].cpu().numpy()
-        picture = scatter_picture([(real, GREY), (out.cpu().numpy(), BLUE)], task.extent)
-    else:
-        picture = None
+    picture = task.samples_picture(out, data, "test")
     if picture is not None:
         (out_dir / "samples.png").write_bytes(encode_png(picture))
         written.append(out_dir / "samples.png")

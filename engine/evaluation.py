@@ -228,7 +228,7 @@ def evaluate_runs(
     if len(dirs) == 1:
         _, _, state = loaded[0]
         result[split] = predicted[0][1]  # the task's own numbers, as training reported them
-        result["epoch"] = state.get("epoch", state.get("counters", {}).get("epoch"))
+        result["epoch"] = checkpoint_epoch(state)
         final = members[0]
     else:
         reports = [report_of(m, class_names, top_k, threshold) for m in members]
@@ -257,9 +257,7 @@ def evaluate_runs(
         arrays |= {"embeddings": final.y_pred}
     else:
         arrays |= {"y_pred": final.y_pred}
-    tmp = out_dir / ".predictions.npz.tmp.npz"
-    np.savez(tmp, **arrays)
-    tmp.replace(out_dir / "predictions.npz")
+    save_arrays(arrays, out_dir / "predictions.npz")
 
     if pictures and final.kind == "classification":
         drawn = figures(report, [str(n) for n in (class_names or [])] or None, out_dir)
@@ -289,10 +287,8 @@ def _evaluate_generative(
     result: dict[str, Any] = {"split": split, "checkpoint": checkpoint, "generative": True}
     result[split] = task.evaluate(model, built.loss_fn, data, split)
     result["report"] = result[split]
-    result["epoch"] = state.get("epoch", state.get("counters", {}).get("epoch"))
-    tmp = out_dir / ".samples.npz.tmp.npz"
-    np.savez(tmp, **task.arrays(model, data, split))
-    tmp.replace(out_dir / "samples.npz")
+    result["epoch"] = checkpoint_epoch(state)
+    save_arrays(task.arrays(model, data, split), out_dir / "samples.npz")
     if pictures:
         drawn = {tag.replace("/", "_"): p for tag, p in task.pictures(model, data, split).items()}
         for name, pixels in drawn.items():
@@ -303,6 +299,18 @@ def _evaluate_generative(
         result["onnx"] = export_model(built.model, sample, run_dir, cfg.model.name)
     write_json(finite(result), out_dir / "metrics.json")
     return result
+
+
+def checkpoint_epoch(state: dict[str, Any]) -> int | None:
+    """The epoch whose weights a checkpoint holds (best.pt says it; last.pt counts it)."""
+    return state.get("epoch", state.get("counters", {}).get("epoch"))
+
+
+def save_arrays(arrays: dict[str, np.ndarray], path: Path) -> None:
+    """An .npz written atomically (a temporary file, then renamed), like checkpoints."""
+    tmp = path.with_name(f".{path.name}.tmp.npz")  # np.savez adds .npz unless it is there
+    np.savez(tmp, **arrays)
+    tmp.replace(path)
 
 
 def finite(tree: Any) -> Any:

@@ -30,7 +30,7 @@ Measured (test accuracy, mean of seeds 0-2, Adam, early stopping on val loss):
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -38,15 +38,16 @@ import numpy as np
 import torch
 
 from engine.data import (
-    DATASETS,
-    _call_loader,
+    DataModule,
+    _moments,
     batch_count,
     batch_slices,
+    load_arrays,
     register_dataset,
     split_indices,
 )
 from engine.errors import ConfigError
-from zoo import DataSpec, UnknownNameError
+from zoo import DataSpec
 from zoo.gnn import import_pyg
 
 if TYPE_CHECKING:
@@ -257,15 +258,15 @@ def motifs(
 # ----------------------------------------------------------------------------- module
 
 
-class GraphDataModule:
+class GraphDataModule(DataModule):
     """Train/val/test splits of a graph dataset, on the device, as the trainer reads them.
 
-    The interface of :class:`engine.data.DataModule`: ``spec``, ``stats``,
-    ``class_names``, ``lengths`` (None), ``splits`` (split -> (inputs, targets)),
-    ``device``, :meth:`size`, :meth:`num_batches`, :meth:`batches`, :meth:`inputs` and
-    :meth:`map_targets`. The inputs of a split are, node-level, the whole graph with
-    ``target_nodes`` the split's nodes (one batch, whatever ``batch_size``), and,
-    graph-level, the split's list of graphs (batched ``batch_size`` at a time).
+    A :class:`engine.data.DataModule` whose ``size``, ``num_batches``, ``batches`` and
+    ``inputs`` read graphs (``lengths`` is None; ``map_targets`` and ``head`` are the
+    base class's; ``head`` gives a split's graph input whole). The inputs of a split
+    are, node-level, the whole graph with ``target_nodes`` the split's nodes (one batch,
+    whatever ``batch_size``), and, graph-level, the split's list of graphs (batched
+    ``batch_size`` at a time).
     """
 
     def __init__(
@@ -276,12 +277,8 @@ class GraphDataModule:
         class_names: list[str] | None,
         device: torch.device | str,
     ) -> None:
-        self.spec = spec
-        self.splits = splits
-        self.stats = stats  # the fitted feature scaling: saved with every checkpoint
-        self.class_names = class_names
-        self.lengths = None  # graphs have no padded sequence lengths
-        self._device = torch.device(device)
+        super().__init__(spec, splits, stats, class_names)  # stats: saved with checkpoints
+        self._device = torch.device(device)  # a split's inputs are graphs, not tensors
         self._collated: dict[tuple[str, int], tuple[Any, list[Batch]]] = {}
 
     @property
@@ -296,10 +293,6 @@ class GraphDataModule:
         if not self.spec.graph_level:
             return 1  # full batch: the whole graph every step
         return batch_count(self.size(split), batch_size)  # a lone last graph joins the one before
-
-    def _chunks(self, split: str, batch_size: int, order: torch.Tensor) -> Iterator[torch.Tensor]:
-        for part in batch_slices(len(order), batch_size):
-            yield order[part]
 
     def batches(
         self, split: str, batch_size: int, generator: torch.Generator | None = None
@@ -319,15 +312,15 @@ class GraphDataModule:
 
         if generator is not None:
             order = torch.randperm(len(inputs), generator=generator)
-            for idx in self._chunks(split, batch_size, order):
+            for idx in (order[part] for part in batch_slices(len(order), batch_size)):
                 batch = Batch.from_data_list([inputs[i] for i in idx.tolist()])
                 yield batch, targets[idx.to(targets.device)]
             return
         # In order (evaluation): the same batches every time, so collate them once.
         key = (split, batch_size)
         if key not in self._collated or self._collated[key][0] is not inputs:
-            parts = self._chunks(split, batch_size, torch.arange(len(inputs)))
-            batches = [Batch.from_data_list([inputs[i] for i in p.tolist()]) for p in parts]
+            parts = batch_slices(len(inputs), batch_size)
+            batches = [Batch.from_data_list(inputs[p]) for p in parts]
             self._collated[key] = (inputs, batches)
         start = 0
         for batch in self._collated[key][1]:
@@ -340,19 +333,6 @@ class GraphDataModule:
         if not self.spec.graph_level:
             return inputs
         return next(self.batches(split, max(1, len(inputs))))[0]
-
-    def map_targets(self, fn: Callable[[torch.Tensor], torch.Tensor]) -> None:
-        """Re-encode every split's targets once (e.g. labels to one-hot floats)."""
-        self.splits = {k: (x, fn(y)) for k, (x, y) in self.splits.items()}
-
-
-def load_graphs(cfg: Any, seed: int) -> GraphData:
-    """Call the registered loader ``cfg.name`` with ``cfg.params`` (and the seed)."""
-    try:
-        fn = DATASETS.get(cfg.name)
-    except UnknownNameError as e:
-        raise ConfigError(str(e)) from None
-    return _call_loader(fn, dict(cfg.get("params") or {}), seed, f"dataset '{cfg.name}'")
 
 
 def build_graph_data(
@@ -368,7 +348,7 @@ def build_graph_data(
     mean and std of the training nodes, or of all nodes of the training graphs;
     ``none``). Given ``stats`` saved with a run, those are applied instead.
     """
-    data = load_graphs(cfg, seed)
+    data = load_arrays(cfg, seed)  # the registered loader's GraphData
     labels = data.labels
     parts = split_indices(
         labels.numpy(), cfg.get("val_size", 0.15), cfg.get("test_size", 0.15), seed, True
@@ -385,9 +365,7 @@ def build_graph_data(
                 x_train = torch.cat([data.graphs[i].x for i in parts["train"].tolist()])
             else:
                 x_train = data.graph.x[parts["train"]]
-            std = x_train.std(0, keepdim=True)
-            stats["x_mean"] = x_train.mean(0, keepdim=True)  # (1, F)
-            stats["x_std"] = torch.where(std > 0, std, torch.ones_like(std))  # constants stay
+            stats["x_mean"], stats["x_std"] = _moments(x_train, "vector")  # (1, F) each
     stats = {k: v.cpu() for k, v in stats.items()}
     x_mean, x_std = stats.get("x_mean", 0.0), stats.get("x_std", 1.0)
     import_pyg()
@@ -416,4 +394,6 @@ def build_graph_data(
         num_classes=len(data.class_names),
         graph_level=data.graph_level,
     )
-    return GraphDataModule(spec, splits, stats, data.class_names, device)
+    module = GraphDataModule(spec, splits, stats, data.class_names, device)
+    module.name, module.params = cfg.name, dict(cfg.get("params") or {})
+    return module

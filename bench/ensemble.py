@@ -18,14 +18,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from omegaconf import OmegaConf
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from engine.cli import compose_config  # noqa: E402
 from engine.evaluation import evaluate_runs  # noqa: E402
-from engine.run import train  # noqa: E402
+from engine.run import save_config, train  # noqa: E402
 
 
 def main() -> None:
@@ -47,8 +45,7 @@ def main() -> None:
                 ]
             )
             run = Path(tmp) / f"seed{seed}"
-            (run / ".hydra").mkdir(parents=True)
-            OmegaConf.save(cfg, run / ".hydra" / "config.yaml")
+            save_config(cfg, run)
             train(cfg, run)
             runs.append(run)
         results = {

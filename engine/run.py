@@ -422,6 +422,13 @@ def _check_same_model(state: dict[str, Any], cfg: DictConfig, path: Path) -> Non
         )
 
 
+def save_config(cfg: DictConfig, run_dir: str | Path) -> None:
+    """Write ``run_dir/.hydra/config.yaml`` as Hydra does for train.py: what
+    :func:`load_run` rebuilds a run from (for runs started from Python, not the CLI)."""
+    (Path(run_dir) / ".hydra").mkdir(parents=True, exist_ok=True)
+    OmegaConf.save(cfg, Path(run_dir) / ".hydra" / "config.yaml")
+
+
 def load_run(
     run_dir: str | Path, checkpoint: str = "best", device: torch.device | None = None
 ) -> tuple[DictConfig, Built, dict[str, Any]]:

@@ -47,12 +47,9 @@ def run_script(
 def train_run(cfg: DictConfig, run_dir: Path) -> dict:
     """``engine.run.train`` leaving the config where train.py would (``.hydra/``), so
     that evaluate.py, sample.py and ``model.run=`` can load the run."""
-    from omegaconf import OmegaConf
+    from engine.run import save_config, train
 
-    from engine.run import train
-
-    (run_dir / ".hydra").mkdir(parents=True, exist_ok=True)
-    OmegaConf.save(cfg, run_dir / ".hydra" / "config.yaml")
+    save_config(cfg, run_dir)
     return train(cfg, run_dir)
 
 

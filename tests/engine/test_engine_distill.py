@@ -5,10 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 from conftest import FAST, compose_cfg
-from omegaconf import OmegaConf
 
 from engine.errors import ConfigError
-from engine.run import load_run, make_trainer, train
+from engine.run import load_run, make_trainer, save_config, train
 
 STUDENT = ["loss=kl", "loss.target_kind=logits", "loss.temperature=4", "model.hidden_size=32"]
 
@@ -18,8 +17,7 @@ def teacher_dir(tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("teacher")
     cfg = compose_cfg(*FAST, "logger=none", "trainer.max_epochs=8")
     train(cfg, run_dir)
-    (run_dir / ".hydra").mkdir()
-    OmegaConf.save(cfg, run_dir / ".hydra" / "config.yaml")  # what Hydra writes for train.py
+    save_config(cfg, run_dir)  # what Hydra writes for train.py
     return run_dir
 
 

@@ -9,21 +9,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import FAST, compose_cfg
-from omegaconf import OmegaConf
 from PIL import Image
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from engine.errors import ConfigError
 from engine.evaluation import Predictions, combine, evaluate_runs
-from engine.run import train
+from engine.run import save_config, train
 
 QUIET = [*FAST, "logger=none", "trainer.max_epochs=4"]
 
 
 def trained(run_dir: Path, *overrides: str) -> dict:
     cfg = compose_cfg(*QUIET, *overrides)
-    (run_dir / ".hydra").mkdir(parents=True)
-    OmegaConf.save(cfg, run_dir / ".hydra" / "config.yaml")
+    save_config(cfg, run_dir)
     return train(cfg, run_dir)
 
 

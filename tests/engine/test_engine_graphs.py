@@ -16,7 +16,7 @@ from engine.data import DATASETS, build_data
 from engine.errors import ConfigError
 from engine.evaluation import evaluate_runs
 from engine.graphs import GraphDataModule, build_graph_data, karate, motifs, sbm
-from engine.run import train
+from engine.run import save_config, train
 from zoo import DataSpec, create_model
 from zoo.gnn import GNN  # registers the graph models
 
@@ -283,7 +283,6 @@ def test_trains_and_evaluates_through_the_shared_engine(data, model, tmp_path):
     # Full batch per node: one step per epoch; graph-level: ceil(train graphs / 64).
     assert metrics["steps"] == 3 if data == "sbm" else metrics["steps"] >= 3
     # The run directory alone rebuilds the same data (saved scaling) and model.
-    (tmp_path / ".hydra").mkdir()
-    OmegaConf.save(cfg, tmp_path / ".hydra" / "config.yaml")
+    save_config(cfg, tmp_path)
     again = evaluate(tmp_path, "best", "test", "cpu")["test"]
     assert again == pytest.approx(metrics["test"])

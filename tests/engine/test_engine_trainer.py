@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 import torch
 from conftest import FAST, compose_cfg
-from omegaconf import OmegaConf
 from sklearn.linear_model import LinearRegression
 from torch import nn
 
@@ -19,7 +18,7 @@ from engine.checkpoint import load_checkpoint
 from engine.data import build_data, load_arrays, split_indices
 from engine.errors import CheckpointError, ConfigError, TrainingError
 from engine.evaluation import evaluate_runs
-from engine.run import make_trainer, train
+from engine.run import make_trainer, save_config, train
 from engine.trainer import epoch_generator
 
 
@@ -51,12 +50,6 @@ def run(run_dir: Path, *overrides: str) -> dict:
     run_dir.mkdir(parents=True, exist_ok=True)
     save_config(cfg, run_dir)
     return train(cfg, run_dir)
-
-
-def save_config(cfg, run_dir: Path) -> None:
-    """What Hydra writes next to every run (evaluate() rebuilds the run from it)."""
-    (run_dir / ".hydra").mkdir(parents=True, exist_ok=True)
-    OmegaConf.save(cfg, run_dir / ".hydra" / "config.yaml")
 
 
 def metrics_json(run_dir: Path) -> dict:

@@ -39,20 +39,26 @@ def rows(x) -> int:
     return x.num_graphs if isinstance(x, Batch) else x.num_nodes if isinstance(x, Data) else 4
 
 
+def scores(model: torch.nn.Module, x) -> torch.Tensor:
+    """What reaches every weight: a GAN's D logits on G's samples (4 of them), any
+    other model's output on ``x``."""
+    if hasattr(model, "discriminate"):
+        return model.discriminate(model(model.sample_latent(4)))
+    return model(x)
+
+
 @pytest.mark.parametrize(("name", "kind"), MODEL_CASES, ids=MODEL_CASE_IDS)
 @pytest.mark.parametrize("out_features", [None, 1], ids=["class_scores", "one_output"])
 def test_forward_backward(name: str, kind: str, out_features: int | None) -> None:
     torch.manual_seed(0)
     spec, x = example(kind)
     model = make_model(name, spec, out_features=out_features)
-    if hasattr(model, "discriminate"):  # a GAN: D's logits on G's samples reach every weight
-        y = model.discriminate(model(model.sample_latent(4)))
+    y = scores(model, x)
+    if hasattr(model, "discriminate"):  # a GAN: one logit per sample
         assert y.shape == (4, 1)
     elif hasattr(model, "decode"):  # an autoencoder gives back its input's shape
-        y = model(x)
         assert y.shape == x.shape
     else:
-        y = model(x)
         assert y.shape == (rows(x), out_features or 10)
     y.square().sum().backward()
     for pname, p in model.named_parameters():
@@ -63,8 +69,7 @@ def test_forward_backward(name: str, kind: str, out_features: int | None) -> Non
     if any(p.grad.abs().sum() == 0 for p in model.parameters()):
         torch.optim.SGD(model.parameters(), lr=0.1).step()
         model.zero_grad()
-        (model.discriminate(model(model.sample_latent(4))) if hasattr(model, "discriminate")
-         else model(x)).square().sum().backward()  # fmt: skip
+        scores(model, x).square().sum().backward()
     for pname, p in model.named_parameters():
         assert p.grad.abs().sum() > 0, pname
 

@@ -10,8 +10,8 @@ import pytest
 import torch
 from conftest import FAST, compose_cfg, run_script
 from conftest import train_run as train
+from resume_checks import Killed, assert_same_training_state, kill_after_epoch_log
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-from test_engine_trainer import Killed, assert_same_training_state, kill_after_epoch_log
 
 from engine.errors import CheckpointError, ConfigError
 from engine.evaluation import evaluate_runs

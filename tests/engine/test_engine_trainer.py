@@ -11,6 +11,12 @@ from pathlib import Path
 import pytest
 import torch
 from conftest import FAST, compose_cfg
+from resume_checks import (
+    Killed,
+    assert_bitwise_equal,
+    assert_same_training_state,
+    kill_after_epoch_log,
+)
 from sklearn.linear_model import LinearRegression
 from torch import nn
 
@@ -35,10 +41,6 @@ NARROW = "model.hidden_size=16"  # for the default model, the MLP
 EVERY_EPOCH = "trainer.checkpoint_interval_s=0"
 
 
-class Killed(BaseException):
-    """Stands in for a kill (Ctrl-C, OOM killer, preemption) in the middle of a run."""
-
-
 def cfg_of(*overrides: str):
     mlp = not any(o.startswith("model=") for o in overrides)
     return compose_cfg(*FAST, *SMALL, *([NARROW] if mlp else []), *overrides)
@@ -60,53 +62,6 @@ def metrics_json(run_dir: Path) -> dict:
 
 def last(run_dir: Path) -> dict:
     return load_checkpoint(run_dir / "checkpoints" / "last.pt")
-
-
-def tensors(tree, prefix: str = "") -> dict[str, torch.Tensor]:
-    """Every tensor in a nested state, by path."""
-    found = {}
-    if isinstance(tree, torch.Tensor):
-        found[prefix] = tree
-    elif isinstance(tree, dict):
-        for k, v in tree.items():
-            found.update(tensors(v, f"{prefix}/{k}"))
-    elif isinstance(tree, list | tuple):
-        for i, v in enumerate(tree):
-            found.update(tensors(v, f"{prefix}/{i}"))
-    return found
-
-
-def assert_bitwise_equal(a, b) -> None:
-    ta, tb = tensors(a), tensors(b)
-    assert ta.keys() == tb.keys() and ta
-    for key in ta:
-        assert ta[key].dtype == tb[key].dtype and torch.equal(ta[key], tb[key]), key
-
-
-def assert_same_training_state(a: dict, b: dict) -> None:
-    """Model, optimizer, scheduler, RNGs and counters (but the wall clock) are equal."""
-    for part in ("model", "optimizers", "rng"):
-        assert_bitwise_equal(a[part], b[part])
-    assert a["optimizers"].keys() == b["optimizers"].keys()
-    for name in a["optimizers"]:
-        assert a["optimizers"][name]["param_groups"] == b["optimizers"][name]["param_groups"]
-    assert a["schedulers"] == b["schedulers"]
-    ca, cb = dict(a["counters"]), dict(b["counters"])
-    ca.pop("train_time"), cb.pop("train_time")
-    assert ca == cb
-
-
-def kill_after_epoch_log(trainer, epoch: int, monkeypatch) -> None:
-    """Kill the run once epoch ``epoch`` has trained and logged, before its checkpoint:
-    the interrupted run has done work that its last.pt does not hold."""
-    scalars = trainer.logger.scalars
-
-    def scalars_then_die(values: dict, step: int) -> None:
-        scalars(values, step)
-        if values.get("epoch") == epoch:
-            raise Killed
-
-    monkeypatch.setattr(trainer.logger, "scalars", scalars_then_die)
 
 
 # ----------------------------------------------------------------------------- reproducibility

@@ -41,7 +41,6 @@ the DCGAN stacks of :mod:`zoo.generative_blocks` instead.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -57,10 +56,8 @@ from zoo.generative_blocks import (
     check_choice,
     check_image,
     check_latent,
-    conv_decoder,
-    conv_encoder,
-    mlp_decoder,
-    mlp_encoder,
+    decoder,
+    encoder,
     standard_normal,
 )
 from zoo.spec import DataSpec
@@ -112,45 +109,14 @@ class AutoEncoder(nn.Module):
         self.latent_size = latent_size
         self.data_shape = data_shape
         code = 2 * latent_size if self.variational else latent_size  # VAE: [μ | log σ²]
-        if arch == "mlp":
-            self.encoder: nn.Module = mlp_encoder(
-                math.prod(data_shape),
-                list(hidden_sizes),
-                code,
-                activation=activation,
-                activation_kwargs=activation_kwargs,
-                norm=norm,
-                model=name,
-            )
-            self.decoder: nn.Module = mlp_decoder(
-                latent_size,
-                list(reversed(hidden_sizes)),
-                data_shape,
-                activation=activation,
-                activation_kwargs=activation_kwargs,
-                norm=norm,
-                model=name,
-            )
-        else:
-            C, H, W = data_shape
-            self.encoder = conv_encoder(
-                (C, H, W),
-                list(channels),
-                code,
-                activation=activation,
-                activation_kwargs=activation_kwargs,
-                norm=norm,
-                model=name,
-            )
-            self.decoder = conv_decoder(
-                latent_size,
-                list(channels),
-                (C, H, W),
-                activation=activation,
-                activation_kwargs=activation_kwargs,
-                norm=norm,
-                model=name,
-            )
+        options = dict(
+            activation=activation, activation_kwargs=activation_kwargs, norm=norm, model=name
+        )
+        widths = list(hidden_sizes)
+        self.encoder = encoder(arch, data_shape, widths, list(channels), code, **options)
+        self.decoder = decoder(
+            arch, latent_size, data_shape, widths[::-1], list(channels), **options
+        )
 
     def encode(self, x: Tensor) -> Tensor:
         return self.encoder(x)  # (B, *data_shape) -> (B, Z)

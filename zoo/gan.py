@@ -39,7 +39,6 @@ ignored: a generated sample has the data's shape, and D gives one logit per pack
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
@@ -56,10 +55,8 @@ from zoo.generative_blocks import (
     check_choice,
     check_image,
     check_latent,
-    conv_decoder,
-    conv_encoder,
-    mlp_decoder,
-    mlp_encoder,
+    decoder,
+    encoder,
 )
 from zoo.spec import DataSpec
 
@@ -149,51 +146,33 @@ class GAN(LatentPrior, nn.Module):
         self.data_shape = data_shape
         self.arch = arch
         self.output = output  # G's output φ: the engine checks it fits the data's range
-        if arch == "mlp":
-            self.generator: nn.Module = mlp_decoder(
-                latent_size,
-                [hidden_size] * num_layers,
-                data_shape,
-                activation=activation,
-                activation_kwargs=activation_kwargs,
-                norm=norm,
-                output=output,
-                model="gan",
-            )
-            self.discriminator: nn.Module = mlp_encoder(
-                pack * math.prod(data_shape),
-                [d_hidden_size] * d_num_layers,
-                1,
-                activation=d_activation,
-                activation_kwargs=d_activation_kwargs,
-                norm=d_norm,
-                dropout=d_dropout,
-                model="gan",
-            )
-        else:
-            C, H, W = data_shape
-            self.generator = conv_decoder(
-                latent_size,
-                channels,
-                (C, H, W),
-                activation=activation,
-                activation_kwargs=activation_kwargs,
-                norm=norm,
-                output=output,
-                model="gan",
-            )
-            # Packed samples are stacked on the channel axis: D reads m·C channels.
-            self.discriminator = conv_encoder(
-                (pack * C, H, W),
-                channels,
-                1,
-                activation=d_activation,
-                activation_kwargs=d_activation_kwargs,
-                norm=d_norm,
-                norm_first=False,
-                dropout=d_dropout,
-                model="gan",
-            )
+        self.generator = decoder(
+            arch,
+            latent_size,
+            data_shape,
+            [hidden_size] * num_layers,
+            channels,
+            activation=activation,
+            activation_kwargs=activation_kwargs,
+            norm=norm,
+            output=output,
+            model="gan",
+        )
+        # Packed samples sit side by side (mlp) or stacked on the channel axis (conv).
+        self.discriminator = encoder(
+            arch,
+            data_shape,
+            [d_hidden_size] * d_num_layers,
+            channels,
+            1,
+            pack=pack,
+            norm_first=False,
+            activation=d_activation,
+            activation_kwargs=d_activation_kwargs,
+            norm=d_norm,
+            dropout=d_dropout,
+            model="gan",
+        )
 
     def forward(self, z: Tensor) -> Tensor:
         """The generator: x̃ = G(z)."""

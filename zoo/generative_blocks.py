@@ -271,3 +271,39 @@ def conv_decoder(
     if output != "identity":
         layers.append(make_activation(output))
     return nn.Sequential(*layers)
+
+
+def encoder(
+    arch: str,
+    data_shape: tuple[int, ...],
+    widths: Sequence[int],
+    channels: Sequence[int],
+    out_features: int,
+    pack: int = 1,
+    norm_first: bool = True,
+    **options: Any,
+) -> nn.Sequential:
+    """x -> ``(B, out_features)`` as ``arch`` says: :func:`mlp_encoder` through
+    ``widths`` on ``pack`` samples' features side by side, or :func:`conv_encoder`
+    through ``channels`` on their channels stacked (``norm_first``: batch norm on the
+    first block too). ``options`` (activation, norm, dropout, model) go to either."""
+    if arch == "mlp":
+        return mlp_encoder(pack * math.prod(data_shape), widths, out_features, **options)
+    C, H, W = data_shape
+    return conv_encoder((pack * C, H, W), channels, out_features, norm_first=norm_first, **options)
+
+
+def decoder(
+    arch: str,
+    latent_size: int,
+    data_shape: tuple[int, ...],
+    widths: Sequence[int],
+    channels: Sequence[int],
+    **options: Any,
+) -> nn.Sequential:
+    """z -> ``(B, *data_shape)`` as ``arch`` says: :func:`mlp_decoder` through
+    ``widths`` or :func:`conv_decoder` through ``channels``. ``options`` (activation,
+    norm, output, model) go to either."""
+    if arch == "mlp":
+        return mlp_decoder(latent_size, widths, data_shape, **options)
+    return conv_decoder(latent_size, channels, data_shape, **options)  # type: ignore[arg-type]

@@ -44,8 +44,8 @@ OmegaConf.register_new_resolver("eval_dir", eval_dir, replace=True)
 @report_errors
 def main(cfg: DictConfig) -> None:
     # torch and friends: imported after the argument checks
-    from engine.evaluation import evaluate_runs
-    from engine.metrics import format_report
+    from engine.report.evaluation import evaluate_runs
+    from engine.report.metrics import format_report
 
     dirs = [cfg.run_dir] if cfg.run_dir else expand_runs(cfg.run_dirs)
     top_k = [cfg.top_k] if isinstance(cfg.top_k, int) else list(cfg.top_k)

@@ -35,7 +35,7 @@ OmegaConf.register_new_resolver("sample_dir", sample_dir, replace=True)
 @hydra.main(version_base="1.3", config_path="configs", config_name="sample")
 @report_errors
 def main(cfg: DictConfig) -> None:
-    from engine.sampling import draw_samples  # torch and friends: after the argument checks
+    from engine.report.sampling import draw_samples  # torch and friends: after the argument checks
 
     out_dir = Path(HydraConfig.get().runtime.output_dir)
     written = draw_samples(

@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from engine.cli import compose_config  # noqa: E402
-from engine.evaluation import evaluate_runs  # noqa: E402
+from engine.report.evaluation import evaluate_runs  # noqa: E402
 from engine.run import save_config, train  # noqa: E402
 
 

@@ -44,7 +44,7 @@ from torch_geometric.utils import to_undirected  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from engine.graphs import sbm  # noqa: E402
+from engine.data.graphs import sbm  # noqa: E402
 from zoo.gnn import GCNLayer  # noqa: E402
 
 

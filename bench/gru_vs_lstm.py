@@ -8,7 +8,7 @@ and less work per step, at comparable accuracy) tested on this zoo's models, bui
 ``zoo.create_model`` from a DataSpec("sequence", (100, 2), "regression"), 1 layer, the
 LSTM with its default forget-gate bias 1.
 
-Data: ``engine.sequences.adding(10000, 100, seed=0)``, the first 8,500 sequences to
+Data: ``engine.data.sequences.adding(10000, 100, seed=0)``, the first 8,500 sequences to
 train, the last 1,500 to test; predicting the mean scores MSE 1/6 ≈ 0.167. Training:
 Adam lr 3e-3, batch 64 (a fresh permutation of the training set every epoch), gradient
 norm clipped at 1.0, evaluated on the test set every 100 steps. A run stops the first
@@ -49,7 +49,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import zoo  # noqa: E402
-from engine.sequences import ADDING_BASELINE_MSE, adding  # noqa: E402
+from engine.data.sequences import ADDING_BASELINE_MSE, adding  # noqa: E402
 from zoo import DataSpec  # noqa: E402
 
 T, N_TRAIN, N_TEST = 100, 8500, 1500

@@ -7,7 +7,7 @@ Schmidhuber, 1997): in the tanh RNN, ∂h_T/∂h_t is a product of T − t Jacob
 diag(1 − h_s²) W_hh that shrinks geometrically, while the gated, additive updates of the
 LSTM (c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t) and the GRU (h_t = (1 − z_t) ⊙ n_t + z_t ⊙ h_{t-1})
 let the gates keep it near 1. This program measures it on the adding problem
-(engine.sequences.adding: add the two marked values among T), with the zoo's models
+(engine.data.sequences.adding: add the two marked values among T), with the zoo's models
 (hidden 64, 1 layer, impl=fused, the LSTM with its default forget-gate bias 1).
 
 For a batch of 256 sequences, L is the MSE of the prediction read at the last step,
@@ -46,7 +46,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import zoo  # noqa: E402
-from engine.sequences import ADDING_BASELINE_MSE, adding  # noqa: E402
+from engine.data.sequences import ADDING_BASELINE_MSE, adding  # noqa: E402
 from zoo import DataSpec  # noqa: E402
 
 FAMILIES = ("rnn", "lstm", "gru")

@@ -33,7 +33,7 @@ from torch.utils.tensorboard.summary import histogram_raw
 from torch.utils.tensorboard.summary import hparams as hparams_summary
 from torch.utils.tensorboard.summary import pr_curve as pr_curve_summary
 
-from engine.pictures import encode_png
+from engine.report.pictures import encode_png
 from zoo import Registry
 from zoo.modes import eval_mode
 

@@ -31,7 +31,7 @@ from engine.checkpoint import load_checkpoint, rng_state, set_rng_state
 from engine.data import DataModule, build_data, call_model, datasets_of_kind
 from engine.errors import CheckpointError, ConfigError
 from engine.logger import create_logger
-from engine.pictures import log_model_pictures
+from engine.report.pictures import log_model_pictures
 from engine.tasks import Task, create_task
 from engine.trainer import Trainer, TrainerConfig
 

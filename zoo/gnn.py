@@ -41,7 +41,6 @@ score (all when absent).
 
 from __future__ import annotations
 
-import warnings
 from typing import TYPE_CHECKING
 
 import torch
@@ -49,6 +48,7 @@ from torch import Tensor, nn
 
 from zoo.activations import make_activation
 from zoo.factory import register_model
+from zoo.pyg import import_pyg
 from zoo.spec import DataSpec
 
 if TYPE_CHECKING:
@@ -56,14 +56,6 @@ if TYPE_CHECKING:
 
 # PyG's layers are imported inside the builders that use them: importing torch_geometric
 # takes about as long as importing torch, and runs on other data should not pay for it.
-
-
-def import_pyg() -> None:
-    """Import torch_geometric, without the FutureWarning its import raises about
-    ``torch.jit.script`` (PyG's own use of it, nothing a user can act on)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)
-        import torch_geometric  # noqa: F401
 
 
 POOLINGS = ("mean", "add", "max")

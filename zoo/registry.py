@@ -7,7 +7,9 @@ warns and users trip on it), and an unknown name lists what is available.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import importlib
+import pkgutil
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -66,3 +68,16 @@ class Registry:
 
     def __len__(self) -> int:
         return len(self._entries)
+
+
+def import_submodules(package: str, path: Iterable[str]) -> list[str]:
+    """Import every module of a package, so each one's decorators register it.
+
+    A package calls this from its ``__init__`` (``import_submodules(__name__,
+    __path__)``): a new component file dropped into the folder is found without an
+    import list to extend. Modules whose names start with ``_`` are skipped.
+    """
+    names = sorted(m.name for m in pkgutil.iter_modules(path) if not m.name.startswith("_"))
+    for name in names:
+        importlib.import_module(f"{package}.{name}")
+    return names

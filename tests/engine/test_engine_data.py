@@ -20,9 +20,9 @@ from engine.data import (
     load_arrays,
     split_indices,
 )
+from engine.data.images import NEEDS_FILES
 from engine.errors import ConfigError
 from engine.run import train
-from engine.vision import NEEDS_FILES
 from zoo import DataSpec
 
 # ----------------------------------------------------------------------------- user data

@@ -19,7 +19,8 @@ from tensorboard.plugins.projector.projector_plugin import ProjectorPlugin
 import losses
 from engine.errors import ConfigError
 from engine.run import build, train
-from engine.tasks import create_task, retrieval_metrics
+from engine.tasks import create_task
+from engine.tasks.embedding import retrieval_metrics
 from zoo import DataSpec
 
 

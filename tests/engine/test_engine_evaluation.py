@@ -1,4 +1,4 @@
-"""engine.evaluation: full reports, predictions, figures and ensembles of saved runs."""
+"""engine.report.evaluation: full reports, predictions, figures and ensembles of saved runs."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from PIL import Image
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from engine.errors import ConfigError
-from engine.evaluation import Predictions, combine, evaluate_runs
+from engine.report.evaluation import Predictions, combine, evaluate_runs
 from engine.run import save_config, train
 
 QUIET = [*FAST, "logger=none", "trainer.max_epochs=4"]

@@ -1,4 +1,4 @@
-"""engine.export: every registered model, on each kind of input it reads, exports to ONNX
+"""engine.report.export: every registered model, on each kind of input it reads, exports to ONNX
 with a dynamic batch dimension and ONNX Runtime computes what PyTorch does (on a batch of
 3, the example, and of 5); what cannot be exported is refused in one line."""
 
@@ -10,8 +10,8 @@ from model_examples import MODEL_CASE_IDS, MODEL_CASES, forward_input, make_mode
 from torch_geometric.data import Batch, Data
 
 import zoo
-from engine import export
-from engine.export import ExportError, export_onnx, not_exportable, onnx_parity
+from engine.report import export
+from engine.report.export import ExportError, export_onnx, not_exportable, onnx_parity
 from zoo import DataSpec
 
 # Tiny sizes keep each export near a second; every other option is the default.

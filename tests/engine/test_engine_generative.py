@@ -14,9 +14,9 @@ from resume_checks import Killed, assert_same_training_state, kill_after_epoch_l
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from engine.errors import CheckpointError, ConfigError
-from engine.evaluation import evaluate_runs
+from engine.report.evaluation import evaluate_runs
+from engine.report.sampling import draw_samples
 from engine.run import load_run, make_trainer
-from engine.sampling import draw_samples
 
 QUIET = [*FAST, "logger=none"]
 GAN = ["model=gan", "task=adversarial", "loss=gan", "data=ring", "data.params.n_samples=1000"]

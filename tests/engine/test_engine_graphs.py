@@ -11,11 +11,11 @@ from omegaconf import OmegaConf
 from torch import nn
 from torch_geometric.data import Batch, Data
 
-import engine.graphs
+import engine.data.graphs
 from engine.data import DATASETS, build_data
+from engine.data.graphs import GraphDataModule, build_graph_data, karate, motifs, sbm
 from engine.errors import ConfigError
-from engine.evaluation import evaluate_runs
-from engine.graphs import GraphDataModule, build_graph_data, karate, motifs, sbm
+from engine.report.evaluation import evaluate_runs
 from engine.run import save_config, train
 from zoo import DataSpec, create_model
 from zoo.gnn import GNN  # registers the graph models
@@ -46,7 +46,7 @@ def small_motifs(seed: int = 0) -> dict:
 @pytest.mark.parametrize("name", GRAPH_SETS)
 def test_registered_as_graph_classification(name):
     assert DATASETS.meta(name) == {"input_kind": "graph", "target_kind": "classification"}
-    assert DATASETS.get(name) is getattr(engine.graphs, name)
+    assert DATASETS.get(name) is getattr(engine.data.graphs, name)
 
 
 def test_karate_is_offline(monkeypatch):
@@ -117,7 +117,7 @@ def test_motifs_motif_is_house_or_k23():
         src, dst = g.edge_index
         inside = (src >= n) & (dst >= n)
         pairs = {(a - n, b - n) for a, b in g.edge_index[:, inside].T.tolist() if a < b}
-        expected = engine.graphs.HOUSE if label else engine.graphs.K23
+        expected = engine.data.graphs.HOUSE if label else engine.data.graphs.K23
         assert pairs == {tuple(sorted(e)) for e in expected}
 
 

@@ -1,6 +1,6 @@
-"""engine.metrics: every metric equals scikit-learn's to 1e-9 on random and tied inputs, and
+"""engine.report.metrics: every metric equals scikit-learn's to 1e-9 on random and tied inputs, and
 each edge case (a class never predicted or never present, one class, one sample, ties,
-perfect predictions) gives the value engine.metrics documents, where sklearn differs too."""
+perfect predictions) gives the value engine.report.metrics documents, where sklearn differs too."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from sklearn import metrics as sk
 
-from engine.metrics import classification_report, format_report, regression_report
+from engine.report.metrics import classification_report, format_report, regression_report
 
 ATOL = 1e-9
 PRF = ("precision", "recall", "f1")

@@ -1,4 +1,4 @@
-"""engine.mixtures: the ring and grid of Gaussians are what their papers describe, a
+"""engine.data.mixtures: the ring and grid of Gaussians are what their papers describe, a
 function of the seed alone, and mode_coverage scores real, collapsed, scattered and
 uniform samples as VEEGAN's definitions say."""
 
@@ -13,17 +13,17 @@ from conftest import CONFIG_DIR
 from omegaconf import OmegaConf
 
 import engine.data
-import engine.mixtures
-from engine.errors import ConfigError
-from engine.mixtures import (
+import engine.data.mixtures
+from engine.data.mixtures import (
     grid_means,
     mode_coverage,
     mode_coverage_for,
     real_high_quality_fraction,
     ring_means,
 )
+from engine.errors import ConfigError
 
-LOADERS = {"ring": engine.mixtures.ring, "grid": engine.mixtures.grid}
+LOADERS = {"ring": engine.data.mixtures.ring, "grid": engine.data.mixtures.grid}
 # The dataset's defaults, spelled out: the metrics must use the same means and std.
 MODES = {"ring": (ring_means(8, 2.0), 0.02), "grid": (grid_means(5, 2.0), 0.05)}
 
@@ -97,11 +97,11 @@ def test_ring_means_have_norm_2_and_are_evenly_spaced():
 @pytest.mark.parametrize(
     ("fn", "params", "match"),
     [
-        (engine.mixtures.ring, {"modes": 0}, "modes >= 1"),
-        (engine.mixtures.ring, {"radius": -1.0}, "radius must be > 0"),
-        (engine.mixtures.grid, {"side": 0}, "side >= 1"),
-        (engine.mixtures.grid, {"std": -0.1}, "std must be >= 0"),
-        (engine.mixtures.grid, {"n_samples": 0}, "n_samples must be >= 1"),
+        (engine.data.mixtures.ring, {"modes": 0}, "modes >= 1"),
+        (engine.data.mixtures.ring, {"radius": -1.0}, "radius must be > 0"),
+        (engine.data.mixtures.grid, {"side": 0}, "side >= 1"),
+        (engine.data.mixtures.grid, {"std": -0.1}, "std must be >= 0"),
+        (engine.data.mixtures.grid, {"n_samples": 0}, "n_samples must be >= 1"),
     ],
 )
 def test_bad_parameters_fail_with_the_value(fn, params, match):
@@ -216,7 +216,7 @@ def test_mode_coverage_for_uses_the_dataset_defaults(name):
 
 
 def test_mode_coverage_for_takes_the_trained_params():
-    d = engine.mixtures.ring(n_samples=2000, modes=5, radius=3.0, std=0.1)
+    d = engine.data.mixtures.ring(n_samples=2000, modes=5, radius=3.0, std=0.1)
     out = mode_coverage_for("ring", d.X, n_samples=2000, modes=5, radius=3.0, std=0.1, seed=0)
     assert out == mode_coverage(d.X, ring_means(5, 3.0), 0.1)
     assert out["num_modes"] == out["modes_covered"] == 5

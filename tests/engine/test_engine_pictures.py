@@ -9,7 +9,7 @@ from conftest import FAST, compose_cfg
 from PIL import Image
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from engine.pictures import colorize, grid
+from engine.report.pictures import colorize, grid
 from engine.run import train
 
 

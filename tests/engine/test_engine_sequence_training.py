@@ -14,7 +14,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from engine.data import build_data, call_model
 from engine.errors import ConfigError
-from engine.pictures import encode_png
+from engine.report.pictures import encode_png
 from engine.run import make_trainer, train
 
 QUIET = ["logger=none", "trainer.max_epochs=1"]

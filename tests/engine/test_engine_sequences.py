@@ -1,4 +1,4 @@
-"""engine.sequences: the generated sequence tasks have the shapes, the structure and the
+"""engine.data.sequences: the generated sequence tasks have the shapes, the structure and the
 baselines their docstrings state, are a function of the seed alone, and their configs
 pass only parameters the loaders take."""
 
@@ -13,14 +13,14 @@ from conftest import CONFIG_DIR
 from omegaconf import OmegaConf
 
 import engine.data
-import engine.sequences
+import engine.data.sequences
+from engine.data.sequences import ADDING_BASELINE_MSE, copy_baseline_loss, sine_naive_mse
 from engine.errors import ConfigError
-from engine.sequences import ADDING_BASELINE_MSE, copy_baseline_loss, sine_naive_mse
 
 LOADERS = {
-    "adding": engine.sequences.adding,
-    "copy": engine.sequences.copy,
-    "sine": engine.sequences.sine,
+    "adding": engine.data.sequences.adding,
+    "copy": engine.data.sequences.copy,
+    "sine": engine.data.sequences.sine,
 }
 # Small sizes: every test here runs in well under a second.
 SMALL = {"adding": {"n_samples": 200}, "copy": {"n_samples": 200}, "sine": {"n_samples": 200}}
@@ -106,7 +106,7 @@ def test_adding_variable_lengths_mark_their_own_halves_and_pad_with_zeros():
 
 
 def test_adding_mean_prediction_scores_one_sixth():
-    y = engine.sequences.adding(n_samples=20000, length=20, seed=0).y.astype(np.float64)
+    y = engine.data.sequences.adding(n_samples=20000, length=20, seed=0).y.astype(np.float64)
     mse = np.mean((y - 1.0) ** 2)
     assert math.isclose(ADDING_BASELINE_MSE, 1 / 6)
     assert mse == pytest.approx(ADDING_BASELINE_MSE, abs=0.01)
@@ -115,7 +115,7 @@ def test_adding_mean_prediction_scores_one_sixth():
 @pytest.mark.parametrize(("length", "min_length"), [(1, None), (20, 1), (20, 21)])
 def test_adding_bad_lengths(length, min_length):
     with pytest.raises(ConfigError, match="length"):
-        engine.sequences.adding(n_samples=5, length=length, min_length=min_length)
+        engine.data.sequences.adding(n_samples=5, length=length, min_length=min_length)
 
 
 # ----------------------------------------------------------------------------- copy
@@ -154,9 +154,9 @@ def test_copy_baseline_is_the_memoryless_cross_entropy():
 
 def test_copy_bad_params():
     with pytest.raises(ConfigError, match="recall_length"):
-        engine.sequences.copy(n_samples=5, recall_length=0)
+        engine.data.sequences.copy(n_samples=5, recall_length=0)
     with pytest.raises(ConfigError, match="delay"):
-        engine.sequences.copy(n_samples=5, delay=-1)
+        engine.data.sequences.copy(n_samples=5, delay=-1)
 
 
 # ----------------------------------------------------------------------------- sine

@@ -23,7 +23,7 @@ from torch import nn
 from engine.checkpoint import load_checkpoint
 from engine.data import build_data, load_arrays, split_indices
 from engine.errors import CheckpointError, ConfigError, TrainingError
-from engine.evaluation import evaluate_runs
+from engine.report.evaluation import evaluate_runs
 from engine.run import make_trainer, save_config, train
 from engine.trainer import epoch_generator
 

@@ -1,4 +1,4 @@
-"""engine.vision: MNIST, Fashion-MNIST and CIFAR-10 read through torchvision from files
+"""engine.data.images: MNIST, Fashion-MNIST and CIFAR-10 read through torchvision from files
 in their real formats, an ImageFolder of PNGs, and one clear line for every way the
 files can be missing, unreachable or damaged. No test touches the network: every
 download torchvision tries fails (:func:`vision_fixtures.block_downloads`)."""
@@ -25,10 +25,10 @@ from vision_fixtures import (
 )
 
 import engine.data
-import engine.vision
+import engine.data.images
 from engine.data import build_data, load_arrays
+from engine.data.images import cifar10, data_root, fashion_mnist, image_folder, mnist
 from engine.errors import ConfigError
-from engine.vision import cifar10, data_root, fashion_mnist, image_folder, mnist
 
 MNIST_FAMILY = [(mnist, "MNIST"), (fashion_mnist, "FashionMNIST")]
 
@@ -90,10 +90,10 @@ def test_limit_takes_the_first_samples(tmp_path, offline):
 
 
 def test_root_comes_from_params_then_environment_then_cache(tmp_path, monkeypatch):
-    monkeypatch.delenv(engine.vision.ROOT_ENV, raising=False)
-    assert data_root() == data_root(engine.vision.DEFAULT_ROOT)
+    monkeypatch.delenv(engine.data.images.ROOT_ENV, raising=False)
+    assert data_root() == data_root(engine.data.images.DEFAULT_ROOT)
     assert "~" not in str(data_root())
-    monkeypatch.setenv(engine.vision.ROOT_ENV, str(tmp_path / "env"))
+    monkeypatch.setenv(engine.data.images.ROOT_ENV, str(tmp_path / "env"))
     assert data_root() == tmp_path / "env"
     assert data_root(str(tmp_path / "mine")) == tmp_path / "mine"
 
@@ -101,7 +101,7 @@ def test_root_comes_from_params_then_environment_then_cache(tmp_path, monkeypatc
 # ----------------------------------------------------------------------------- failing
 
 
-@pytest.mark.parametrize("name", list(engine.vision.TORCHVISION))
+@pytest.mark.parametrize("name", list(engine.data.images.TORCHVISION))
 def test_offline_download_fails_with_one_line(name, tmp_path, offline, caplog):
     caplog.set_level(logging.INFO, logger="engine")
     root = tmp_path / "data"
@@ -109,18 +109,18 @@ def test_offline_download_fails_with_one_line(name, tmp_path, offline, caplog):
     with pytest.raises(ConfigError) as excinfo:
         loader(root=str(root))
     message = one_line(excinfo)
-    cls_name = engine.vision.TORCHVISION[name][0]
+    cls_name = engine.data.images.TORCHVISION[name][0]
     for words in (f"data={name}", f"cannot download {cls_name} into {root}", "network disabled"):
         assert words in message
     assert "put the files there yourself" in message and "data=digits" in message
-    for path in engine.vision.expected_files(getattr(datasets, cls_name)):
+    for path in engine.data.images.expected_files(getattr(datasets, cls_name)):
         assert path.rsplit("/", 1)[1] in message  # the layout to recreate by hand
     assert offline, "a download should have been tried"
     said = [r.getMessage() for r in caplog.records if "downloading" in r.getMessage()]
     assert len(said) == 1 and str(root) in said[0] and "http" in said[0]
 
 
-@pytest.mark.parametrize("name", list(engine.vision.TORCHVISION))
+@pytest.mark.parametrize("name", list(engine.data.images.TORCHVISION))
 def test_download_false_with_missing_files_fails_with_one_line(name, tmp_path, offline):
     root = tmp_path / "data"
     with pytest.raises(ConfigError) as excinfo:
@@ -238,7 +238,7 @@ def test_mnist_builds_an_image_data_module(tmp_path, offline):
     assert data.stats["x_mean"].shape == (1, 1, 1, 1)  # per channel, fitted on train
 
 
-@pytest.mark.parametrize("name", engine.vision.NEEDS_FILES)
+@pytest.mark.parametrize("name", engine.data.images.NEEDS_FILES)
 def test_every_vision_dataset_builds_from_its_config_offline(name, tmp_path, monkeypatch):
     """The configs/data/<name>.yaml option, on the fixture: also through ``data.root``."""
     assert engine.data.DATASETS.meta(name) == {

@@ -1,6 +1,6 @@
 """Evaluate saved runs: full reports, predictions, figures, ensembles, ONNX export.
 
-    one run:   predictions -> report (engine.metrics) -> eval/metrics.json,
+    one run:   predictions -> report (engine.report.metrics) -> eval/metrics.json,
                eval/predictions.npz, eval/*.png and TensorBoard images in eval/
     ensemble:  each member's predictions on the same split -> combined by probability
                averaging or majority vote (classification) or averaging (regression)
@@ -21,8 +21,8 @@ from typing import Any
 import numpy as np
 from omegaconf import OmegaConf
 
-from engine import metrics as M
 from engine.errors import ConfigError
+from engine.report import metrics as M
 from engine.run import Built, data_difference, load_run, resolve_device, write_json
 from engine.tasks import outputs
 
@@ -118,7 +118,7 @@ def _check_members(cfgs: list[Any], dirs: list[Path]) -> None:
 
 def figures(report: dict, class_names: list[str], out_dir: Path) -> dict[str, np.ndarray]:
     """The classification report's pictures as eval/*.png; returns them by name."""
-    from engine import plots
+    from engine.report import plots
 
     drawn = {}
     drawn["confusion_matrix"] = plots.save_figure(
@@ -280,7 +280,7 @@ def _evaluate_generative(
     """A GAN's or an autoencoder's run: the task's metrics on ``split``, the arrays its
     task saves (samples; or codes and reconstructions) as samples.npz, and its pictures
     as PNGs and TensorBoard images."""
-    from engine.pictures import encode_png
+    from engine.report.pictures import encode_png
 
     cfg, built, state = loaded
     task, model, data = built.task, built.model, built.data
@@ -344,6 +344,6 @@ def _export(built: Built, cfg: Any, dirs: list[Path], out_dir: Path) -> dict[str
 
 
 def export_model(model: Any, sample: Any, run_dir: Path, model_name: str) -> dict[str, Any]:
-    from engine.export import export_onnx
+    from engine.report.export import export_onnx
 
     return export_onnx(model, sample, run_dir / "model.onnx", model_name)

@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.data import ArrayData, register_dataset
+from engine.data.core import ArrayData, register_dataset
 from engine.errors import ConfigError
 
 log = logging.getLogger(__name__)

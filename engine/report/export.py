@@ -33,7 +33,7 @@ ONNX inputs are tensors, never Python objects, so the inputs become:
 
 Usage::
 
-    from engine.export import export_onnx
+    from engine.report.export import export_onnx
     info = export_onnx(model, x, Path("model.onnx"), "mlp")  # x: a batch of >= 2 inputs
     info["max_abs_diff"]  # e.g. 6e-08; the file's one output is named "y"
 """

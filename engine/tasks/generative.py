@@ -7,7 +7,7 @@ loss, one optimizer step":
   optimizers, ``optim`` for the generator and ``optim_d`` for the discriminator, and k
   discriminator updates per generator update (Goodfellow et al. 2014, Algorithm 1).
   Its metrics measure the samples, not a loss: modes covered and the high-quality share
-  on the 2-D mixtures (:mod:`engine.mixtures`), and on labelled data the share of samples
+  on the 2-D mixtures (:mod:`engine.data.mixtures`), and on labelled data the share of samples
   a classifier of the real data recognizes with confidence.
 * ``reconstruction`` trains an autoencoder to give back its input, and a VAE to
   maximize the evidence lower bound (Kingma & Welling 2014),
@@ -28,11 +28,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from engine import mixtures
-from engine.data import DataModule
+from engine.data import DataModule, mixtures
 from engine.errors import ConfigError
-from engine.pictures import PALETTE, image_grid, scatter_picture
-from engine.tasks import TASKS, Task
+from engine.report.pictures import PALETTE, image_grid, scatter_picture
+from engine.tasks.core import TASKS, Task
 from losses import gaussian_kl
 from zoo import DataSpec
 from zoo.modes import eval_mode

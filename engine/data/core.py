@@ -18,7 +18,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from sklearn import datasets as skd
 from sklearn.model_selection import train_test_split
 
 from engine.errors import ConfigError
@@ -26,6 +25,8 @@ from zoo import DataSpec, Registry, UnknownNameError
 from zoo.sequence import padding_mask
 
 DATASETS = Registry("dataset")
+# input kind -> the function that builds a DataModule for it, where arrays do not fit.
+BUILDERS: dict[str, Callable[..., Any]] = {}
 SPLITS = ("train", "val", "test")
 # What a batch's input is: a tensor, or (x, lengths) for padded sequences.
 Inputs = torch.Tensor | tuple[torch.Tensor, ...]
@@ -65,90 +66,22 @@ def list_datasets() -> list[str]:
     return DATASETS.names()
 
 
+def register_builder(input_kind: str) -> Callable:
+    """Register ``build(cfg, seed, device, stats) -> DataModule`` for datasets of an
+    ``input_kind`` that is not arrays (graphs): :func:`build_data` hands them over."""
+
+    def decorator(fn: Callable) -> Callable:
+        if input_kind in BUILDERS:
+            raise ValueError(f"data builder for '{input_kind}' is registered twice")
+        BUILDERS[input_kind] = fn
+        return fn
+
+    return decorator
+
+
 def datasets_of_kind(*kinds: str) -> list[str]:
     """Registered datasets whose inputs are of one of ``kinds`` (for error messages)."""
     return [n for n in DATASETS.names() if DATASETS.meta(n)["input_kind"] in kinds]
-
-
-# ----------------------------------------------------------------------------- loaders
-# scikit-learn ships these files inside the package: nothing is downloaded.
-
-
-@register_dataset("digits", input_kind="image", target_kind="classification")
-def digits() -> ArrayData:
-    """1,797 handwritten digits as 1x8x8 images with 17 grey levels (UCI optdigits)."""
-    d = skd.load_digits()
-    images = d.images.astype(np.float32)[:, None]  # (N, 8, 8) -> (N, 1, 8, 8)
-    return ArrayData(images, d.target, "image", "classification", [str(c) for c in range(10)])
-
-
-def _bundled(loader: Callable, target_kind: str) -> ArrayData:
-    d = loader()
-    names = [str(n) for n in d.target_names] if target_kind == "classification" else None
-    y = d.target if target_kind == "classification" else d.target.astype(np.float32)
-    return ArrayData(d.data.astype(np.float32), y, "vector", target_kind, names)
-
-
-@register_dataset("iris", input_kind="vector", target_kind="classification")
-def iris() -> ArrayData:
-    """Fisher's iris: 150 flowers, 4 measurements, 3 species."""
-    return _bundled(skd.load_iris, "classification")
-
-
-@register_dataset("wine", input_kind="vector", target_kind="classification")
-def wine() -> ArrayData:
-    """178 wines, 13 chemical measurements, 3 cultivars."""
-    return _bundled(skd.load_wine, "classification")
-
-
-@register_dataset("breast_cancer", input_kind="vector", target_kind="classification")
-def breast_cancer() -> ArrayData:
-    """569 tumours, 30 features of cell nuclei, malignant or benign (binary)."""
-    return _bundled(skd.load_breast_cancer, "classification")
-
-
-@register_dataset("diabetes", input_kind="vector", target_kind="regression")
-def diabetes() -> ArrayData:
-    """442 patients, 10 baseline variables, disease progression after one year."""
-    return _bundled(skd.load_diabetes, "regression")
-
-
-# Generated 2-D sets: the seed makes them, so every run can rebuild them exactly.
-
-
-@register_dataset("moons", input_kind="vector", target_kind="classification")
-def moons(n_samples: int = 1000, noise: float = 0.2, seed: int = 0) -> ArrayData:
-    """Two interleaving half circles: the classic not-linearly-separable toy."""
-    X, y = skd.make_moons(n_samples=n_samples, noise=noise, random_state=seed)
-    return ArrayData(X.astype(np.float32), y, "vector", "classification", ["0", "1"])
-
-
-@register_dataset("circles", input_kind="vector", target_kind="classification")
-def circles(
-    n_samples: int = 1000, noise: float = 0.1, factor: float = 0.5, seed: int = 0
-) -> ArrayData:
-    """A small circle inside a large one: separable only by a non-linear boundary."""
-    X, y = skd.make_circles(n_samples=n_samples, noise=noise, factor=factor, random_state=seed)
-    return ArrayData(X.astype(np.float32), y, "vector", "classification", ["outer", "inner"])
-
-
-@register_dataset("blobs", input_kind="vector", target_kind="classification")
-def blobs(
-    n_samples: int = 1000,
-    centers: int = 4,
-    n_features: int = 2,
-    cluster_std: float = 1.0,
-    seed: int = 0,
-) -> ArrayData:
-    """Isotropic Gaussian clusters, one class per cluster."""
-    X, y = skd.make_blobs(
-        n_samples=n_samples,
-        centers=centers,
-        n_features=n_features,
-        cluster_std=cluster_std,
-        random_state=seed,
-    )
-    return ArrayData(X.astype(np.float32), y, "vector", "classification", None)
 
 
 # ----------------------------------------------------------------------------- loading
@@ -399,10 +332,9 @@ def build_data(
     given (evaluation reuses exactly what the model was trained with).
     """
     name = None if cfg.get("_target_") else cfg.get("name")
-    if name in DATASETS.names() and DATASETS.meta(name)["input_kind"] == "graph":
-        from engine.graphs import build_graph_data  # graphs have no (N, ...) array
-
-        return build_graph_data(cfg, seed, device, stats)
+    kind = DATASETS.meta(name)["input_kind"] if name in DATASETS else None
+    if kind in BUILDERS:  # e.g. graphs, which have no (N, ...) array
+        return BUILDERS[kind](cfg, seed, device, stats)
     arrays = load_arrays(cfg, seed)
     X, y = arrays.X, arrays.y
     if X.ndim < 2 or len(X) < 3:
@@ -481,9 +413,3 @@ def build_data(
     data = DataModule(spec, tensors, stats, class_names, lengths or None)
     data.name, data.params = name, dict(cfg.get("params") or {})
     return data
-
-
-# The other families of datasets register themselves on import: generated sequences
-# (adding, copy, sine), 2-D mixtures for GANs (ring, grid), graphs (karate, sbm,
-# motifs), and torchvision's image sets.
-from engine import graphs, mixtures, sequences, vision  # noqa: E402, F401

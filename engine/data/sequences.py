@@ -22,7 +22,7 @@ import math
 
 import numpy as np
 
-from engine.data import ArrayData, register_dataset
+from engine.data.core import ArrayData, register_dataset
 from engine.errors import ConfigError
 
 # Predicting the mean, 1, of a sum of two independent U[0, 1] values: MSE = 2 · 1/12.

@@ -37,18 +37,19 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from engine.data import (
+from engine.data.core import (
     DataModule,
     _moments,
     batch_count,
     batch_slices,
     load_arrays,
+    register_builder,
     register_dataset,
     split_indices,
 )
 from engine.errors import ConfigError
 from zoo import DataSpec
-from zoo.gnn import import_pyg
+from zoo.pyg import import_pyg
 
 if TYPE_CHECKING:
     from torch_geometric.data import Batch, Data
@@ -335,6 +336,7 @@ class GraphDataModule(DataModule):
         return next(self.batches(split, max(1, len(inputs))))[0]
 
 
+@register_builder("graph")
 def build_graph_data(
     cfg: Any,
     seed: int,

@@ -8,10 +8,10 @@ import numpy as np
 import torch
 
 from engine.errors import ConfigError
-from engine.evaluation import run_test_checkpoint
-from engine.generative import fixed_noise
-from engine.pictures import encode_png
+from engine.report.evaluation import run_test_checkpoint
+from engine.report.pictures import encode_png
 from engine.run import load_run, resolve_device, write_json
+from engine.tasks.generative import fixed_noise
 from zoo.modes import eval_mode
 
 

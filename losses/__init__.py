@@ -4,8 +4,9 @@
     criterion = create_loss("cross_entropy", label_smoothing=0.1)
     loss = criterion(logits, labels)
 
-Adding a loss: subclass :class:`~losses.base.Loss` in the module for its task, set
-``tasks`` and ``target``, and decorate it with ``@register_loss("name")``.
+Adding a loss: subclass :class:`~losses.base.Loss` in the module for its task (or a
+new module in this folder: every module here is imported), set ``tasks`` and
+``target``, and decorate it with ``@register_loss("name")``.
 """
 
 from losses.adversarial import GANLoss
@@ -23,11 +24,14 @@ from losses.classification import (
     BCEWithLogitsLoss,
     CrossEntropyLoss,
     SparseCrossEntropyLoss,
-)  # importing registers
+)
 from losses.divergence import KLDivLoss, gaussian_kl
 from losses.margin import HingeLoss, binary_hinge
 from losses.metric_learning import ContrastiveLoss, TripletLoss, pairwise_distances
 from losses.regression import HuberLoss, MAELoss, MSELoss
+from zoo.registry import import_submodules
+
+import_submodules(__name__, __path__)
 
 __all__ = [
     "LOSSES",

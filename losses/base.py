@@ -24,7 +24,6 @@ from zoo.registry import Registry
 
 LOSSES = Registry("loss")
 
-TASKS = ("classification", "regression", "embedding", "reconstruction", "adversarial")
 TARGETS = ("index", "onehot", "binary", "value", "none")
 REDUCTIONS = ("mean", "sum", "none")
 IMPLS = ("torch", "reference")
@@ -87,8 +86,10 @@ def register_loss(name: str) -> Callable[[type[Loss]], type[Loss]]:
     """Class decorator; checks at import time that ``tasks`` and ``target`` are declared."""
 
     def decorator(cls: type[Loss]) -> type[Loss]:
-        if not cls.tasks or not set(cls.tasks) <= set(TASKS):
-            raise ValueError(f"loss '{name}': tasks must be a subset of {TASKS}, got {cls.tasks}")
+        # Task names are the engine's (engine.tasks.list_tasks(); a test holds every
+        # loss's names to that registry): a loss for a new task needs no edit here.
+        if not (isinstance(cls.tasks, tuple) and cls.tasks and all(cls.tasks)):
+            raise ValueError(f"loss '{name}': tasks must name the tasks it fits, got {cls.tasks}")
         if cls.target not in TARGETS:
             raise ValueError(f"loss '{name}': target must be one of {TARGETS}, got {cls.target!r}")
         return LOSSES.register(name)(cls)

@@ -8,7 +8,9 @@ sched = create_scheduler("cosine", opt, total_steps=10_000, steps_per_epoch=100)
 
 Optimizers: sgd, momentum, nesterov (sgd.py), adagrad, adadelta, rmsprop (adaptive.py),
 adam, adamw (adam.py), registered in factory.py. Schedules: constant, step, cosine,
-warmup_cosine, one_cycle (schedulers.py).
+warmup_cosine, one_cycle, linear (schedulers.py). Every module in this folder is
+imported, so a new optimizer or schedule is one file with ``@register_optimizer`` or
+``@register_scheduler``.
 """
 
 from optimizers.factory import OPTIMIZERS, create_optimizer, list_optimizers, register_optimizer
@@ -18,6 +20,9 @@ from optimizers.schedulers import (
     list_schedulers,
     register_scheduler,
 )
+from zoo.registry import import_submodules
+
+import_submodules(__name__, __path__)
 
 __all__ = [
     "OPTIMIZERS",

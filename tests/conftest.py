@@ -30,9 +30,12 @@ def compose_cfg(*overrides: str, config_name: str = "train") -> DictConfig:
 
 
 def run_script(
-    script: str, *args: str, cwd: Path | None = None, timeout: float = 180, env: dict | None = None
+    script: str, *args: str, cwd: Path | None = None, timeout: float = 900, env: dict | None = None
 ) -> subprocess.CompletedProcess:
-    """Run ``python <script> <args>`` from the repo root (or ``cwd``) and capture output."""
+    """Run ``python <script> <args>`` from the repo root (or ``cwd``) and capture output.
+
+    The timeout catches a hang, not a slow machine: a run that takes seconds here may
+    take minutes on a loaded CI box."""
     full_env = {**os.environ, "OMP_NUM_THREADS": "1", "HYDRA_FULL_ERROR": "0", **(env or {})}
     return subprocess.run(
         [sys.executable, str(ROOT / script), *args],

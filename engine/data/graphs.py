@@ -25,6 +25,10 @@ Measured (test accuracy, mean of seeds 0-2, Adam, early stopping on val loss):
 * motifs, defaults: a linear model of pooled node features (gcn num_layers=0) 47%,
   i.e. chance; gin 99% (lr 0.001, batch 64, patience 10); gcn 98%, sage 99%, gat 99%
   (lr 0.01, dropout 0, patience 20; at lr 0.001 they often stall at chance).
+
+Where it continues: the graph models are ``zoo/gnn.py``; PyG is imported only when a
+graph is built (``zoo/pyg.py``); ``engine/report/export.py`` exports a GNN with plain
+tensors as inputs.
 """
 
 from __future__ import annotations

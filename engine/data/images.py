@@ -23,6 +23,10 @@ Files live under ``root``: ``data.params.root``, else ``$TORCH_ZOO_DATA``, else
 without a network, or with ``download: false``, the error says which files to put where.
 Everything is loaded into memory at once: right for these sizes (CIFAR-10 is 0.7 GB as
 float32); a folder of many large images would need a streaming loader instead.
+
+Where it continues: the models that read images are ``zoo/cnn.py`` and
+``zoo/resnet.py`` (and any flat model, which flattens them); tests write small
+fixtures in each real format (``tests/vision_fixtures.py``).
 """
 
 from __future__ import annotations

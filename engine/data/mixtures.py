@@ -44,6 +44,9 @@ fraction of real samples is ``P(r <= 3σ) = 1 - exp(-9/2) ≈ 98.9%``
 
 Both loaders return an :class:`~engine.data.ArrayData` whose label is the mode a sample
 was drawn from, so the sets also serve as classification data and colour plots by mode.
+
+Where it continues: the GAN is ``zoo/gan.py``, its training step and the metrics'
+reporting are the adversarial task's (``engine/tasks/generative.py``).
 """
 
 from __future__ import annotations

@@ -14,6 +14,12 @@ Each loader is a pure numpy function of its parameters and ``seed``, returning a
 :class:`~engine.data.ArrayData` with ``X`` float32 ``(N, T, F)``. Each task has a
 baseline any model must beat to have learned something: :data:`ADDING_BASELINE_MSE`,
 :func:`copy_baseline_loss` and :func:`sine_naive_mse`.
+
+Where it continues: the models that read these are ``zoo/recurrent.py`` and
+``zoo/transformer.py`` (``zoo/sequence.py`` says how any input becomes steps);
+truncated BPTT over long sequences is the trainer's (``engine/trainer.py``); the
+gradient-flow and GRU-vs-LSTM measurements are ``bench/vanishing.py`` and
+``bench/gru_vs_lstm.py``.
 """
 
 from __future__ import annotations

@@ -2,6 +2,10 @@
 
 scikit-learn ships the bundled files inside the package: nothing is downloaded.
 The generated sets (moons, circles, blobs) are rebuilt exactly from the run's seed.
+
+Where it continues: :func:`~engine.data.core.build_data` splits and scales these like
+any other dataset; a user's own ``(X, y)`` function needs no file here (README, "Your
+own data").
 """
 
 from __future__ import annotations

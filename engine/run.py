@@ -190,10 +190,11 @@ def backbone_of(cfg: DictConfig, device: torch.device) -> dict[str, Any]:
     encoder as ``backbone`` and its ``latent_size``, checked to read the same data."""
     run_dir = Path(str(cfg.model.run))
     source_cfg, source, _ = load_other_run(run_dir, cfg.model.get("checkpoint", "best"), device)
-    if not hasattr(source.model, "feature_extractor"):
+    if "feature_extractor" not in zoo.model_capabilities(source_cfg.model.name):
+        encoders = " or ".join(zoo.models_with("feature_extractor"))
         raise ConfigError(
             f"model.run={run_dir} is a '{source_cfg.model.name}' run; model '{cfg.model.name}' "
-            "needs the encoder of an autoencoder or vae run"
+            f"needs the encoder of a run of model {encoders}"
         )
     differ = data_difference(source_cfg, cfg)
     if differ:
@@ -288,8 +289,9 @@ def make_trainer(cfg: DictConfig, run_dir: str | Path) -> tuple[Trainer, Built]:
             "use full BPTT (trainer.tbptt_window=null) or data of one length"
         )
     # Truncated BPTT carries a recurrent state from window to window (forward_window).
+    capabilities = zoo.model_capabilities(cfg.model.name)
     if trainer_cfg.tbptt_window is not None and (
-        not hasattr(model, "forward_window") or getattr(model, "bidirectional", False)
+        "forward_window" not in capabilities or model.bidirectional
     ):
         raise ConfigError(
             f"trainer.tbptt_window needs a unidirectional recurrent model, not model "
@@ -301,11 +303,12 @@ def make_trainer(cfg: DictConfig, run_dir: str | Path) -> tuple[Trainer, Built]:
 
     steps_per_epoch = data.num_batches("train", trainer_cfg.batch_size)
     groups = built.task.optimizer_groups(model)
-    if trainer_cfg.batch_size < getattr(model, "pack", 1):
+    pack = model.pack if "discriminate" in capabilities else 1  # PacGAN: D judges m at once
+    if trainer_cfg.batch_size < pack:
         raise ConfigError(
-            f"trainer.batch_size={trainer_cfg.batch_size} is smaller than model.pack="
-            f"{model.pack}: the discriminator would never see a whole pack; use a batch size "
-            f"that is a multiple of {model.pack}"
+            f"trainer.batch_size={trainer_cfg.batch_size} is smaller than model.pack={pack}: "
+            f"the discriminator would never see a whole pack; use a batch size that is a "
+            f"multiple of {pack}"
         )
     optims, scheds = {}, {}
     for part, (params, group) in groups.items():
@@ -391,7 +394,7 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
         test = built.task.evaluate(model, built.loss_fn, data, "test")
         if logger.draws:  # not worth a pass over the test split when nothing is kept
             built.task.after_test(model, data, logger, trainer.step)  # e.g. embeddings
-            log_model_pictures(model, data, logger, trainer.step)  # e.g. attention maps
+            log_model_pictures(model, cfg.model.name, data, logger, trainer.step)
         # The config next to the final metrics (HPARAMS tab); also logs test/* scalars.
         hparams = {k: v for k, v in trainer.extra_state["config"].items() if k != "resume"}
         logger.hparams(flatten(hparams), {f"test/{k}": v for k, v in test.items()}, trainer.step)

@@ -12,7 +12,10 @@ from zoo.factory import (
     IncompatibleDataError,
     create_model,
     list_models,
+    model_capabilities,
     model_input_kinds,
+    model_task,
+    models_with,
     register_model,
 )
 from zoo.initializers import apply_initializer, list_initializers
@@ -37,6 +40,9 @@ __all__ = [
     "list_models",
     "list_regularizers",
     "make_activation",
+    "model_capabilities",
     "model_input_kinds",
+    "model_task",
+    "models_with",
     "register_model",
 ]

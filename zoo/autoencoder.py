@@ -287,7 +287,12 @@ class Probe(nn.Module):
         return self.head(z)  # (B, K)
 
 
-@register_model("autoencoder", input_kinds=("vector", "image"))
+@register_model(
+    "autoencoder",
+    input_kinds=("vector", "image"),
+    task="reconstruction",
+    capabilities=("decode", "feature_extractor"),
+)
 def build_autoencoder(
     spec: DataSpec,
     out_features: int | None = None,
@@ -312,7 +317,12 @@ def build_autoencoder(
     )
 
 
-@register_model("vae", input_kinds=("vector", "image"))
+@register_model(
+    "vae",
+    input_kinds=("vector", "image"),
+    task="reconstruction",
+    capabilities=("decode", "variational", "feature_extractor"),
+)
 def build_vae(
     spec: DataSpec,
     out_features: int | None = None,

@@ -238,7 +238,12 @@ class CNN(nn.Module):
         return w if w.ndim == 4 else w.unsqueeze(2)  # (C_out, C_in, k) -> (C_out, C_in, 1, k)
 
 
-@register_model("cnn", input_kinds=("image", "sequence", "vector"), reads_lengths=True)
+@register_model(
+    "cnn",
+    input_kinds=("image", "sequence", "vector"),
+    reads_lengths=True,
+    capabilities=("first_layer_filters", "feature_maps"),
+)
 def build_cnn(
     spec: DataSpec,
     out_features: int | None = None,

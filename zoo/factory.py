@@ -4,6 +4,11 @@ A model family registers a *builder* ``build(spec, **kwargs) -> nn.Module`` with
 :func:`register_model`, declaring which input kinds it can read. :func:`create_model`
 checks that declaration before building, so pairing e.g. an MLP with a graph dataset
 fails with one clear line instead of a shape error deep inside ``forward``.
+
+The same line declares what the model can do beyond ``forward`` (``capabilities``,
+each a Protocol of :mod:`zoo.capabilities`) and the task that alone trains it, if one
+does (``task``); the engine reads both by name (:func:`model_capabilities`,
+:func:`model_task`) instead of probing the built model.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from typing import Any
 
 from torch import nn
 
+from zoo.capabilities import CAPABILITIES, missing
 from zoo.registry import Registry
 from zoo.spec import DataSpec
 
@@ -38,6 +44,8 @@ def register_model(
     input_kinds: Iterable[str] = FLAT_INPUT_KINDS,
     step_outputs: bool = False,
     reads_lengths: bool = False,
+    task: str | None = None,
+    capabilities: Iterable[str] = (),
 ) -> Callable[[Builder], Builder]:
     """Decorator for a builder ``build(spec: DataSpec, **kwargs) -> nn.Module``.
 
@@ -47,9 +55,26 @@ def register_model(
     ``(B, T, out)``, when ``spec.step_targets`` asks for it (sequence labelling).
     ``reads_lengths=True`` declares that its forward takes ``(x, lengths)``: padded
     sequences of different lengths (``spec.padded``).
+    ``task`` names the one task that trains the model when it has its own (a GAN's
+    ``"adversarial"``); None, the default, means any task whose targets its outputs fit.
+    ``capabilities`` names what it can do beyond ``forward``, each a key of
+    :data:`zoo.capabilities.CAPABILITIES` (e.g. ``("decode", "feature_extractor")``):
+    the engine calls only what a model declares, and :func:`create_model` checks that
+    the built model has each one's methods and attributes.
     """
+    unknown = sorted(set(capabilities) - CAPABILITIES.keys())
+    if unknown:
+        raise ValueError(
+            f"model '{name}' declares unknown capabilities {', '.join(unknown)}; "
+            f"known: {', '.join(CAPABILITIES)}"
+        )
     return MODELS.register(
-        name, input_kinds=tuple(input_kinds), step_outputs=step_outputs, reads_lengths=reads_lengths
+        name,
+        input_kinds=tuple(input_kinds),
+        step_outputs=step_outputs,
+        reads_lengths=reads_lengths,
+        task=task,
+        capabilities=frozenset(capabilities),
     )
 
 
@@ -73,7 +98,16 @@ def create_model(name: str, spec: DataSpec, **kwargs: Any) -> nn.Module:
             f"model '{name}' gives one output per sample, but this data has a target at "
             f"every time step; use a model with per-step outputs: {_or_join(steppers or ('none',))}"
         )
-    return entry.obj(spec, **kwargs)
+    model = entry.obj(spec, **kwargs)
+    for capability in sorted(entry.meta["capabilities"]):
+        lacking = missing(model, capability)
+        if lacking:  # a wrong declaration: the zoo's bug, not the user's config
+            protocol = CAPABILITIES[capability].__name__
+            raise TypeError(
+                f"model '{name}' declares capability '{capability}' "
+                f"(zoo.capabilities.{protocol}) but has no {', '.join(lacking)}"
+            )
+    return model
 
 
 def list_models() -> list[str]:
@@ -82,3 +116,21 @@ def list_models() -> list[str]:
 
 def model_input_kinds(name: str) -> tuple[str, ...]:
     return MODELS.meta(name)["input_kinds"]
+
+
+def model_capabilities(name: str) -> frozenset[str]:
+    """What model ``name`` declared it can do beyond ``forward`` (:mod:`zoo.capabilities`)."""
+    return MODELS.meta(name)["capabilities"]
+
+
+def models_with(capability: str) -> list[str]:
+    """The registered models that declare ``capability``, sorted."""
+    if capability not in CAPABILITIES:
+        raise ValueError(f"unknown capability '{capability}'; known: {', '.join(CAPABILITIES)}")
+    return [n for n in MODELS.names() if capability in MODELS.meta(n)["capabilities"]]
+
+
+def model_task(name: str) -> str | None:
+    """The one task that trains model ``name``, or None when any task that fits its
+    outputs may (see :func:`register_model`)."""
+    return MODELS.meta(name)["task"]

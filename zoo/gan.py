@@ -206,7 +206,9 @@ class GAN(LatentPrior, nn.Module):
         return self.discriminator(self.pack_samples(x))  # (B/m, ...) -> (B/m, 1)
 
 
-@register_model("gan", input_kinds=("vector", "image"))
+@register_model(
+    "gan", input_kinds=("vector", "image"), task="adversarial", capabilities=("discriminate",)
+)
 def build_gan(
     spec: DataSpec,
     out_features: int | None = None,

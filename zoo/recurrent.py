@@ -179,6 +179,12 @@ class RecurrentNet(nn.Module):
         out, state = self._run(as_sequence(x), state, None)
         return self._read_out(out, state), state
 
+    @property
+    def packs_lengths(self) -> bool:
+        """Whether ``forward(x, lengths)`` packs the batch for the fused kernel (see
+        :meth:`_run`); the reference stack runs every step, a padded one keeping the state."""
+        return self.impl == "fused"
+
     def _run(self, x: Tensor, state: State | None, lengths: Tensor | None) -> tuple[Tensor, State]:
         """The stack over x: top-layer outputs (B, T, D·H) and final state (L·D, B, H)."""
         if self.impl == "reference":
@@ -213,7 +219,13 @@ def _build(spec: DataSpec, mode: str, out_features: int | None, **kwargs) -> Rec
     )
 
 
-@register_model("rnn", input_kinds=SEQUENCE_INPUT_KINDS, step_outputs=True, reads_lengths=True)
+@register_model(
+    "rnn",
+    input_kinds=SEQUENCE_INPUT_KINDS,
+    step_outputs=True,
+    reads_lengths=True,
+    capabilities=("forward_window", "packs_lengths"),
+)
 def build_rnn(
     spec: DataSpec,
     out_features: int | None = None,
@@ -237,7 +249,13 @@ def build_rnn(
     )
 
 
-@register_model("lstm", input_kinds=SEQUENCE_INPUT_KINDS, step_outputs=True, reads_lengths=True)
+@register_model(
+    "lstm",
+    input_kinds=SEQUENCE_INPUT_KINDS,
+    step_outputs=True,
+    reads_lengths=True,
+    capabilities=("forward_window", "packs_lengths"),
+)
 def build_lstm(
     spec: DataSpec,
     out_features: int | None = None,
@@ -261,7 +279,13 @@ def build_lstm(
     )
 
 
-@register_model("gru", input_kinds=SEQUENCE_INPUT_KINDS, step_outputs=True, reads_lengths=True)
+@register_model(
+    "gru",
+    input_kinds=SEQUENCE_INPUT_KINDS,
+    step_outputs=True,
+    reads_lengths=True,
+    capabilities=("forward_window", "packs_lengths"),
+)
 def build_gru(
     spec: DataSpec,
     out_features: int | None = None,

@@ -275,7 +275,11 @@ class Transformer(nn.Module):
 
 
 @register_model(
-    "transformer", input_kinds=SEQUENCE_INPUT_KINDS, step_outputs=True, reads_lengths=True
+    "transformer",
+    input_kinds=SEQUENCE_INPUT_KINDS,
+    step_outputs=True,
+    reads_lengths=True,
+    capabilities=("attention_maps",),
 )
 def build_transformer(
     spec: DataSpec,

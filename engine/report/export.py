@@ -24,12 +24,13 @@ ONNX inputs are tensors, never Python objects, so the inputs become:
 
 * a batch ``x``: input ``x``, its dimension 0 dynamic;
 * padded sequences ``(x, lengths)``: inputs ``x`` and ``lengths``, both dynamic in B
-  (T stays fixed). The fused recurrent kernels pack the batch, which does not export:
-  see ``FUSED_RNN_WITH_LENGTHS``;
-* a PyG ``Data``/``Batch`` for a GNN: inputs ``x`` (N, F) and ``edge_index`` (2, E), plus
-  ``batch`` (N,) and ``ptr`` (G + 1,) for a graph-level model (:class:`GraphInputs`),
-  with N, E and G dynamic (so the example needs >= 2 graphs). ``target_nodes`` is not
-  an input: the export scores every node.
+  (T stays fixed). A model that packs them for a fused kernel (it declares
+  ``packs_lengths``, :mod:`zoo.capabilities`) does not export: see
+  ``FUSED_RNN_WITH_LENGTHS``;
+* a PyG ``Data`` (one graph, node-level) or ``Batch`` (graph-level) for a GNN: inputs
+  ``x`` (N, F) and ``edge_index`` (2, E), plus ``batch`` (N,) and ``ptr`` (G + 1,) for a
+  ``Batch`` (:class:`GraphInputs`), with N, E and G dynamic (so the example needs >= 2
+  graphs). ``target_nodes`` is not an input: the export scores every node.
 
 Usage::
 
@@ -41,6 +42,7 @@ Usage::
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 import warnings
 from pathlib import Path
@@ -50,10 +52,9 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+import zoo
 from engine.errors import ZooError
-from zoo.gnn import GNN
 from zoo.modes import eval_mode
-from zoo.recurrent import RecurrentNet
 
 OPSET = 18  # what onnxscript's torch_lib translates to (torch.onnx's default)
 TOLERANCE = 1e-4  # the largest max |y_onnx − y_torch| accepted
@@ -81,9 +82,7 @@ def not_exportable(model_name: str) -> str | None:
 
 def exportable_models() -> list[str]:
     """The registered models that export: all but those in ``NOT_EXPORTABLE``."""
-    from zoo import list_models
-
-    return [name for name in list_models() if name not in NOT_EXPORTABLE]
+    return [name for name in zoo.list_models() if name not in NOT_EXPORTABLE]
 
 
 # ----------------------------------------------------------------------------- graphs
@@ -101,7 +100,7 @@ class GraphInputs(nn.Module):
         ptr ``(G + 1,)``. Output ``(N, K)`` node-level, ``(G, K)`` graph-level.
     """
 
-    def __init__(self, gnn: GNN) -> None:
+    def __init__(self, gnn: nn.Module) -> None:
         super().__init__()
         self.gnn = gnn
 
@@ -130,23 +129,27 @@ def _bincount(self: Tensor, weights: Tensor | None = None, minlength: int = 0) -
 # ----------------------------------------------------------------------------- export
 
 
+def _is_graph(inputs: Any) -> bool:
+    """Whether ``inputs`` is a PyG ``Data`` or ``Batch``. PyG is imported only where a
+    graph is built (:mod:`zoo.pyg`): if it is not loaded, no input can be a graph."""
+    pyg_data = sys.modules.get("torch_geometric.data")
+    return pyg_data is not None and isinstance(inputs, pyg_data.Data)
+
+
 def onnx_inputs(
     model: nn.Module, example_inputs: Any
 ) -> tuple[nn.Module, tuple[Tensor, ...], list[str], tuple[dict[int, Any], ...]]:
     """What is exported for ``model`` called on ``example_inputs``: the module, its
     tensor inputs, their names and their dynamic dimensions."""
     dyn = torch.export.Dim.DYNAMIC
-    if isinstance(model, GNN):
+    if _is_graph(example_inputs):
         data = example_inputs
-        if not model.graph_level:
+        if data.batch is None:  # one graph (node-level data)
             args = (data.x, data.edge_index)
-        else:
-            batch = data.batch  # None for one graph, as GNN.forward reads it
-            if batch is None:
-                batch = torch.zeros(data.num_nodes, dtype=torch.long, device=data.x.device)
-            counts = torch.bincount(batch, minlength=getattr(data, "num_graphs", 1))  # (G,)
+        else:  # a Batch of graphs (graph-level data)
+            counts = torch.bincount(data.batch, minlength=data.num_graphs)  # (G,)
             ptr = torch.cat([counts.new_zeros(1), counts.cumsum(0)])  # (G + 1,)
-            args = (data.x, data.edge_index, batch, ptr)
+            args = (data.x, data.edge_index, data.batch, ptr)
         names = ["x", "edge_index", "batch", "ptr"][: len(args)]
         dims = {"x": {0: dyn}, "edge_index": {1: dyn}, "batch": {0: dyn}, "ptr": {0: dyn}}
         return GraphInputs(model), args, names, tuple(dims[name] for name in names)
@@ -155,9 +158,15 @@ def onnx_inputs(
     return model, args, names, tuple({0: dyn} for _ in args)
 
 
-def _refusal(model: nn.Module, args: tuple[Tensor, ...], names: list[str], dims: tuple) -> str:
+def _refusal(
+    model: nn.Module, model_name: str, args: tuple[Tensor, ...], names: list[str], dims: tuple
+) -> str:
     """Why these inputs cannot be exported (known in advance), or ""."""
-    if isinstance(model, RecurrentNet) and model.impl == "fused" and "lengths" in names:
+    if (
+        "lengths" in names
+        and "packs_lengths" in zoo.model_capabilities(model_name)
+        and model.packs_lengths  # zoo.capabilities.PacksLengths: whether this instance packs
+    ):
         return FUSED_RNN_WITH_LENGTHS
     # torch.export specializes sizes 0 and 1 to constants, G = len(ptr) - 1 included.
     if "ptr" in names and args[3].shape[0] < 3:
@@ -206,7 +215,8 @@ def export_onnx(
         example_inputs: one batch as the model reads it, of at least 2 samples: a
             tensor ``x``, a tuple ``(x, lengths)``, or a PyG ``Data``/``Batch`` (GNNs).
         path: where to write the ``.onnx`` file (atomically, once it passed the check).
-        model_name: the model's registered name, for ``NOT_EXPORTABLE`` and messages.
+        model_name: the model's registered name: what it declares (``packs_lengths``),
+            ``NOT_EXPORTABLE`` and messages.
 
     Returns:
         ``{"path": str, "max_abs_diff": float, "opset": int, "inputs": [names]}``.
@@ -229,7 +239,7 @@ def export_onnx(
     with eval_mode(model):  # dropout off, batch norm on its running statistics
         try:
             module, args, names, dims = onnx_inputs(model, example_inputs)
-            reason = _refusal(model, args, names, dims)
+            reason = _refusal(model, model_name, args, names, dims)
             if reason:
                 raise refuse(reason)
             try:

@@ -1,7 +1,9 @@
 """Pictures of what a model computes, for TensorBoard's IMAGES tab (and PNG files).
 
-A model family that has something to show offers it as a method, and
-:func:`log_model_pictures` draws whatever the trained model offers after testing:
+A model family that has something to show offers it as a method and declares it
+where it registers (``capabilities=`` in ``register_model``, a Protocol of
+:mod:`zoo.capabilities`); :func:`log_model_pictures` draws what the trained model
+declares, after testing:
 
 * ``attention_maps(x[, lengths])`` (Transformer): one ``(B, heads, T, T)`` map per
   block; drawn for the first test sample as a grid, blocks down, heads across;
@@ -22,6 +24,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+import zoo
 from engine.data import DataModule, call_model
 from zoo.modes import eval_mode
 
@@ -174,21 +177,27 @@ def feature_maps_picture(maps: Tensor, max_channels: int = 32) -> np.ndarray:
     return grid([cells[i : i + per_row] for i in range(0, len(cells), per_row)], cell_px=48)
 
 
+# The capabilities (zoo.capabilities) that are pictures of the model.
+PICTURES = frozenset({"attention_maps", "first_layer_filters", "feature_maps"})
+
+
 @torch.no_grad()
-def log_model_pictures(model: Any, data: DataModule, logger: Any, step: int) -> None:
-    """Draw what the model can show (see the module doc) for the first test sample."""
-    if not any(
-        hasattr(model, a) for a in ("attention_maps", "first_layer_filters", "feature_maps")
-    ):
+def log_model_pictures(
+    model: Any, model_name: str, data: DataModule, logger: Any, step: int
+) -> None:
+    """Draw what registered model ``model_name`` declares it can show (see the module
+    doc) for the first test sample."""
+    shown = zoo.model_capabilities(model_name) & PICTURES
+    if not shown:
         return  # nothing to draw (and a graph input is not sliced into samples)
     first = data.head("test", 1)
     with eval_mode(model):
-        if hasattr(model, "attention_maps"):
+        if "attention_maps" in shown:
             maps = call_model(model.attention_maps, first)
             logger.image("attention/test_sample_0", attention_picture(maps), step)
-        if hasattr(model, "first_layer_filters"):
+        if "first_layer_filters" in shown:
             logger.image("filters/first_layer", filters_picture(model.first_layer_filters()), step)
-        if hasattr(model, "feature_maps"):
+        if "feature_maps" in shown:
             for name, fmap in call_model(model.feature_maps, first).items():
                 if fmap.ndim == 4:  # (1, C, h, w); 1-D signals have no picture here
                     logger.image(f"feature_maps/{name}", feature_maps_picture(fmap[0]), step)

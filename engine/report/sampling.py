@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+import zoo
 from engine.errors import ConfigError
 from engine.report.evaluation import run_test_checkpoint
 from engine.report.pictures import encode_png
@@ -55,19 +56,21 @@ def draw_samples(
     cfg, built, _ = load_run(run_dir, checkpoint, resolve_device(device_name))
     model, data, task = built.model, built.data, built.task
     name = cfg.model.name
-    decodes = hasattr(model, "decode")
-    if not (hasattr(model, "discriminate") or decodes):
+    capabilities = zoo.model_capabilities(name)  # as registered (zoo.capabilities)
+    decodes, priors = "decode" in capabilities, zoo.models_with("variational")
+    if not (decodes or "discriminate" in capabilities):
+        samplers = " or ".join(sorted(zoo.models_with("discriminate") + priors))
         raise ConfigError(
-            f"{run_dir} is a '{name}' run; sample.py draws from a gan or vae run (or decodes "
-            "codes with an autoencoder's)"
+            f"{run_dir} is a '{name}' run; sample.py draws from a {samplers} run (or decodes "
+            f"latent=<file.npy> with the decoder of model {' or '.join(zoo.models_with('decode'))})"
         )
     device = next(model.parameters()).device
     if latent is not None:
         z = torch.as_tensor(read_codes(latent, model.latent_size, name)).to(device)
-    elif decodes and not getattr(model, "variational", False):
+    elif decodes and "variational" not in capabilities:
         raise ConfigError(
-            f"an autoencoder has no prior to sample from; train model=vae, or decode codes of "
-            f"your choice with latent=<file.npy> of shape (N, {model.latent_size})"
+            f"model '{name}' has no prior to sample from; train model={' or '.join(priors)}, or "
+            f"decode codes of your choice with latent=<file.npy> of shape (N, {model.latent_size})"
         )
     else:
         z = fixed_noise(n, model.latent_size, seed, device)

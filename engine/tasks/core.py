@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 import losses
+import zoo
 from engine.data import DATASETS, DataModule, call_model
 from engine.errors import ConfigError
 from zoo import DataSpec, Registry
@@ -103,10 +104,9 @@ class Task:
 
     def check_model(self, model: nn.Module, model_name: str) -> None:
         """Refuse, in one line, a model this task cannot train (default: any model but
-        the generative ones, which have tasks of their own)."""
-        own = "adversarial" if hasattr(model, "discriminate") else None
-        own = "reconstruction" if hasattr(model, "decode") else own
-        if own is not None:
+        one registered with a task of its own, as the generative ones are)."""
+        own = zoo.model_task(model_name)
+        if own is not None and own != self.name:
             raise ConfigError(
                 f"model '{model_name}' is trained by task={own}, not {self.name}; "
                 f"use task={own} (or name only the model, which brings its task and loss)"

@@ -28,6 +28,7 @@ import numpy as np
 import torch
 from torch import nn
 
+import zoo
 from engine.data import DataModule, mixtures
 from engine.errors import ConfigError
 from engine.report.pictures import PALETTE, image_grid, scatter_picture
@@ -141,14 +142,14 @@ class Adversarial(_Generative):
         self.d_steps, self.samples, self.confidence = d_steps, samples, confidence
 
     def check_model(self, model: nn.Module, model_name: str) -> None:
-        if not hasattr(model, "discriminate"):
+        if "discriminate" not in zoo.model_capabilities(model_name):
             raise ConfigError(
-                f"task adversarial trains a generator against a discriminator: use model=gan, "
-                f"not '{model_name}'"
+                f"task adversarial trains a generator against a discriminator: use "
+                f"model={' or '.join(zoo.models_with('discriminate'))}, not '{model_name}'"
             )
-        self.latent_size = model.latent_size
+        self.latent_size = model.latent_size  # the members of zoo.capabilities.Adversarial
         ranges = {"sigmoid": (0.0, 1.0), "tanh": (-1.0, 1.0)}
-        if getattr(model, "output", None) in ranges:
+        if model.output in ranges:
             lo, hi = ranges[model.output]
             if self.lo < lo or self.hi > hi:
                 fix = "data.scale=minmax" if model.output == "sigmoid" else "model.output=identity"
@@ -328,15 +329,17 @@ class Reconstruction(_Generative):
         self.labelled = data.spec.target_kind == "classification"
 
     def check_model(self, model: nn.Module, model_name: str) -> None:
-        if not hasattr(model, "decode"):
+        if "decode" not in zoo.model_capabilities(model_name):
             raise ConfigError(
                 f"task reconstruction trains a model whose output has its input's shape: use "
-                f"model=autoencoder or vae, not '{model_name}'"
+                f"model={' or '.join(zoo.models_with('decode'))}, not '{model_name}'"
             )
-        if self.beta != 1.0 and not getattr(model, "variational", False):
+        # A VAE (zoo.capabilities.Variational) has a posterior, a prior and a KL term.
+        self.variational = "variational" in zoo.model_capabilities(model_name)
+        if self.beta != 1.0 and not self.variational:
             raise ConfigError(
                 f"task.beta weighs a VAE's KL term; model '{model_name}' has none: use "
-                "model=vae, or leave task.beta=1"
+                f"model={' or '.join(zoo.models_with('variational'))}, or leave task.beta=1"
             )
 
     def terms(
@@ -350,7 +353,7 @@ class Reconstruction(_Generative):
         generator: the same draws every time, the training RNG untouched). Decoding
         the mean code instead would overstate the bound.
         """
-        if getattr(model, "variational", False):
+        if self.variational:
             if noise is None:
                 out, mu, logvar = model.forward_with_posterior(x)
             else:
@@ -433,7 +436,7 @@ class Reconstruction(_Generative):
                 first = x[:8]
                 pair = torch.cat([first, self.reconstruct(model(first))])  # 8 over 8
                 drawn["reconstructions"] = image_grid(self.picture_of(pair))
-                if getattr(model, "variational", False):
+                if self.variational:
                     z = fixed_noise(32, model.latent_size, 2, device)
                     prior = self.reconstruct(model.decode(z))
                     drawn["samples/prior"] = image_grid(self.picture_of(prior))

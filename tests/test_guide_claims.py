@@ -67,7 +67,7 @@ def test_zero_init_units_stay_identical_random_init_breaks_symmetry():
         torch.manual_seed(0)
         # sigmoid: σ(0) = 1/2 is not 0, so gradients do flow from zero weights (with
         # tanh or relu, φ(0) = 0 and a zero network would not learn at all).
-        model = zoo.MLP(16, 3, hidden_size=8, num_layers=1, activation="sigmoid")
+        model = zoo.MLP(16, 3, 8, 1, activation="sigmoid", norm="none", dropout=0.0)
         zoo.apply_initializer(model, name, generator=torch.Generator().manual_seed(0))
         fit(model, x, y, steps=50, lr=1.0)
         (w,) = hidden_weights(model)
@@ -86,7 +86,7 @@ def grad_norms(activation: str, init: str, depth: int = 12) -> tuple[float, floa
     """(‖∂L/∂W‖ of the first layer, of the last layer) of a deep MLP, on one batch."""
     x, y = toy_data(features=32)
     torch.manual_seed(0)
-    model = zoo.MLP(32, 3, hidden_size=64, num_layers=depth, activation=activation)
+    model = zoo.MLP(32, 3, 64, depth, activation=activation, norm="none", dropout=0.0)
     zoo.apply_initializer(model, init, generator=torch.Generator().manual_seed(0))
     F.cross_entropy(model(x), y).backward()
     return model.hidden[0][0].weight.grad.norm().item(), model.head.weight.grad.norm().item()
@@ -108,7 +108,7 @@ def test_deep_sigmoid_gradients_vanish_relu_with_he_init_do_not():
 def explosive_model() -> nn.Module:
     """Ten ReLU layers with N(0, 1) weights: each multiplies the signal by ~√(64/2)."""
     torch.manual_seed(0)
-    model = zoo.MLP(16, 3, hidden_size=64, num_layers=10)
+    model = zoo.MLP(16, 3, hidden_size=64, num_layers=10, norm="none", dropout=0.0)
     return zoo.apply_initializer(model, "normal", torch.Generator().manual_seed(0), std=1.0)
 
 
@@ -204,7 +204,7 @@ def test_dropout_is_on_in_training_and_off_in_evaluation():
     """Training: about a fraction p of the hidden units are zeroed, the rest scaled by
     1/(1 − p), so the output is right on average. Evaluation: the plain network."""
     torch.manual_seed(0)
-    model = zoo.MLP(10, 2, hidden_size=256, num_layers=1, dropout=0.5)
+    model = zoo.MLP(10, 2, hidden_size=256, num_layers=1, dropout=0.5, norm="none")
     dropout, relu = model.hidden[0][2], model.hidden[0][1]
     seen = {}
     dropout.register_forward_hook(lambda m, i, o: seen.update(inp=i[0], out=o))

@@ -20,6 +20,10 @@ The h projections W_Q, W_K, W_V are packed into one ``in_proj`` (d -> 3d) and W_
 copy between the two one to one (the parity tests do this).
 
 Shapes use B batch, T steps, d = embed_dim, nh heads, hs = d / nh per head.
+
+Where it continues: zoo/transformer.py's blocks use it; tests/zoo/test_attention.py
+holds it equal to :class:`torch.nn.MultiheadAttention`, and bench/sequence.py times both
+``impl``.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-IMPLS = ("fused", "reference")
+from zoo.checks import IMPLS, check_choice, check_fraction
 
 
 def attention_mask(
@@ -122,10 +126,8 @@ class MultiHeadSelfAttention(nn.Module):
                 f"attention embed_dim {embed_dim} must divide into num_heads {num_heads} "
                 f"equal heads; pick num_heads among the divisors of {embed_dim}"
             )
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"attention dropout must be in [0, 1), got {dropout}")
-        if impl not in IMPLS:
-            raise ValueError(f"attention impl must be one of {', '.join(IMPLS)}; got '{impl}'")
+        check_fraction("attention dropout", dropout)
+        check_choice("attention impl", impl, IMPLS)
         self.embed_dim, self.num_heads, self.dropout, self.impl = (
             embed_dim,
             num_heads,

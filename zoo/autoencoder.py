@@ -36,7 +36,14 @@ Default sizes suit the 8x8 digits (F = 64): an MLP 64 -> 256 -> 128 -> Z and bac
 Z = 16 for the autoencoder (a quarter of the pixels) and Z = 8 for the VAE, whose KL
 term switches unneeded code dimensions off anyway (they collapse to the prior), and
 whose prior is easier to cover, for sampling, in fewer dimensions. ``arch=conv`` uses
-the DCGAN stacks of :mod:`zoo.generative_blocks` instead.
+the DCGAN stacks of :mod:`zoo.generative_blocks` instead, whose widths are channels:
+give it its own (experiment=autoencoder_digits_conv: ``widths=[32, 64]``).
+
+Where it continues: the training step and the ELBO (reconstruction + β·KL) live in
+engine/tasks/generative.py (``task=reconstruction``), the KL term in
+losses/divergence.py (:func:`~losses.divergence.gaussian_kl`); a probe's encoder is
+loaded from its run by engine/run.py (``backbone_of``); sample.py decodes codes and
+prior draws (engine/report/sampling.py).
 """
 
 from __future__ import annotations
@@ -48,13 +55,19 @@ import torch
 from torch import Tensor, nn
 
 from zoo.activations import make_activation
+from zoo.checks import (
+    NORMS,
+    check_activation,
+    check_at_least,
+    check_choice,
+    check_image,
+    check_renamed,
+    check_sizes,
+)
 from zoo.factory import register_model
 from zoo.generative_blocks import (
     ARCHS,
-    NORMS,
     LatentPrior,
-    check_choice,
-    check_image,
     check_latent,
     decoder,
     encoder,
@@ -70,10 +83,10 @@ class AutoEncoder(nn.Module):
         data_shape: one sample's shape, ``(F,)`` or ``(C, H, W)``.
         latent_size: Z, the code's dimension.
         arch: ``"mlp"`` or ``"conv"`` (images only).
-        hidden_sizes: the MLP encoder's hidden widths; the decoder uses them reversed.
-            Empty: a linear autoencoder (PCA's subspace, with squared error).
-        channels: conv widths from the coarsest map to the finest, the decoder's order;
-            the encoder uses them reversed. H and W must be divisible by 2^len(channels).
+        widths: the encoder's hidden widths, the data's side first; the decoder uses
+            them reversed. Units of the dense layers (mlp; empty: a linear autoencoder,
+            PCA's subspace with squared error) or channels of the maps (conv, e.g.
+            ``(32, 64)``: H and W must be divisible by 2^len(widths)).
         activation: φ, a name from :func:`zoo.list_activations`.
         activation_kwargs: φ's own options, e.g. ``{"negative_slope": 0.2}``.
         norm: ``"none"`` or ``"batch"``, in every hidden block of both networks.
@@ -90,8 +103,7 @@ class AutoEncoder(nn.Module):
         data_shape: tuple[int, ...],
         latent_size: int,
         arch: str = "mlp",
-        hidden_sizes: Sequence[int] = (256, 128),
-        channels: Sequence[int] = (64, 32),
+        widths: Sequence[int] = (256, 128),
         activation: str = "relu",
         activation_kwargs: Mapping[str, Any] | None = None,
         norm: str = "none",
@@ -99,12 +111,12 @@ class AutoEncoder(nn.Module):
         super().__init__()
         name = self.model_name
         data_shape = tuple(data_shape)
-        check_choice(name, "arch", arch, ARCHS)
-        check_choice(name, "norm", norm, NORMS)
-        check_image(name, arch, data_shape)
-        if latent_size < 1:
-            raise ValueError(f"{name} latent_size must be >= 1, got {latent_size}")
-        make_activation(activation, **dict(activation_kwargs or {}))  # fail here if unknown
+        check_choice(f"{name} arch", arch, ARCHS)
+        check_choice(f"{name} norm", norm, NORMS)
+        if arch == "conv":
+            check_image(f"{name} arch=conv", data_shape, "use arch=mlp")
+        check_at_least(f"{name} latent_size", latent_size, 1)
+        check_activation(activation, activation_kwargs)
 
         self.latent_size = latent_size
         self.data_shape = data_shape
@@ -112,11 +124,9 @@ class AutoEncoder(nn.Module):
         options = dict(
             activation=activation, activation_kwargs=activation_kwargs, norm=norm, model=name
         )
-        widths = list(hidden_sizes)
-        self.encoder = encoder(arch, data_shape, widths, list(channels), code, **options)
-        self.decoder = decoder(
-            arch, latent_size, data_shape, widths[::-1], list(channels), **options
-        )
+        widths = list(widths)
+        self.encoder = encoder(arch, data_shape, widths, code, **options)
+        self.decoder = decoder(arch, latent_size, data_shape, widths[::-1], **options)
 
     def encode(self, x: Tensor) -> Tensor:
         return self.encoder(x)  # (B, *data_shape) -> (B, Z)
@@ -253,13 +263,8 @@ class Probe(nn.Module):
         freeze: bool = True,
     ) -> None:
         super().__init__()
-        if latent_size < 1 or out_features < 1:
-            raise ValueError(
-                f"probe needs latent_size >= 1 and out_features >= 1, "
-                f"got {latent_size} and {out_features}"
-            )
-        if hidden_size < 0:
-            raise ValueError(f"probe hidden_size must be >= 0 (0 = linear), got {hidden_size}")
+        check_sizes("probe", latent_size=latent_size, out_features=out_features)
+        check_at_least("probe hidden_size", hidden_size, 0, "(0 = linear)")
         self.backbone = backbone
         self.latent_size = latent_size
         self.freeze = freeze
@@ -294,27 +299,13 @@ class Probe(nn.Module):
     capabilities=("decode", "feature_extractor"),
 )
 def build_autoencoder(
-    spec: DataSpec,
-    out_features: int | None = None,
-    arch: str = "mlp",
-    latent_size: int = 16,
-    hidden_sizes: Sequence[int] = (256, 128),
-    channels: Sequence[int] = (64, 32),
-    activation: str = "relu",
-    activation_kwargs: Mapping[str, Any] | None = None,
-    norm: str = "none",
+    spec: DataSpec, out_features: int | None = None, latent_size: int = 16, **options: Any
 ) -> AutoEncoder:
-    """``out_features`` is ignored: the reconstruction has the input's shape."""
-    return AutoEncoder(
-        spec.input_shape,
-        latent_size,
-        arch=arch,
-        hidden_sizes=hidden_sizes,
-        channels=channels,
-        activation=activation,
-        activation_kwargs=activation_kwargs,
-        norm=norm,
-    )
+    """:class:`AutoEncoder` of the data's samples, a code of ``latent_size`` (a quarter
+    of the 8x8 digits' pixels); ``options`` are its arguments. ``out_features`` is
+    ignored: the reconstruction has the input's shape."""
+    check_renamed("autoencoder", options)
+    return AutoEncoder(spec.input_shape, latent_size, **options)
 
 
 @register_model(
@@ -324,27 +315,13 @@ def build_autoencoder(
     capabilities=("decode", "variational", "feature_extractor"),
 )
 def build_vae(
-    spec: DataSpec,
-    out_features: int | None = None,
-    arch: str = "mlp",
-    latent_size: int = 8,
-    hidden_sizes: Sequence[int] = (256, 128),
-    channels: Sequence[int] = (64, 32),
-    activation: str = "relu",
-    activation_kwargs: Mapping[str, Any] | None = None,
-    norm: str = "none",
+    spec: DataSpec, out_features: int | None = None, latent_size: int = 8, **options: Any
 ) -> VAE:
-    """``out_features`` is ignored: the reconstruction has the input's shape."""
-    return VAE(
-        spec.input_shape,
-        latent_size,
-        arch=arch,
-        hidden_sizes=hidden_sizes,
-        channels=channels,
-        activation=activation,
-        activation_kwargs=activation_kwargs,
-        norm=norm,
-    )
+    """:class:`VAE` of the data's samples, a code of ``latent_size`` (the prior is
+    easier to cover, for sampling, in fewer dimensions); ``options`` are its arguments.
+    ``out_features`` is ignored: the reconstruction has the input's shape."""
+    check_renamed("vae", options)
+    return VAE(spec.input_shape, latent_size, **options)
 
 
 @register_model("probe", input_kinds=("vector", "image"))
@@ -353,14 +330,13 @@ def build_probe(
     out_features: int | None = None,
     backbone: nn.Module | None = None,
     latent_size: int | None = None,
-    hidden_size: int = 0,
-    activation: str = "relu",
-    freeze: bool = True,
     run: str | None = None,
     checkpoint: str = "best",
+    **options: Any,
 ) -> Probe:
-    """``run`` and ``checkpoint`` name the source run; the engine reads them and passes
-    its ``feature_extractor()`` as ``backbone`` and its ``latent_size``. Here they are
+    """:class:`Probe` on ``backbone``; ``options`` are its arguments. ``run`` and
+    ``checkpoint`` name the source run; the engine reads them and passes its
+    ``feature_extractor()`` as ``backbone`` and its ``latent_size``. Here they are
     accepted and unused."""
     if backbone is None:
         raise ValueError(
@@ -371,11 +347,5 @@ def build_probe(
             "probe needs latent_size, the width of its backbone's output (the source model's "
             "latent_size)"
         )
-    return Probe(
-        backbone,
-        latent_size,
-        spec.num_outputs if out_features is None else out_features,
-        hidden_size=hidden_size,
-        activation=activation,
-        freeze=freeze,
-    )
+    out = spec.num_outputs if out_features is None else out_features
+    return Probe(backbone, latent_size, out, **options)

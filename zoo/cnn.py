@@ -22,6 +22,11 @@ What it reads: images ``(B, C, H, W)`` with 2-D convolutions; sequences
 ``(B, F)`` as one channel of length F. Pooling never shrinks a map below 1: a block
 whose map is smaller than the pool window in some dimension does not pool (with
 2x2 windows the 8x8 digits give 8 -> 4 -> 2 -> 1 over three blocks; a fourth keeps 1x1).
+
+Where it continues: the convolutions and pooling written out are zoo/conv.py
+(``impl=reference``); the training step is the default of
+:class:`engine.tasks.core.Task`; the first layer's filters and each block's feature maps
+are drawn after testing by engine/report/pictures.py.
 """
 
 from __future__ import annotations
@@ -33,12 +38,23 @@ import torch
 from torch import Tensor, nn
 
 from zoo.activations import make_activation
-from zoo.conv import IMPLS, Conv1d, Conv2d, Pool, conv_output_size
+from zoo.checks import (
+    IMPLS,
+    NORMS,
+    check_activation,
+    check_at_least,
+    check_choice,
+    check_fraction,
+    check_image,
+    check_renamed,
+    check_widths,
+)
+from zoo.conv import Conv1d, Conv2d, Pool, conv_output_size
 from zoo.factory import register_model
 from zoo.modes import eval_mode
+from zoo.sequence import sequence_shape
 from zoo.spec import DataSpec
 
-NORMS = ("none", "batch")
 POOLS = ("max", "avg", "none")
 
 
@@ -94,7 +110,7 @@ class CNN(nn.Module):
         input_size: the spatial size of one sample: ``(H, W)`` for images (2-D
             convolutions), ``(L,)`` for sequences and vectors (1-D convolutions).
         out_features: K, the number of outputs.
-        channels: output channels of each block; one block per entry (the depth).
+        widths: output channels of each block; one block per entry (the depth).
         kernel_size: k, one int for every block or one per block.
         padding: ``"same"`` (maps keep their size until pooled) or p, zeros on each side.
         pool: ``"max"``, ``"avg"`` or ``"none"``, after each block's activation.
@@ -116,7 +132,7 @@ class CNN(nn.Module):
         in_channels: int,
         input_size: tuple[int, ...],
         out_features: int,
-        channels: list[int] | tuple[int, ...] = (32, 64),
+        widths: list[int] | tuple[int, ...] = (32, 64),
         kernel_size: int | list[int] | tuple[int, ...] = 3,
         padding: int | str = "same",
         pool: str = "max",
@@ -129,41 +145,29 @@ class CNN(nn.Module):
         impl: str = "fused",
     ) -> None:
         super().__init__()
-        channels = list(channels)
-        kernels = (
-            [kernel_size] * len(channels) if isinstance(kernel_size, int) else list(kernel_size)
-        )
-        act_kwargs = dict(activation_kwargs or {})
-        if not channels or min(channels) < 1:
-            raise ValueError(f"cnn channels must be a non-empty list of ints >= 1, got {channels}")
-        if len(kernels) != len(channels) or min(kernels) < 1:
+        widths = check_widths("cnn widths", widths)
+        kernels = [kernel_size] * len(widths) if isinstance(kernel_size, int) else list(kernel_size)
+        if len(kernels) != len(widths) or min(kernels) < 1:
             raise ValueError(
-                f"cnn kernel_size must be an int >= 1 or one per block ({len(channels)}), "
+                f"cnn kernel_size must be an int >= 1 or one per block ({len(widths)}), "
                 f"got {kernel_size}"
             )
         if padding != "same" and not (isinstance(padding, int) and padding >= 0):
             raise ValueError(f"cnn padding must be 'same' or an int >= 0, got {padding!r}")
-        if pool not in POOLS:
-            raise ValueError(f"cnn pool must be one of {', '.join(POOLS)}; got '{pool}'")
-        if pool_size < 1:
-            raise ValueError(f"cnn pool_size must be >= 1, got {pool_size}")
-        if norm not in NORMS:
-            raise ValueError(f"cnn norm must be one of {', '.join(NORMS)}; got '{norm}'")
-        if hidden_size < 0:
-            raise ValueError(
-                f"cnn hidden_size must be >= 0 (0 = no hidden layer), got {hidden_size}"
-            )
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"cnn dropout must be in [0, 1), got {dropout}")
-        if impl not in IMPLS:
-            raise ValueError(f"cnn impl must be one of {', '.join(IMPLS)}; got '{impl}'")
-        make_activation(activation, **act_kwargs)  # fail here, with the list of names, if unknown
+        check_choice("cnn pool", pool, POOLS)
+        check_at_least("cnn pool_size", pool_size, 1)
+        check_choice("cnn norm", norm, NORMS)
+        check_at_least("cnn hidden_size", hidden_size, 0, "(0 = no hidden layer)")
+        check_fraction("cnn dropout", dropout)
+        check_choice("cnn impl", impl, IMPLS)
+        check_activation(activation, activation_kwargs)
+        act_kwargs = dict(activation_kwargs or {})
 
         self.ndim = len(input_size)
         size = list(input_size)
         blocks: list[nn.Module] = []
         width = in_channels
-        for i, (c, k) in enumerate(zip(channels, kernels, strict=True)):
+        for i, (c, k) in enumerate(zip(widths, kernels, strict=True)):
             if padding != "same":
                 size = [conv_output_size(n, k, padding=padding) for n in size]
                 if min(size) < 1:
@@ -244,45 +248,17 @@ class CNN(nn.Module):
     reads_lengths=True,
     capabilities=("first_layer_filters", "feature_maps"),
 )
-def build_cnn(
-    spec: DataSpec,
-    out_features: int | None = None,
-    channels: list[int] | tuple[int, ...] = (32, 64),
-    kernel_size: int | list[int] | tuple[int, ...] = 3,
-    padding: int | str = "same",
-    pool: str = "max",
-    pool_size: int = 2,
-    norm: str = "batch",
-    activation: str = "relu",
-    activation_kwargs: dict[str, Any] | None = None,
-    hidden_size: int = 128,
-    dropout: float = 0.25,
-    impl: str = "fused",
-) -> CNN:
-    shape = spec.input_shape
+def build_cnn(spec: DataSpec, out_features: int | None = None, **options: Any) -> CNN:
+    """:class:`CNN` with 2-D convolutions on images, 1-D along time on sequences (the
+    features are channels) and along the features of vectors (one channel)."""
+    check_renamed("cnn", options)
     if spec.input_kind == "image":
-        if len(shape) != 3:
-            raise ValueError(f"cnn: image data must be (C, H, W) per sample, got {shape}")
-        in_channels, input_size = shape[0], shape[1:]
+        c, h, w = check_image("cnn", spec.input_shape)
+        in_channels, input_size = c, (h, w)
     elif spec.input_kind == "sequence":
-        if len(shape) != 2:
-            raise ValueError(f"cnn: sequence data must be (T, F) per sample, got {shape}")
-        in_channels, input_size = shape[1], shape[:1]
+        steps, in_channels = sequence_shape(spec)
+        input_size = (steps,)
     else:
         in_channels, input_size = 1, (spec.in_features,)
-    return CNN(
-        in_channels,
-        tuple(input_size),
-        spec.num_outputs if out_features is None else out_features,
-        channels=channels,
-        kernel_size=kernel_size,
-        padding=padding,
-        pool=pool,
-        pool_size=pool_size,
-        norm=norm,
-        activation=activation,
-        activation_kwargs=activation_kwargs,
-        hidden_size=hidden_size,
-        dropout=dropout,
-        impl=impl,
-    )
+    out = spec.num_outputs if out_features is None else out_features
+    return CNN(in_channels, tuple(input_size), out, **options)

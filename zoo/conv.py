@@ -25,6 +25,10 @@ The :class:`Conv1d` / :class:`Conv2d` modules hold exactly ``nn.Conv1d`` /
 (PyTorch's kernels) or ``"reference"`` (the functions here), so weights trained with
 one load into the other. Reference: Goodfellow, Bengio & Courville, *Deep Learning*
 (2016), ch. 9; Dumoulin & Visin, "A guide to convolution arithmetic" (2016).
+
+Where it continues: zoo/cnn.py and zoo/resnet.py build their layers from these modules;
+tests/zoo/test_conv.py holds both ``impl`` equal to PyTorch's, and bench/vision_conv.py
+times them.
 """
 
 from __future__ import annotations
@@ -34,7 +38,8 @@ from collections.abc import Callable, Sequence
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-IMPLS = ("fused", "reference")
+from zoo.checks import IMPLS, check_choice
+
 POOLS = ("max", "avg")
 
 IntOrPair = int | Sequence[int]
@@ -240,11 +245,6 @@ def avg_pool1d(
 # zoo's initializers) finds these too. Only the arithmetic in forward differs.
 
 
-def _check_impl(impl: str) -> None:
-    if impl not in IMPLS:
-        raise ValueError(f"conv impl must be one of {', '.join(IMPLS)}; got '{impl}'")
-
-
 class _ImplConv:
     """What :class:`Conv2d` and :class:`Conv1d` add to ``nn.Conv2d`` / ``nn.Conv1d``: an
     ``impl`` switch between PyTorch's kernel (``fused``) and the unfold + matmul
@@ -264,7 +264,7 @@ class _ImplConv:
         bias: bool = True,
         impl: str = "fused",
     ) -> None:
-        _check_impl(impl)
+        check_choice("conv impl", impl, IMPLS)
         super().__init__(  # type: ignore[call-arg]  # nn.Conv*d, next in the MRO
             in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias
         )
@@ -327,11 +327,10 @@ class Pool(nn.Module):
         impl: str = "fused",
     ) -> None:
         super().__init__()
-        if kind not in POOLS:
-            raise ValueError(f"pool must be one of {', '.join(POOLS)}; got '{kind}'")
+        check_choice("pool", kind, POOLS)
         if ndim not in (1, 2):
             raise ValueError(f"pooling works over 1 or 2 dimensions, not {ndim}")
-        _check_impl(impl)
+        check_choice("pool impl", impl, IMPLS)
         self.kind, self.ndim, self.impl = kind, ndim, impl
         self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
         self.fn = _POOL_FUNCTIONS[kind, ndim, impl]

@@ -35,6 +35,11 @@ updates with two optimizers.
 
 ``out_features`` is accepted, for the builder signature every model shares, and
 ignored: a generated sample has the data's shape, and D gives one logit per pack.
+
+Where it continues: the training step (k discriminator updates, then one of the
+generator) lives in engine/tasks/generative.py (``task=adversarial``), the two losses in
+losses/adversarial.py, the mode metrics in engine/data/mixtures.py; the networks are
+zoo/generative_blocks.py's stacks.
 """
 
 from __future__ import annotations
@@ -46,18 +51,17 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from zoo.activations import make_activation
-from zoo.factory import register_model
-from zoo.generative_blocks import (
-    ARCHS,
+from zoo.checks import (
     NORMS,
-    LatentPrior,
+    check_activation,
+    check_at_least,
     check_choice,
+    check_fraction,
     check_image,
-    check_latent,
-    decoder,
-    encoder,
+    check_renamed,
 )
+from zoo.factory import register_model
+from zoo.generative_blocks import ARCHS, LatentPrior, check_latent, decoder, encoder
 from zoo.spec import DataSpec
 
 OUTPUTS = ("identity", "sigmoid", "tanh")
@@ -84,8 +88,8 @@ class GAN(LatentPrior, nn.Module):
         norm: ``"none"`` or ``"batch"``, in G's hidden blocks.
         d_norm: ``"none"`` or ``"batch"``, in D's hidden blocks (conv: not the first).
         d_dropout: p in [0, 1), after each of D's hidden activations.
-        channels: conv widths from the coarsest map to the finest, G's order; D uses
-            them reversed. H and W must be divisible by 2^len(channels).
+        widths: conv channels from the coarsest map to the finest, G's order; D uses
+            them reversed. H and W must be divisible by 2^len(widths).
         output: G's output φ: ``"identity"``, ``"sigmoid"`` (data in [0, 1]) or
             ``"tanh"`` (data in [−1, 1]).
         pack: m, the samples D judges together (PacGAN); 1 = the usual GAN.
@@ -111,47 +115,45 @@ class GAN(LatentPrior, nn.Module):
         norm: str = "none",
         d_norm: str = "none",
         d_dropout: float = 0.0,
-        channels: Sequence[int] = (64, 32),
+        widths: Sequence[int] = (64, 32),
         output: str = "identity",
         pack: int = 1,
     ) -> None:
         super().__init__()
         data_shape = tuple(data_shape)
-        check_choice("gan", "arch", arch, ARCHS)
-        check_choice("gan", "norm", norm, NORMS)
-        check_choice("gan", "d_norm", d_norm, NORMS)
-        check_choice("gan", "output", output, OUTPUTS)
-        check_image("gan", arch, data_shape)
-        if latent_size < 1:
-            raise ValueError(f"gan latent_size must be >= 1, got {latent_size}")
-        if pack < 1:
-            raise ValueError(f"gan pack must be >= 1 (1 = no packing), got {pack}")
-        if num_layers < 0 or d_num_layers < 0:
-            raise ValueError(
-                f"gan num_layers and d_num_layers must be >= 0, got {num_layers} and {d_num_layers}"
-            )
-        if (num_layers and hidden_size < 1) or (d_num_layers and d_hidden_size < 1):
-            raise ValueError(
-                f"gan hidden_size and d_hidden_size must be >= 1, "
-                f"got {hidden_size} and {d_hidden_size}"
-            )
-        if not 0.0 <= d_dropout < 1.0:
-            raise ValueError(f"gan d_dropout must be in [0, 1), got {d_dropout}")
-        # Fail here, with the list of names or options, if a φ is unknown.
-        make_activation(activation, **dict(activation_kwargs or {}))
-        make_activation(d_activation, **dict(d_activation_kwargs or {}))
+        check_choice("gan arch", arch, ARCHS)
+        check_choice("gan norm", norm, NORMS)
+        check_choice("gan d_norm", d_norm, NORMS)
+        check_choice("gan output", output, OUTPUTS)
+        if arch == "conv":
+            check_image("gan arch=conv", data_shape, "use arch=mlp")
+        check_at_least("gan latent_size", latent_size, 1)
+        check_at_least("gan pack", pack, 1, "(1 = no packing)")
+        for option, layers, width in (
+            ("", num_layers, hidden_size),
+            ("d_", d_num_layers, d_hidden_size),
+        ):
+            check_at_least(f"gan {option}num_layers", layers, 0)
+            if layers:
+                check_at_least(f"gan {option}hidden_size", width, 1)
+        check_fraction("gan d_dropout", d_dropout)
+        check_activation(activation, activation_kwargs)
+        check_activation(d_activation, d_activation_kwargs)
 
         self.latent_size = latent_size
         self.pack = pack
         self.data_shape = data_shape
         self.arch = arch
         self.output = output  # G's output φ: the engine checks it fits the data's range
+        # mlp: hidden_size x num_layers in G, d_hidden_size x d_num_layers in D; conv:
+        # G runs widths from the coarsest map, D mirrors them.
+        g_widths = list(widths) if arch == "conv" else [hidden_size] * num_layers
+        d_widths = list(widths)[::-1] if arch == "conv" else [d_hidden_size] * d_num_layers
         self.generator = decoder(
             arch,
             latent_size,
             data_shape,
-            [hidden_size] * num_layers,
-            channels,
+            g_widths,
             activation=activation,
             activation_kwargs=activation_kwargs,
             norm=norm,
@@ -162,8 +164,7 @@ class GAN(LatentPrior, nn.Module):
         self.discriminator = encoder(
             arch,
             data_shape,
-            [d_hidden_size] * d_num_layers,
-            channels,
+            d_widths,
             1,
             pack=pack,
             norm_first=False,
@@ -209,43 +210,8 @@ class GAN(LatentPrior, nn.Module):
 @register_model(
     "gan", input_kinds=("vector", "image"), task="adversarial", capabilities=("discriminate",)
 )
-def build_gan(
-    spec: DataSpec,
-    out_features: int | None = None,
-    arch: str = "mlp",
-    latent_size: int = 8,
-    hidden_size: int = 128,
-    num_layers: int = 3,
-    activation: str = "relu",
-    activation_kwargs: Mapping[str, Any] | None = None,
-    d_hidden_size: int = 128,
-    d_num_layers: int = 3,
-    d_activation: str = "leaky_relu",
-    d_activation_kwargs: Mapping[str, Any] | None = D_ACTIVATION_KWARGS,
-    norm: str = "none",
-    d_norm: str = "none",
-    d_dropout: float = 0.0,
-    channels: Sequence[int] = (64, 32),
-    output: str = "identity",
-    pack: int = 1,
-) -> GAN:
-    """``out_features`` is ignored: G writes samples of the data's shape."""
-    return GAN(
-        spec.input_shape,
-        latent_size=latent_size,
-        arch=arch,
-        hidden_size=hidden_size,
-        num_layers=num_layers,
-        activation=activation,
-        activation_kwargs=activation_kwargs,
-        d_hidden_size=d_hidden_size,
-        d_num_layers=d_num_layers,
-        d_activation=d_activation,
-        d_activation_kwargs=d_activation_kwargs,
-        norm=norm,
-        d_norm=d_norm,
-        d_dropout=d_dropout,
-        channels=channels,
-        output=output,
-        pack=pack,
-    )
+def build_gan(spec: DataSpec, out_features: int | None = None, **options: Any) -> GAN:
+    """:class:`GAN` for samples of the data's shape; ``options`` are its arguments.
+    ``out_features`` is ignored: G writes samples of the data's shape."""
+    check_renamed("gan", options)
+    return GAN(spec.input_shape, **options)

@@ -23,20 +23,26 @@ Two architectures of each, chosen by ``arch``:
 
   With k = 4, s = 2, p = 1 the output sizes are exactly H/2 (floor((H + 2 − 4)/2) + 1
   for even H) and 2H ((H − 1)·2 − 2 + 4); Dumoulin & Visin, "A guide to convolution
-  arithmetic" (2016), relate the two. So an image goes through n = len(channels)
+  arithmetic" (2016), relate the two. So an image goes through n = len(widths)
   halvings, and H and W must be divisible by 2ⁿ (:func:`coarsest_size`).
 
-``channels`` lists the widths from the coarsest map to the finest, in the writer's
-order (DCGAN's generator goes 1024 -> 512 -> 256 -> 128); the reader runs them in
-reverse. With ``channels=[64, 32]`` on 1x8x8 digits:
+Each network takes ``widths``, one per hidden layer, in the order it runs them: units
+of the dense blocks (mlp) or channels of the maps (conv). A reader lists them from
+the data to the vector, a writer from the vector to the data (DCGAN's generator goes
+1024 -> 512 -> 256 -> 128); a model whose two networks mirror each other gives one of
+them the other's widths reversed. With writer widths [64, 32] (reader [32, 64]) on
+1x8x8 digits:
 
     writer:  z -> Linear -> 64@2x2 -> 32@4x4 -> 32@8x8 -> Conv2d 3x3 -> 1@8x8
     reader:  1@8x8 -> 32@4x4 -> 64@2x2 -> flatten -> Linear -> K
 
-The writer's last doubling keeps channels[-1] maps, and a 3x3 convolution at full
+The writer's last doubling keeps widths[-1] maps, and a 3x3 convolution at full
 resolution turns them into the image's C channels: it smooths the checkerboard
 pattern that overlapping stride-2 transposed convolutions leave (Odena, Dumoulin &
 Olah, "Deconvolution and checkerboard artifacts", Distill 2016).
+
+Where it continues: zoo/gan.py and zoo/autoencoder.py build their networks from these
+stacks; the dense blocks are zoo/mlp.py's :func:`~zoo.mlp.dense_block`.
 """
 
 from __future__ import annotations
@@ -49,10 +55,10 @@ import torch
 from torch import Tensor, nn
 
 from zoo.activations import make_activation
+from zoo.checks import check_widths
 from zoo.mlp import dense_block
 
 ARCHS = ("mlp", "conv")
-NORMS = ("none", "batch")
 
 
 def standard_normal(
@@ -77,12 +83,6 @@ class LatentPrior:
         return standard_normal((n, self.latent_size), next(self.parameters()), generator)
 
 
-def check_choice(model: str, option: str, value: str, choices: Sequence[str]) -> None:
-    """One line naming the bad value and the good ones: "gan norm must be one of ..."."""
-    if value not in choices:
-        raise ValueError(f"{model} {option} must be one of {', '.join(choices)}; got '{value}'")
-
-
 def check_latent(model: str, latent_size: int, z: Tensor) -> None:
     """z must be ``(B, latent_size)``, the shape ``sample_latent`` returns."""
     if z.ndim != 2 or z.shape[1] != latent_size:
@@ -90,15 +90,6 @@ def check_latent(model: str, latent_size: int, z: Tensor) -> None:
         raise ValueError(
             f"{model} latent_size is {latent_size} but z has {got}; "
             f"pass z of shape (B, {latent_size})"
-        )
-
-
-def check_image(model: str, arch: str, data_shape: tuple[int, ...]) -> None:
-    """The conv stacks read images ``(C, H, W)``; vectors need ``arch="mlp"``."""
-    if arch == "conv" and len(data_shape) != 3:
-        raise ValueError(
-            f"{model} arch=conv reads images (C, H, W), not data of shape {data_shape}; "
-            f"use arch=mlp"
         )
 
 
@@ -114,19 +105,13 @@ def coarsest_size(model: str, data_shape: tuple[int, ...], num_stages: int) -> t
         fits = 0  # how many halvings H and W do allow
         while H % 2 ** (fits + 1) == 0 and W % 2 ** (fits + 1) == 0:
             fits += 1
-        hint = f"at most {fits} channels entries" if fits else "arch=mlp"
+        hint = f"at most {fits} widths entries" if fits else "arch=mlp"
         raise ValueError(
-            f"{model} arch=conv halves the image {num_stages} times (once per channels entry), "
+            f"{model} arch=conv halves the image {num_stages} times (once per widths entry), "
             f"so H and W must be multiples of {factor} ({factor}, {2 * factor}, "
             f"{3 * factor}, ...), got {H}x{W}; use {hint} for {H}x{W} images"
         )
     return H // factor, W // factor
-
-
-def _check_widths(model: str, option: str, widths: Sequence[int], empty: bool = True) -> None:
-    if (not widths and not empty) or any(w < 1 for w in widths):
-        some = "a list of ints >= 1" if empty else "a non-empty list of ints >= 1"
-        raise ValueError(f"{model} {option} must be {some}, got {list(widths)}")
 
 
 def mlp_encoder(
@@ -145,7 +130,7 @@ def mlp_encoder(
         input ``(B, *shape)`` with prod(shape) = ``in_features``; output ``(B, K)``,
         K = ``out_features``. With no widths it is one linear map.
     """
-    _check_widths(model, "hidden_sizes", widths)
+    check_widths(f"{model} widths", widths, allow_empty=True)
     layers: list[nn.Module] = [nn.Flatten()]  # (B, *shape) -> (B, F)
     width = in_features
     for w in widths:
@@ -170,7 +155,7 @@ def mlp_decoder(
     Shapes:
         input ``(B, Z)``; output ``(B, *data_shape)``.
     """
-    _check_widths(model, "hidden_sizes", widths)
+    check_widths(f"{model} widths", widths, allow_empty=True)
     layers: list[nn.Module] = []
     width = latent_size
     for w in widths:
@@ -185,7 +170,7 @@ def mlp_decoder(
 
 def conv_encoder(
     data_shape: tuple[int, int, int],
-    channels: Sequence[int],
+    widths: Sequence[int],
     out_features: int,
     activation: str = "leaky_relu",
     activation_kwargs: Mapping[str, Any] | None = None,
@@ -195,7 +180,7 @@ def conv_encoder(
     model: str = "model",
 ) -> nn.Sequential:
     """DCGAN's reader: [Conv2d(k=4, s=2, p=1) -> [BatchNorm2d] -> φ -> [Dropout]] per
-    entry of ``channels`` (reversed: finest first) -> flatten -> Linear to K.
+    entry of ``widths`` (the finest map's first) -> flatten -> Linear to K.
 
     ``norm_first=False`` leaves batch norm off the first block, as DCGAN's
     discriminator does: normalizing the input layer made its samples oscillate
@@ -204,11 +189,11 @@ def conv_encoder(
     Shapes:
         input ``(B, C, H, W)``; output ``(B, K)``, K = ``out_features``.
     """
-    _check_widths(model, "channels", channels, empty=False)
-    h, w = coarsest_size(model, data_shape, len(channels))
+    check_widths(f"{model} widths", widths)
+    h, w = coarsest_size(model, data_shape, len(widths))
     layers: list[nn.Module] = []
     width = data_shape[0]
-    for i, c in enumerate(reversed(channels)):
+    for i, c in enumerate(widths):
         bn = norm == "batch" and (norm_first or i > 0)
         # (B, C_in, H, W) -> (B, c, H/2, W/2)
         block: list[nn.Module] = [nn.Conv2d(width, c, 4, stride=2, padding=1, bias=not bn)]
@@ -226,7 +211,7 @@ def conv_encoder(
 
 def conv_decoder(
     latent_size: int,
-    channels: Sequence[int],
+    widths: Sequence[int],
     data_shape: tuple[int, int, int],
     activation: str = "relu",
     activation_kwargs: Mapping[str, Any] | None = None,
@@ -234,7 +219,7 @@ def conv_decoder(
     output: str = "identity",
     model: str = "model",
 ) -> nn.Sequential:
-    """DCGAN's writer: Linear -> reshape to ``(channels[0], H/2ⁿ, W/2ⁿ)`` -> [BatchNorm2d]
+    """DCGAN's writer: Linear -> reshape to ``(widths[0], H/2ⁿ, W/2ⁿ)`` -> [BatchNorm2d]
     -> φ -> per stage ConvTranspose2d(k=4, s=2, p=1) -> [BatchNorm2d] -> φ, then Conv2d
     3x3 to the C image channels -> [output φ].
 
@@ -244,11 +229,11 @@ def conv_decoder(
     Shapes:
         input ``(B, Z)``; output ``(B, C, H, W)``.
     """
-    _check_widths(model, "channels", channels, empty=False)
-    h, w = coarsest_size(model, data_shape, len(channels))
+    check_widths(f"{model} widths", widths)
+    h, w = coarsest_size(model, data_shape, len(widths))
     act_kwargs = dict(activation_kwargs or {})
     bn = norm == "batch"
-    c0 = channels[0]
+    c0 = widths[0]
     project: list[nn.Module] = [
         nn.Linear(latent_size, c0 * h * w, bias=not bn),  # (B, Z) -> (B, c₀·h·w)
         nn.Unflatten(1, (c0, h, w)),  # -> (B, c₀, h, w)
@@ -257,8 +242,8 @@ def conv_decoder(
         project.append(nn.BatchNorm2d(c0))
     project.append(make_activation(activation, **act_kwargs))
     layers: list[nn.Module] = [nn.Sequential(*project)]
-    # Each stage doubles the map; the last one keeps channels[-1] maps.
-    for c_in, c_out in zip(channels, [*channels[1:], channels[-1]], strict=True):
+    # Each stage doubles the map; the last one keeps widths[-1] maps.
+    for c_in, c_out in zip(widths, [*widths[1:], widths[-1]], strict=True):
         # (B, c_in, h, w) -> (B, c_out, 2h, 2w)
         block: list[nn.Module] = [
             nn.ConvTranspose2d(c_in, c_out, 4, stride=2, padding=1, bias=not bn)
@@ -267,7 +252,7 @@ def conv_decoder(
             block.append(nn.BatchNorm2d(c_out))
         block.append(make_activation(activation, **act_kwargs))
         layers.append(nn.Sequential(*block))
-    layers.append(nn.Conv2d(channels[-1], data_shape[0], 3, padding=1))  # -> (B, C, H, W)
+    layers.append(nn.Conv2d(widths[-1], data_shape[0], 3, padding=1))  # -> (B, C, H, W)
     if output != "identity":
         layers.append(make_activation(output))
     return nn.Sequential(*layers)
@@ -277,20 +262,19 @@ def encoder(
     arch: str,
     data_shape: tuple[int, ...],
     widths: Sequence[int],
-    channels: Sequence[int],
     out_features: int,
     pack: int = 1,
     norm_first: bool = True,
     **options: Any,
 ) -> nn.Sequential:
-    """x -> ``(B, out_features)`` as ``arch`` says: :func:`mlp_encoder` through
-    ``widths`` on ``pack`` samples' features side by side, or :func:`conv_encoder`
-    through ``channels`` on their channels stacked (``norm_first``: batch norm on the
+    """x -> ``(B, out_features)`` through ``widths`` (the data's side first) as ``arch``
+    says: :func:`mlp_encoder` on ``pack`` samples' features side by side, or
+    :func:`conv_encoder` on their channels stacked (``norm_first``: batch norm on the
     first block too). ``options`` (activation, norm, dropout, model) go to either."""
     if arch == "mlp":
         return mlp_encoder(pack * math.prod(data_shape), widths, out_features, **options)
     C, H, W = data_shape
-    return conv_encoder((pack * C, H, W), channels, out_features, norm_first=norm_first, **options)
+    return conv_encoder((pack * C, H, W), widths, out_features, norm_first=norm_first, **options)
 
 
 def decoder(
@@ -298,12 +282,11 @@ def decoder(
     latent_size: int,
     data_shape: tuple[int, ...],
     widths: Sequence[int],
-    channels: Sequence[int],
     **options: Any,
 ) -> nn.Sequential:
-    """z -> ``(B, *data_shape)`` as ``arch`` says: :func:`mlp_decoder` through
-    ``widths`` or :func:`conv_decoder` through ``channels``. ``options`` (activation,
-    norm, output, model) go to either."""
+    """z -> ``(B, *data_shape)`` through ``widths`` (z's side first) as ``arch`` says:
+    :func:`mlp_decoder` or :func:`conv_decoder`. ``options`` (activation, norm, output,
+    model) go to either."""
     if arch == "mlp":
         return mlp_decoder(latent_size, widths, data_shape, **options)
-    return conv_decoder(latent_size, channels, data_shape, **options)  # type: ignore[arg-type]
+    return conv_decoder(latent_size, widths, data_shape, **options)  # type: ignore[arg-type]

@@ -37,6 +37,11 @@ row 0 the source j and row 1 the target i of each message j → i (an undirected
 lists both directions), ``batch`` (N,) the graph of each node when several graphs are
 batched, and optionally ``target_nodes`` (M,), the nodes a node-level model should
 score (all when absent).
+
+Where it continues: the graph datasets, their batching into PyG ``Batch`` objects and
+the node splits live in engine/data/graphs.py; the training step is the default of
+:class:`engine.tasks.core.Task`; bench/graph_layer.py times :class:`GCNLayer` against
+PyG's ``GCNConv``, and engine/report/export.py exports a GNN to ONNX.
 """
 
 from __future__ import annotations
@@ -47,6 +52,7 @@ import torch
 from torch import Tensor, nn
 
 from zoo.activations import make_activation
+from zoo.checks import IMPLS, check_activation, check_at_least, check_choice, check_fraction
 from zoo.factory import register_model
 from zoo.pyg import import_pyg
 from zoo.spec import DataSpec
@@ -59,7 +65,6 @@ if TYPE_CHECKING:
 
 
 POOLINGS = ("mean", "add", "max")
-IMPLS = ("fused", "reference")
 
 
 def readout(h: Tensor, batch: Tensor, num_graphs: int, pooling: str) -> Tensor:
@@ -158,6 +163,9 @@ class GNN(nn.Module):
         graph_level: pool each graph's nodes with ``pooling`` before the head.
         pooling: ``mean`` | ``add`` | ``max``, the readout (graph-level only).
 
+    Every family's builder below gives its own defaults for these (GAT's ELU, GIN's
+    sum readout), so they have none here.
+
     Shapes:
         ``data.x`` ``(N, F)``, ``data.edge_index`` ``(2, E)``, ``data.batch`` ``(N,)``
         (graph-level, several graphs) and ``data.target_nodes`` ``(M,)`` (node-level,
@@ -169,10 +177,10 @@ class GNN(nn.Module):
         convs: list[nn.Module],
         width: int,
         out_features: int,
-        activation: str = "relu",
-        dropout: float = 0.5,
-        graph_level: bool = False,
-        pooling: str = "mean",
+        activation: str,
+        dropout: float,
+        graph_level: bool,
+        pooling: str,
     ) -> None:
         super().__init__()
         self.convs = nn.ModuleList(convs)
@@ -221,17 +229,11 @@ def _check(
         raise ValueError(
             f"{name} reads node features of shape (F,), got input_shape {spec.input_shape}"
         )
-    if num_layers < 0:
-        raise ValueError(
-            f"{name} num_layers must be >= 0 (0 = no message passing), got {num_layers}"
-        )
-    if hidden_size < 1:
-        raise ValueError(f"{name} hidden_size must be >= 1, got {hidden_size}")
-    if not 0.0 <= dropout < 1.0:
-        raise ValueError(f"{name} dropout must be in [0, 1), got {dropout}")
-    if pooling not in POOLINGS:
-        raise ValueError(f"{name} pooling must be one of {', '.join(POOLINGS)}; got '{pooling}'")
-    make_activation(activation)  # fail here, with the list of names, if unknown
+    check_at_least(f"{name} num_layers", num_layers, 0, "(0 = no message passing)")
+    check_at_least(f"{name} hidden_size", hidden_size, 1)
+    check_fraction(f"{name} dropout", dropout)
+    check_choice(f"{name} pooling", pooling, POOLINGS)
+    check_activation(activation)
     return spec.input_shape[0]
 
 
@@ -273,8 +275,7 @@ def build_gcn(
 ) -> GNN:
     """GCN (Kipf & Welling, 2017). ``impl``: fused (PyG's GCNConv) | reference (GCNLayer)."""
     f = _check("gcn", spec, hidden_size, num_layers, dropout, activation, pooling)
-    if impl not in IMPLS:
-        raise ValueError(f"gcn impl must be one of {', '.join(IMPLS)}; got '{impl}'")
+    check_choice("gcn impl", impl, IMPLS)
     import_pyg()
     from torch_geometric.nn import GCNConv
 

@@ -23,6 +23,9 @@ the same variance as the normal ones, since Var(U(−a, a)) = a²/3.
 
 A scheme touches the weight of every Linear, Conv1d/2d/3d and ConvTranspose1d/2d/3d
 layer and zeroes its bias; normalization layers keep their γ = 1, β = 0.
+
+Where it continues: engine/run.py applies the configured one (``init=``) to every model
+it builds, before training.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from zoo.checks import check_at_least
 from zoo.registry import Registry
 
 INITIALIZERS = Registry("initializer")
@@ -86,8 +90,7 @@ def normal(
     generator: torch.Generator | None,
     std: float = 0.01,
 ) -> None:
-    if std < 0:
-        raise ValueError(f"initializer 'normal' needs std >= 0, got {std}")
+    check_at_least("initializer 'normal' std", std, 0)
     weight.normal_(0.0, std, generator=generator)
 
 

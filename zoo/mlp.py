@@ -17,6 +17,11 @@ Learning* (2016), ch. 6.
 * ``dropout=p``: during training each hidden unit is zeroed with probability p and
   the survivors scaled by 1/(1 − p) (Srivastava et al., 2014), so no unit can rely on
   a particular other one; at eval time it is the identity.
+
+Where it continues: the training step (forward, loss, backward, one optimizer step) is
+the default of :class:`engine.tasks.core.Task`, run by engine/trainer.py;
+:func:`dense_block` also builds the generative models' dense stacks
+(zoo/generative_blocks.py).
 """
 
 from __future__ import annotations
@@ -27,10 +32,16 @@ from typing import Any
 from torch import Tensor, nn
 
 from zoo.activations import make_activation
+from zoo.checks import (
+    NORMS,
+    check_activation,
+    check_at_least,
+    check_choice,
+    check_fraction,
+    check_sizes,
+)
 from zoo.factory import register_model
 from zoo.spec import DataSpec
-
-NORMS = ("none", "batch")
 
 
 def dense_block(
@@ -67,6 +78,9 @@ class MLP(nn.Module):
         dropout: p in [0, 1), the drop probability after each hidden activation.
         norm: ``"none"`` or ``"batch"`` (BatchNorm1d before φ).
 
+    The defaults are configs/model/mlp.yaml's, the recipe pinned on the 8x8 digits:
+    batch norm and dropout 0.2 (``norm="none", dropout=0.0`` give the plain MLP).
+
     Shapes:
         input ``(B, *shape)`` with prod(shape) = F; output ``(B, K)``.
     """
@@ -79,30 +93,24 @@ class MLP(nn.Module):
         num_layers: int = 2,
         activation: str = "relu",
         activation_kwargs: dict[str, Any] | None = None,
-        dropout: float = 0.0,
-        norm: str = "none",
+        dropout: float = 0.2,
+        norm: str = "batch",
     ) -> None:
         super().__init__()
-        act_kwargs = dict(activation_kwargs or {})
-        if in_features < 1 or out_features < 1:
-            raise ValueError(
-                f"mlp needs in_features >= 1 and out_features >= 1, "
-                f"got {in_features} and {out_features}"
-            )
-        if num_layers < 0:
-            raise ValueError(f"mlp num_layers must be >= 0, got {num_layers}")
-        if num_layers > 0 and hidden_size < 1:
-            raise ValueError(f"mlp hidden_size must be >= 1, got {hidden_size}")
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"mlp dropout must be in [0, 1), got {dropout}")
-        if norm not in NORMS:
-            raise ValueError(f"mlp norm must be one of {', '.join(NORMS)}; got '{norm}'")
-        make_activation(activation, **act_kwargs)  # fail here, with the list of names, if unknown
+        check_sizes("mlp", in_features=in_features, out_features=out_features)
+        check_at_least("mlp num_layers", num_layers, 0)
+        if num_layers > 0:
+            check_at_least("mlp hidden_size", hidden_size, 1)
+        check_fraction("mlp dropout", dropout)
+        check_choice("mlp norm", norm, NORMS)
+        check_activation(activation, activation_kwargs)
 
         layers: list[nn.Module] = []
         width = in_features
         for _ in range(num_layers):
-            layers.append(dense_block(width, hidden_size, activation, act_kwargs, norm, dropout))
+            layers.append(
+                dense_block(width, hidden_size, activation, activation_kwargs, norm, dropout)
+            )
             width = hidden_size
         self.hidden = nn.Sequential(*layers)  # empty when num_layers == 0: identity
         self.head = nn.Linear(width, out_features)
@@ -114,23 +122,8 @@ class MLP(nn.Module):
 
 
 @register_model("mlp")
-def build_mlp(
-    spec: DataSpec,
-    out_features: int | None = None,
-    hidden_size: int = 256,
-    num_layers: int = 2,
-    activation: str = "relu",
-    activation_kwargs: dict[str, Any] | None = None,
-    dropout: float = 0.0,
-    norm: str = "none",
-) -> MLP:
+def build_mlp(spec: DataSpec, out_features: int | None = None, **options: Any) -> MLP:
+    """:class:`MLP` over the flattened samples; ``options`` are its arguments."""
     return MLP(
-        spec.in_features,
-        spec.num_outputs if out_features is None else out_features,
-        hidden_size=hidden_size,
-        num_layers=num_layers,
-        activation=activation,
-        activation_kwargs=activation_kwargs,
-        dropout=dropout,
-        norm=norm,
+        spec.in_features, spec.num_outputs if out_features is None else out_features, **options
     )

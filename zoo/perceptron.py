@@ -16,6 +16,11 @@ remove.
 Rosenblatt's original neuron used a hard threshold and its own update rule; here the
 smooth σ lets it be trained by gradient descent on a cross-entropy loss, like every
 other model in the zoo.
+
+Where it continues: the loss that makes it logistic regression is
+losses/classification.py (bce for one neuron, cross-entropy for one per class); the
+training step is the default of :class:`engine.tasks.core.Task`, run by
+engine/trainer.py.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from zoo.checks import check_sizes
 from zoo.factory import register_model
 from zoo.spec import DataSpec
 
@@ -46,11 +52,7 @@ class Perceptron(nn.Module):
 
     def __init__(self, in_features: int, out_features: int = 1) -> None:
         super().__init__()
-        if in_features < 1 or out_features < 1:
-            raise ValueError(
-                f"perceptron needs in_features >= 1 and out_features >= 1, "
-                f"got {in_features} and {out_features}"
-            )
+        check_sizes("perceptron", in_features=in_features, out_features=out_features)
         self.linear = nn.Linear(in_features, out_features)  # holds w (K, F) and b (K,)
 
     def forward(self, x: Tensor) -> Tensor:

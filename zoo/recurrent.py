@@ -42,14 +42,23 @@ truncated BPTT (Williams & Peng, 1990) from a carried state.
 
 Shapes, in one notation: B batch, T steps, F input features, H hidden size, G gates
 (1 rnn, 4 lstm, 3 gru), L layers, D directions (1, or 2 if bidirectional), K outputs.
+
+Where it continues: the readable cells and the stack that runs them are
+zoo/recurrent_cells.py, how every sequence model reads its input zoo/sequence.py; padded
+batches and their ``lengths`` come from engine/data/core.py, the sequence datasets
+(adding, copy, sine) from engine/data/sequences.py; truncated BPTT
+(``trainer.tbptt_window``) and gradient clipping run in engine/trainer.py.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from zoo.checks import IMPLS, check_choice, check_sizes
 from zoo.factory import register_model
 from zoo.recurrent_cells import GRUCell, LSTMCell, RecurrentStack, RNNCell, State, check_args
 from zoo.sequence import SEQUENCE_INPUT_KINDS, as_sequence, detach_state, sequence_shape
@@ -67,7 +76,6 @@ __all__ = [
     "detach_state",
 ]
 
-IMPLS = ("fused", "reference")
 FUSED = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 
 
@@ -92,11 +100,12 @@ class RecurrentNet(nn.Module):
         impl: ``"fused"`` (nn.RNN/LSTM/GRU) or ``"reference"`` (:class:`RecurrentStack`).
             Both keep their parameters in ``self.rnn`` under the same names.
         step_outputs: one output per step instead of one per sequence.
-        nonlinearity: φ of the rnn, ``"tanh"`` or ``"relu"``.
+        nonlinearity: rnn only; its φ, ``"tanh"`` or ``"relu"``.
         forget_bias: lstm only; b_if (the forget slice of bias_ih) starts at this
             value, so f_t ≈ σ(1) ≈ 0.73 at first and the cell keeps its memory (and
             gradient) from the start (Gers et al., 2000; Jozefowicz, Zaremba &
-            Sutskever, 2015). None keeps PyTorch's U(−1/√H, 1/√H).
+            Sutskever, 2015). None keeps PyTorch's U(−1/√H, 1/√H); ``model=lstm``
+            starts at 1.0.
 
     Shapes:
         x ``(B, T, F)``, or what :func:`zoo.sequence.as_sequence` reads as that;
@@ -119,13 +128,8 @@ class RecurrentNet(nn.Module):
     ) -> None:
         super().__init__()
         check_args(mode, hidden_size, num_layers, dropout, nonlinearity)
-        if impl not in IMPLS:
-            raise ValueError(f"{mode} impl must be fused or reference, got '{impl}'")
-        if in_features < 1 or out_features < 1:
-            raise ValueError(
-                f"{mode} needs in_features >= 1 and out_features >= 1, "
-                f"got {in_features} and {out_features}"
-            )
+        check_choice(f"{mode} impl", impl, IMPLS)
+        check_sizes(mode, in_features=in_features, out_features=out_features)
         if forget_bias is not None and mode != "lstm":
             raise ValueError(f"forget_bias is an lstm option; {mode} has no forget gate")
         self.mode, self.impl, self.hidden_size = mode, impl, hidden_size
@@ -209,13 +213,15 @@ class RecurrentNet(nn.Module):
 # --- Registered builders: F comes from the data, one step per row / feature.
 
 
-def _build(spec: DataSpec, mode: str, out_features: int | None, **kwargs) -> RecurrentNet:
+def _build(spec: DataSpec, mode: str, out_features: int | None, **options: Any) -> RecurrentNet:
+    """:class:`RecurrentNet` of ``mode`` reading the data's steps; ``options`` are its
+    arguments."""
     return RecurrentNet(
         mode,
         sequence_shape(spec)[1],
         spec.num_outputs if out_features is None else out_features,
         step_outputs=spec.step_targets,
-        **kwargs,
+        **options,
     )
 
 
@@ -226,27 +232,8 @@ def _build(spec: DataSpec, mode: str, out_features: int | None, **kwargs) -> Rec
     reads_lengths=True,
     capabilities=("forward_window", "packs_lengths"),
 )
-def build_rnn(
-    spec: DataSpec,
-    out_features: int | None = None,
-    hidden_size: int = 128,
-    num_layers: int = 1,
-    bidirectional: bool = False,
-    dropout: float = 0.0,
-    impl: str = "fused",
-    nonlinearity: str = "tanh",
-) -> RecurrentNet:
-    return _build(
-        spec,
-        "rnn",
-        out_features,
-        hidden_size=hidden_size,
-        num_layers=num_layers,
-        bidirectional=bidirectional,
-        dropout=dropout,
-        impl=impl,
-        nonlinearity=nonlinearity,
-    )
+def build_rnn(spec: DataSpec, out_features: int | None = None, **options: Any) -> RecurrentNet:
+    return _build(spec, "rnn", out_features, **options)
 
 
 @register_model(
@@ -257,26 +244,10 @@ def build_rnn(
     capabilities=("forward_window", "packs_lengths"),
 )
 def build_lstm(
-    spec: DataSpec,
-    out_features: int | None = None,
-    hidden_size: int = 128,
-    num_layers: int = 1,
-    bidirectional: bool = False,
-    dropout: float = 0.0,
-    impl: str = "fused",
-    forget_bias: float | None = 1.0,
+    spec: DataSpec, out_features: int | None = None, forget_bias: float | None = 1.0, **options: Any
 ) -> RecurrentNet:
-    return _build(
-        spec,
-        "lstm",
-        out_features,
-        hidden_size=hidden_size,
-        num_layers=num_layers,
-        bidirectional=bidirectional,
-        dropout=dropout,
-        impl=impl,
-        forget_bias=forget_bias,
-    )
+    """The forget-gate bias starts at 1 (Jozefowicz et al., 2015), not PyTorch's draw."""
+    return _build(spec, "lstm", out_features, forget_bias=forget_bias, **options)
 
 
 @register_model(
@@ -286,22 +257,5 @@ def build_lstm(
     reads_lengths=True,
     capabilities=("forward_window", "packs_lengths"),
 )
-def build_gru(
-    spec: DataSpec,
-    out_features: int | None = None,
-    hidden_size: int = 128,
-    num_layers: int = 1,
-    bidirectional: bool = False,
-    dropout: float = 0.0,
-    impl: str = "fused",
-) -> RecurrentNet:
-    return _build(
-        spec,
-        "gru",
-        out_features,
-        hidden_size=hidden_size,
-        num_layers=num_layers,
-        bidirectional=bidirectional,
-        dropout=dropout,
-        impl=impl,
-    )
+def build_gru(spec: DataSpec, out_features: int | None = None, **options: Any) -> RecurrentNet:
+    return _build(spec, "gru", out_features, **options)

@@ -10,6 +10,10 @@ gate order, so weights copy 1:1 between the two.
 
 Shapes, in one notation: B batch, T steps, F input features, H hidden size, G gates
 (1 rnn, 4 lstm, 3 gru), L layers, D directions (1, or 2 if bidirectional).
+
+Where it continues: the models that run this stack, and why the gates help, are
+zoo/recurrent.py; tests/zoo/test_recurrent.py holds it equal to nn.RNN/LSTM/GRU, and
+bench/sequence.py and bench/gru_vs_lstm.py time the two paths.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from zoo.checks import check_at_least, check_choice, check_fraction
 from zoo.sequence import padding_mask
 
 # The recurrent state: h, or (h, c) for the LSTM; each (L·D, B, H) as in nn.LSTM.
@@ -35,16 +40,11 @@ def check_args(
     mode: str, hidden_size: int, num_layers: int, dropout: float, nonlinearity: str
 ) -> None:
     """Raise a one-line ValueError for an argument the stack cannot take."""
-    if mode not in MODES:
-        raise ValueError(f"recurrent mode must be one of {', '.join(MODES)}; got '{mode}'")
-    if hidden_size < 1:
-        raise ValueError(f"{mode} hidden_size must be >= 1, got {hidden_size}")
-    if num_layers < 1:
-        raise ValueError(f"{mode} num_layers must be >= 1, got {num_layers}")
-    if not 0.0 <= dropout < 1.0:
-        raise ValueError(f"{mode} dropout must be in [0, 1), got {dropout}")
-    if nonlinearity not in NONLINEARITIES:
-        raise ValueError(f"{mode} nonlinearity must be tanh or relu, got '{nonlinearity}'")
+    check_choice("recurrent mode", mode, MODES)
+    check_at_least(f"{mode} hidden_size", hidden_size, 1)
+    check_at_least(f"{mode} num_layers", num_layers, 1)
+    check_fraction(f"{mode} dropout", dropout)
+    check_choice(f"{mode} nonlinearity", nonlinearity, NONLINEARITIES)
     if mode != "rnn" and nonlinearity != "tanh":
         raise ValueError(f"nonlinearity is an rnn option; {mode} has fixed gate activations")
 

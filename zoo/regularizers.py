@@ -23,6 +23,9 @@ normalization rather than limit the model.
 
 (With plain SGD, the L2 gradient 2λW is what ``weight_decay=2λ`` adds; with Adam
 they differ, which is why AdamW decouples the decay: Loshchilov & Hutter, 2019.)
+
+Where it continues: engine/trainer.py adds the configured penalty (``regularization=``)
+to the data loss at every step.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from zoo.checks import check_at_least
 from zoo.registry import Registry
 
 REGULARIZERS = Registry("regularizer")
@@ -49,8 +53,7 @@ class _WeightPenalty:
     """Ω(model) = λ · Σ_W term(W); subclasses define ``term``."""
 
     def __init__(self, strength: float = 1e-4) -> None:
-        if strength < 0:
-            raise ValueError(f"regularizer strength must be >= 0, got {strength}")
+        check_at_least("regularizer strength", strength, 0)
         self.strength = strength
 
     def term(self, w: Tensor) -> Tensor:
@@ -87,9 +90,8 @@ class L1L2Penalty:
     """Ω = λ₁ · Σ |W| + λ₂ · Σ W² (the elastic net): the sum of the two penalties above."""
 
     def __init__(self, l1_strength: float = 1e-5, l2_strength: float = 1e-4) -> None:
-        for name, value in (("l1_strength", l1_strength), ("l2_strength", l2_strength)):
-            if value < 0:
-                raise ValueError(f"regularizer {name} must be >= 0, got {value}")
+        check_at_least("regularizer l1_strength", l1_strength, 0)
+        check_at_least("regularizer l2_strength", l2_strength, 0)
         self.l1, self.l2 = L1Penalty(l1_strength), L2Penalty(l2_strength)
 
     def __call__(self, model: nn.Module) -> Tensor:

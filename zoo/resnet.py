@@ -17,6 +17,10 @@ early layers through the identity paths unchanged, depth stops hurting optimizat
 * ``model=resnet18``: torchvision's ImageNet ResNet-18 (four stages of two blocks,
   7x7 stride-2 stem and a max pool), optionally with its pretrained weights, adapted
   to the data's channels, image size and number of outputs.
+
+Where it continues: the convolutions' reference arithmetic is zoo/conv.py; the training
+step is the default of :class:`engine.tasks.core.Task`, run by engine/trainer.py;
+resnet18's pretrained weights come from torchvision.
 """
 
 from __future__ import annotations
@@ -26,7 +30,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from zoo.conv import IMPLS, Conv2d, conv_output_size
+from zoo.checks import IMPLS, check_at_least, check_choice, check_image, check_widths
+from zoo.conv import Conv2d, conv_output_size
 from zoo.factory import register_model
 from zoo.spec import DataSpec
 
@@ -96,13 +101,9 @@ class ResNet(nn.Module):
         impl: str = "fused",
     ) -> None:
         super().__init__()
-        widths = list(widths)
-        if not widths or min(widths) < 1:
-            raise ValueError(f"resnet widths must be a non-empty list of ints >= 1, got {widths}")
-        if blocks_per_stage < 1:
-            raise ValueError(f"resnet blocks_per_stage must be >= 1, got {blocks_per_stage}")
-        if impl not in IMPLS:
-            raise ValueError(f"resnet impl must be one of {', '.join(IMPLS)}; got '{impl}'")
+        widths = check_widths("resnet widths", widths)
+        check_at_least("resnet blocks_per_stage", blocks_per_stage, 1)
+        check_choice("resnet impl", impl, IMPLS)
         self.zero_init_residual = zero_init_residual
 
         self.stem = nn.Sequential(
@@ -147,34 +148,11 @@ class ResNet(nn.Module):
         return self.head(h)  # (B, K)
 
 
-def _image_shape(spec: DataSpec, model: str) -> tuple[int, int, int]:
-    if len(spec.input_shape) != 3:
-        raise ValueError(
-            f"{model}: image data must be (C, H, W) per sample, got {spec.input_shape}"
-        )
-    c, h, w = spec.input_shape
-    return c, h, w
-
-
 @register_model("resnet", input_kinds=("image",))
-def build_resnet(
-    spec: DataSpec,
-    out_features: int | None = None,
-    widths: list[int] | tuple[int, ...] = (16, 32, 64),
-    blocks_per_stage: int = 2,
-    zero_init_residual: bool = True,
-    impl: str = "fused",
-) -> ResNet:
-    c, h, w = _image_shape(spec, "resnet")
-    return ResNet(
-        c,
-        (h, w),
-        spec.num_outputs if out_features is None else out_features,
-        widths=widths,
-        blocks_per_stage=blocks_per_stage,
-        zero_init_residual=zero_init_residual,
-        impl=impl,
-    )
+def build_resnet(spec: DataSpec, out_features: int | None = None, **options: Any) -> ResNet:
+    """:class:`ResNet` for the data's images; ``options`` are its arguments."""
+    c, h, w = check_image("resnet", spec.input_shape)
+    return ResNet(c, (h, w), spec.num_outputs if out_features is None else out_features, **options)
 
 
 # ----------------------------------------------------------------------------- resnet18
@@ -231,7 +209,7 @@ def build_resnet18(
     # torchvision is imported here, not at the top, so `import zoo` stays fast.
     from torchvision.models import resnet18
 
-    c, h, w = _image_shape(spec, "resnet18")
+    c, h, w = check_image("resnet18", spec.input_shape)
     if small_input == "auto":
         small_input = min(h, w) < 64
     if not isinstance(small_input, bool):

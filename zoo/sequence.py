@@ -19,6 +19,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from zoo.checks import check_image
 from zoo.spec import DataSpec
 
 # What sequence models can read (every kind with a fixed per-sample shape).
@@ -33,9 +34,7 @@ def sequence_shape(spec: DataSpec) -> tuple[int, int]:
             raise ValueError(f"sequence data must be (T, F) per sample, got {shape}")
         return shape[0], shape[1]
     if spec.input_kind == "image":
-        if len(shape) != 3:
-            raise ValueError(f"image data must be (C, H, W) per sample, got {shape}")
-        c, h, w = shape
+        c, h, w = check_image("a sequence model", shape)
         return h, c * w
     if spec.input_kind == "vector":
         return spec.in_features, 1

@@ -28,14 +28,29 @@ leaves the last block's output un-normalized). Before the blocks:
 
 Shapes use B batch, T tokens (T' = T + 1 with [CLS]), F features per token, d =
 ``hidden_size``, nh heads, K outputs.
+
+Where it continues: attention itself is zoo/attention.py, the reading of sequences and
+images as tokens zoo/sequence.py; the training step is the default of
+:class:`engine.tasks.core.Task`; the attention maps are drawn after testing by
+engine/report/pictures.py.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import Tensor, nn
 
-from zoo.attention import IMPLS, MultiHeadSelfAttention
+from zoo.attention import MultiHeadSelfAttention
+from zoo.checks import (
+    IMPLS,
+    check_at_least,
+    check_choice,
+    check_fraction,
+    check_image,
+    check_sizes,
+)
 from zoo.factory import register_model
 from zoo.modes import eval_mode
 from zoo.sequence import SEQUENCE_INPUT_KINDS, as_sequence, padding_mask, sequence_shape
@@ -144,36 +159,24 @@ class Transformer(nn.Module):
         step_outputs: bool = False,
     ) -> None:
         super().__init__()
-        if in_features < 1 or out_features < 1 or max_len < 1:
-            raise ValueError(
-                f"transformer needs in_features, out_features and max_len >= 1, "
-                f"got {in_features}, {out_features} and {max_len}"
-            )
-        if hidden_size < 1:
-            raise ValueError(f"transformer hidden_size must be >= 1, got {hidden_size}")
+        check_sizes(
+            "transformer", in_features=in_features, out_features=out_features, max_len=max_len
+        )
+        check_at_least("transformer hidden_size", hidden_size, 1)
         if num_heads < 1 or hidden_size % num_heads:
             raise ValueError(
                 f"transformer hidden_size {hidden_size} must be divisible by num_heads "
                 f"{num_heads}; e.g. num_heads=4 with hidden_size=64"
             )
-        if num_layers < 1:
-            raise ValueError(f"transformer num_layers must be >= 1, got {num_layers}")
+        check_at_least("transformer num_layers", num_layers, 1)
         if int(mlp_ratio * hidden_size) < 1:
             raise ValueError(f"transformer mlp_ratio must be > 0, got {mlp_ratio}")
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"transformer dropout must be in [0, 1), got {dropout}")
-        for option, value, allowed in (
-            ("positional", positional, POSITIONALS),
-            ("pooling", pooling, POOLINGS),
-            ("tokens", tokens, TOKENS),
-            ("impl", impl, IMPLS),
-        ):
-            if value not in allowed:
-                raise ValueError(
-                    f"transformer {option} must be one of {', '.join(allowed)}; got '{value}'"
-                )
-        if patch_size < 1:
-            raise ValueError(f"transformer patch_size must be >= 1, got {patch_size}")
+        check_fraction("transformer dropout", dropout)
+        check_choice("transformer positional", positional, POSITIONALS)
+        check_choice("transformer pooling", pooling, POOLINGS)
+        check_choice("transformer tokens", tokens, TOKENS)
+        check_choice("transformer impl", impl, IMPLS)
+        check_at_least("transformer patch_size", patch_size, 1)
         if causal and pooling == "cls" and not step_outputs:
             raise ValueError(
                 "transformer causal=true with pooling=cls: the [CLS] token at position 0 "
@@ -284,25 +287,19 @@ class Transformer(nn.Module):
 def build_transformer(
     spec: DataSpec,
     out_features: int | None = None,
-    hidden_size: int = 64,
-    num_layers: int = 2,
-    num_heads: int = 4,
-    mlp_ratio: float = 2,
-    dropout: float = 0.1,
-    positional: str = "sinusoidal",
-    pooling: str = "cls",
     tokens: str = "rows",
     patch_size: int = 2,
-    causal: bool = False,
-    impl: str = "fused",
+    **options: Any,
 ) -> Transformer:
+    """:class:`Transformer` over the data's rows or steps (``tokens="rows"``) or its
+    images' patches; ``options`` are its other arguments."""
     if tokens == "patches":
         if spec.input_kind != "image":
             raise ValueError(
                 f"transformer tokens=patches needs image data, not {spec.input_kind}; "
                 "use tokens=rows"
             )
-        c, h, w = spec.input_shape
+        c, h, w = check_image("transformer", spec.input_shape)
         if patch_size < 1 or h % patch_size or w % patch_size:
             raise ValueError(
                 f"transformer patch_size {patch_size} must divide the {h}x{w} images; "
@@ -311,20 +308,13 @@ def build_transformer(
         max_len, in_features = (h // patch_size) * (w // patch_size), c * patch_size**2
     else:
         max_len, in_features = sequence_shape(spec)
+    out = spec.num_outputs if out_features is None else out_features
     return Transformer(
         in_features,
-        spec.num_outputs if out_features is None else out_features,
+        out,
         max_len,
-        hidden_size=hidden_size,
-        num_layers=num_layers,
-        num_heads=num_heads,
-        mlp_ratio=mlp_ratio,
-        dropout=dropout,
-        positional=positional,
-        pooling=pooling,
         tokens=tokens,
         patch_size=patch_size,
-        causal=causal,
-        impl=impl,
         step_outputs=spec.step_targets,
+        **options,
     )

@@ -21,15 +21,15 @@ TINY = {
     "lstm": {"hidden_size": 8},
     "gru": {"hidden_size": 8},
     "transformer": {"hidden_size": 8, "num_heads": 2},
-    "cnn": {"channels": (4, 8), "hidden_size": 8},
+    "cnn": {"widths": (4, 8), "hidden_size": 8},
     "resnet": {"widths": (4, 8)},
     "gcn": {"hidden_size": 8},
     "sage": {"hidden_size": 8},
     "gat": {"hidden_size": 8, "num_heads": 2},
     "gin": {"hidden_size": 8},
     "gan": {"hidden_size": 8, "d_hidden_size": 8},
-    "autoencoder": {"hidden_sizes": (8,)},
-    "vae": {"hidden_sizes": (8,)},
+    "autoencoder": {"widths": (8,)},
+    "vae": {"widths": (8,)},
 }
 T = 4  # time steps of the sequences
 

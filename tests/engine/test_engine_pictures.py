@@ -23,7 +23,7 @@ def images_of(run_dir) -> dict[str, np.ndarray]:
 
 
 def test_cnn_filters_and_feature_maps_are_drawn(tmp_path):
-    cfg = compose_cfg(*FAST, "trainer.max_epochs=1", "model=cnn", "model.channels=[4,6]")
+    cfg = compose_cfg(*FAST, "trainer.max_epochs=1", "model=cnn", "model.widths=[4,6]")
     train(cfg, tmp_path)
     images = images_of(tmp_path)
     assert {"filters/first_layer", "feature_maps/block1", "feature_maps/block2"} <= set(images)

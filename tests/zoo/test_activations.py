@@ -124,7 +124,7 @@ def test_prelu_slope_is_learned() -> None:
 
 
 def test_prelu_slopes_per_layer_in_an_mlp() -> None:
-    model = zoo.MLP(4, 2, hidden_size=8, num_layers=3, activation="prelu")
+    model = zoo.MLP(4, 2, hidden_size=8, num_layers=3, activation="prelu", norm="none")
     slopes = [p for n, p in model.named_parameters() if p.ndim == 1 and n.endswith("1.weight")]
     assert len(slopes) == 3  # one learnable slope per hidden layer, not one shared
     model(torch.randn(5, 4)).sum().backward()

@@ -24,7 +24,7 @@ def spec_of(shape: tuple[int, ...], num_classes: int = 3) -> DataSpec:
 
 
 def small(name: str, shape: tuple[int, ...] = (1, 8, 8), arch: str = "mlp", **kwargs):
-    sizes = {"latent_size": 3, "hidden_sizes": [16, 8], "channels": [8, 4]}
+    sizes = {"latent_size": 3, "widths": [16, 8] if arch == "mlp" else [4, 8]}
     return zoo.create_model(name, spec_of(shape), arch=arch, **{**sizes, **kwargs})
 
 
@@ -72,8 +72,8 @@ def test_decoder_outputs_are_raw(name: str, arch: str) -> None:
     assert x_hat.abs().max() > 1  # beyond what a sigmoid or tanh could give
 
 
-def test_no_hidden_sizes_is_a_linear_autoencoder() -> None:
-    ae = small("autoencoder", (6,), hidden_sizes=[])
+def test_no_widths_is_a_linear_autoencoder() -> None:
+    ae = small("autoencoder", (6,), widths=[])
     assert [type(m) for m in ae.encoder] == [nn.Flatten, nn.Linear]
     x = torch.randn(4, 6)
     enc, dec = ae.encoder[1], ae.decoder[0]
@@ -89,8 +89,9 @@ def test_out_features_is_ignored() -> None:
 
 
 def test_conv_maps_mirror_each_other() -> None:
-    """channels=[64, 32] on 28x28: encoder 1 -> 32@14 -> 64@7, decoder 64@7 -> 32@14 -> 32@28."""
-    ae = zoo.create_model("autoencoder", spec_of((1, 28, 28)), arch="conv", norm="batch")
+    """widths=[32, 64] on 28x28: encoder 1 -> 32@14 -> 64@7, decoder 64@7 -> 32@14 -> 32@28."""
+    spec = spec_of((1, 28, 28))
+    ae = zoo.create_model("autoencoder", spec, arch="conv", widths=[32, 64], norm="batch")
     x = torch.randn(2, 1, 28, 28)
     h1 = ae.encoder[0](x)
     h2 = ae.encoder[1](h1)
@@ -128,10 +129,10 @@ def test_conv_on_vectors_and_indivisible_images_raise(name: str) -> None:
     with pytest.raises(ValueError, match=rf"^{name} arch=conv reads images \(C, H, W\), not data"):
         zoo.create_model(name, spec_of((64,)), arch="conv")
     with pytest.raises(ValueError) as info:
-        zoo.create_model(name, spec_of((1, 28, 28)), arch="conv", channels=[8, 8, 8])
+        zoo.create_model(name, spec_of((1, 28, 28)), arch="conv", widths=[8, 8, 8])
     message = str(info.value)
     assert message.startswith(f"{name} arch=conv halves the image 3 times")
-    assert message.endswith("use at most 2 channels entries for 28x28 images")
+    assert message.endswith("use at most 2 widths entries for 28x28 images")
     assert "\n" not in message
 
 
@@ -141,7 +142,7 @@ def test_conv_on_vectors_and_indivisible_images_raise(name: str) -> None:
         ("arch", "rnn", "vae arch must be one of mlp, conv; got 'rnn'"),
         ("norm", "layer", "vae norm must be one of none, batch; got 'layer'"),
         ("latent_size", 0, "vae latent_size must be >= 1, got 0"),
-        ("hidden_sizes", [8, 0], r"vae hidden_sizes must be a list of ints >= 1, got \[8, 0\]"),
+        ("widths", [8, 0], r"vae widths must be a list of ints >= 1, got \[8, 0\]"),
     ],
 )
 def test_bad_options_raise(option: str, value: object, match: str) -> None:

@@ -74,7 +74,7 @@ def test_sequence_features_are_channels() -> None:
 
 
 def test_pooling_skipped_when_the_map_is_smaller_than_the_window() -> None:
-    model = CNN(1, (8, 8), 10, channels=[4, 4, 4, 4], pool_size=2)
+    model = CNN(1, (8, 8), 10, widths=[4, 4, 4, 4], pool_size=2)
     # 8 -> 4 -> 2 -> 1 -> 1: the fourth block meets a 1x1 map and does not pool.
     assert [any(isinstance(m, Pool) for m in block) for block in model.blocks] == [
         True,
@@ -84,20 +84,20 @@ def test_pooling_skipped_when_the_map_is_smaller_than_the_window() -> None:
     ]
     assert model.out_size == (1, 1)
     assert model(torch.randn(2, 1, 8, 8)).shape == (2, 10)
-    wide = CNN(1, (5,), 3, channels=[2, 2], pool_size=3)  # 5 -> 1 (floor), then no pool
+    wide = CNN(1, (5,), 3, widths=[2, 2], pool_size=3)  # 5 -> 1 (floor), then no pool
     assert wide.out_size == (1,)
 
 
 @pytest.mark.parametrize("pool", ["max", "avg", "none"])
 def test_pool_kinds_and_explicit_padding(pool: str) -> None:
-    model = CNN(1, (12, 12), 3, channels=[4, 8], kernel_size=[5, 3], padding=0, pool=pool)
+    model = CNN(1, (12, 12), 3, widths=[4, 8], kernel_size=[5, 3], padding=0, pool=pool)
     # valid convs: 12 -5+1 = 8 -> pool 4 -> 3x3 conv 2 -> pool 1 (or 8 -> 6 without pooling)
     assert model.out_size == ((1, 1) if pool != "none" else (6, 6))
     assert model(torch.randn(2, 1, 12, 12)).shape == (2, 3)
 
 
 def test_no_hidden_layer_no_norm_no_dropout() -> None:
-    model = CNN(1, (8, 8), 10, channels=[4], hidden_size=0, norm="none", dropout=0.0)
+    model = CNN(1, (8, 8), 10, widths=[4], hidden_size=0, norm="none", dropout=0.0)
     assert blocks_of(model) == [[Conv2d, nn.ReLU, Pool]]
     assert model.blocks[0][0].bias is not None
     assert [type(m) for m in model.head] == [nn.Flatten, nn.Linear]
@@ -105,8 +105,8 @@ def test_no_hidden_layer_no_norm_no_dropout() -> None:
 
 def test_impls_agree_and_share_checkpoints() -> None:
     torch.manual_seed(0)
-    fused = CNN(2, (9, 9), 4, channels=[3, 5], dropout=0.0, impl="fused")
-    reference = CNN(2, (9, 9), 4, channels=[3, 5], dropout=0.0, impl="reference")
+    fused = CNN(2, (9, 9), 4, widths=[3, 5], dropout=0.0, impl="fused")
+    reference = CNN(2, (9, 9), 4, widths=[3, 5], dropout=0.0, impl="reference")
     reference.load_state_dict(fused.state_dict())
     x = torch.randn(6, 2, 9, 9)
     torch.testing.assert_close(reference(x), fused(x))  # training mode: batch statistics
@@ -124,7 +124,7 @@ def test_gradients_reach_every_parameter() -> None:
 
 
 def test_feature_maps_and_filters() -> None:
-    model = zoo.create_model("cnn", DIGITS, channels=[6, 10])
+    model = zoo.create_model("cnn", DIGITS, widths=[6, 10])
     model.train()
     maps = model.feature_maps(torch.randn(3, 1, 8, 8))
     assert {k: tuple(v.shape) for k, v in maps.items()} == {
@@ -144,7 +144,7 @@ def test_feature_maps_and_filters() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"channels": []}, "channels must be a non-empty list"),
+        ({"widths": []}, "widths must be a non-empty list"),
         ({"kernel_size": [3]}, r"kernel_size must be an int >= 1 or one per block \(2\)"),
         ({"padding": "full"}, "padding must be 'same' or an int >= 0, got 'full'"),
         (

@@ -21,7 +21,7 @@ def spec_of(shape: tuple[int, ...]) -> DataSpec:
 
 
 def small_gan(shape: tuple[int, ...], arch: str, **kwargs) -> GAN:
-    sizes = {"latent_size": 5, "hidden_size": 16, "d_hidden_size": 16, "channels": [8, 4]}
+    sizes = {"latent_size": 5, "hidden_size": 16, "d_hidden_size": 16, "widths": [8, 4]}
     return zoo.create_model("gan", spec_of(shape), arch=arch, **{**sizes, **kwargs})
 
 
@@ -100,8 +100,8 @@ def test_out_features_is_ignored() -> None:
     ids=["digits", "mnist", "cifar"],
 )
 def test_dcgan_map_sizes(shape: tuple, g_maps: list, d_maps: list) -> None:
-    """channels=[64, 32]: G goes 64 maps at H/4 -> 32 at H/2 -> 32 at H -> C; D mirrors."""
-    gan = zoo.create_model("gan", spec_of(shape), arch="conv", channels=[64, 32])
+    """widths=[64, 32]: G goes 64 maps at H/4 -> 32 at H/2 -> 32 at H -> C; D mirrors."""
+    gan = zoo.create_model("gan", spec_of(shape), arch="conv", widths=[64, 32])
     assert stage_shapes(gan.generator, torch.randn(2, 8)) == g_maps
     conv_stages = gan.discriminator[:2]
     assert stage_shapes(conv_stages, torch.randn(2, *shape)) == d_maps
@@ -237,25 +237,25 @@ def test_conv_on_vector_data_raises() -> None:
 
 
 @pytest.mark.parametrize(
-    ("shape", "channels", "message"),
+    ("shape", "widths", "message"),
     [
         (
             (1, 28, 28),
             [8, 8, 8],
-            "gan arch=conv halves the image 3 times (once per channels entry), so H and W "
-            "must be multiples of 8 (8, 16, 24, ...), got 28x28; use at most 2 channels "
+            "gan arch=conv halves the image 3 times (once per widths entry), so H and W "
+            "must be multiples of 8 (8, 16, 24, ...), got 28x28; use at most 2 widths "
             "entries for 28x28 images",
         ),
-        ((1, 12, 10), [8, 8], "got 12x10; use at most 1 channels entries for 12x10 images"),
+        ((1, 12, 10), [8, 8], "got 12x10; use at most 1 widths entries for 12x10 images"),
         ((1, 7, 7), [8], "got 7x7; use arch=mlp for 7x7 images"),
     ],
     ids=["mnist-3-stages", "12x10", "odd"],
 )
 def test_image_sizes_not_divisible_by_2_to_the_n_raise(
-    shape: tuple, channels: list, message: str
+    shape: tuple, widths: list, message: str
 ) -> None:
     with pytest.raises(ValueError) as info:
-        zoo.create_model("gan", spec_of(shape), arch="conv", channels=channels)
+        zoo.create_model("gan", spec_of(shape), arch="conv", widths=widths)
     assert str(info.value).endswith(message) and "\n" not in str(info.value)
 
 
@@ -269,11 +269,11 @@ def test_image_sizes_not_divisible_by_2_to_the_n_raise(
         ("pack", 0, r"gan pack must be >= 1 \(1 = no packing\), got 0"),
         ("latent_size", 0, "gan latent_size must be >= 1, got 0"),
         ("d_dropout", 1.0, r"gan d_dropout must be in \[0, 1\), got 1.0"),
-        ("channels", [], r"gan channels must be a non-empty list of ints >= 1, got \[\]"),
+        ("widths", [], r"gan widths must be a non-empty list of ints >= 1, got \[\]"),
     ],
 )
 def test_bad_options_raise(option: str, value: object, match: str) -> None:
-    arch = "conv" if option == "channels" else "mlp"
+    arch = "conv" if option == "widths" else "mlp"
     kwargs = {"arch": arch, option: value}
     with pytest.raises(ValueError, match=f"^{match}$"):
         zoo.create_model("gan", spec_of((1, 8, 8)), **kwargs)

@@ -15,10 +15,18 @@ def layer_types(model: nn.Module) -> list[type]:
 
 
 def test_default_structure() -> None:
+    """The defaults are configs/model/mlp.yaml's: batch norm, ReLU, dropout 0.2."""
     model = MLP(20, 3, hidden_size=8, num_layers=2)
-    assert layer_types(model) == [nn.Linear, nn.ReLU, nn.Linear, nn.ReLU, nn.Linear]
+    block = [nn.Linear, nn.BatchNorm1d, nn.ReLU, nn.Dropout]
+    assert layer_types(model) == [*block, *block, nn.Linear]
+    assert model.hidden[0][3].p == 0.2
     widths = [(m.in_features, m.out_features) for m in model.modules() if isinstance(m, nn.Linear)]
     assert widths == [(20, 8), (8, 8), (8, 3)]
+
+
+def test_plain_structure() -> None:
+    model = MLP(20, 3, hidden_size=8, num_layers=2, norm="none", dropout=0.0)
+    assert layer_types(model) == [nn.Linear, nn.ReLU, nn.Linear, nn.ReLU, nn.Linear]
 
 
 def test_batch_norm_before_activation_and_dropout_after() -> None:
@@ -37,7 +45,7 @@ def test_zero_hidden_layers_is_a_linear_model() -> None:
 
 
 def test_flattens_images() -> None:
-    model = MLP(2 * 3 * 4, 5, hidden_size=7, num_layers=1)
+    model = MLP(2 * 3 * 4, 5, hidden_size=7, num_layers=1).eval()
     x = torch.randn(6, 2, 3, 4)
     torch.testing.assert_close(model(x), model(x.reshape(6, -1)))
 

@@ -7,8 +7,8 @@ digits, batch size 64, constant learning rate) once per optimizer and ``impl``, 
 with its configs/optim/<name>.yaml and the same seed, data and number of steps
 (early stopping off), through the zoo's own trainer with logging and the progress
 bar off. Prints a table: train loss and test accuracy of the final weights for
-impl=torch, then the seconds ``Trainer.fit`` took and steps/s for each impl, and
-``ref/torch``, how many times longer the from-scratch Python loop took than
+impl=fused, then the seconds ``Trainer.fit`` took and steps/s for each impl, and
+``ref/fused``, how many times longer the from-scratch Python loop took than
 PyTorch's fused/foreach kernels (best of alternating repeats). The time is the
 whole of ``fit``, validation and checkpoints included, as a user pays it. The two
 impls reach the same weights up to rounding, so only the time differs. One torch
@@ -74,15 +74,15 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     print(f"threads={torch.get_num_threads()} torch={torch.__version__} epochs={args.epochs}")
-    run(config("adam", "torch", 1, args.overrides))  # warm up kernels and allocator
+    run(config("adam", "fused", 1, args.overrides))  # warm up kernels and allocator
     header = (
-        f"| {'optim':<9}| train loss | test acc | torch s | torch steps/s "
-        f"| ref s | ref steps/s | ref/torch |"
+        f"| {'optim':<9}| train loss | test acc | fused s | fused steps/s "
+        f"| ref s | ref steps/s | ref/fused |"
     )
     print(header)
     print("|" + "|".join("-" * (len(c)) for c in header.split("|")[1:-1]) + "|")
     for name in optimizers.list_optimizers():
-        runs: dict[str, list[dict[str, float]]] = {"torch": [], "reference": []}
+        runs: dict[str, list[dict[str, float]]] = {"fused": [], "reference": []}
         for _ in range(args.repeats):
             for impl, results in runs.items():
                 results.append(run(config(name, impl, args.epochs, args.overrides)))

@@ -29,6 +29,9 @@ reward G for samples where p_data is 0).
 Every term is a binary cross-entropy with a constant label, computed by the zoo's
 ``bce`` loss (:class:`losses.classification.BCEWithLogitsLoss`, whose reference form
 never overflows).
+
+Where it continues: the alternating discriminator and generator updates that use these
+terms live in engine/tasks/generative.py (``task=adversarial``).
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from torch import Tensor
 
 from losses.base import Loss, register_loss
 from losses.classification import BCEWithLogitsLoss
+from zoo.checks import check_choice
 
 GENERATOR_LOSSES = ("non_saturating", "minimax")
 
@@ -56,7 +60,7 @@ class GANLoss(Loss):
         real_label: α in (0, 1], the target of real samples in D's loss; 0.9 is
             one-sided label smoothing.
         reduction: ``"mean"`` only: each term is a mean over its samples.
-        impl: ``"torch"`` (F.binary_cross_entropy_with_logits) or ``"reference"``
+        impl: ``"fused"`` (F.binary_cross_entropy_with_logits) or ``"reference"``
             (the ``bce`` loss's own formula); equal in value and gradient.
 
     Shapes:
@@ -72,20 +76,16 @@ class GANLoss(Loss):
         generator: str = "non_saturating",
         real_label: float = 1.0,
         reduction: str = "mean",
-        impl: str = "torch",
+        impl: str = "fused",
     ) -> None:
         super().__init__(reduction, impl)
-        if generator not in GENERATOR_LOSSES:
-            raise ValueError(
-                f"gan generator loss must be one of {', '.join(GENERATOR_LOSSES)}; "
-                f"got '{generator}'"
-            )
+        check_choice("gan generator loss", generator, GENERATOR_LOSSES)
         if not 0.0 < real_label <= 1.0:
             raise ValueError(
                 f"gan real_label must be in (0, 1] (0.9 = one-sided smoothing), got {real_label}"
             )
         self.generator, self.real_label = generator, real_label
-        self.bce = BCEWithLogitsLoss(impl=impl)
+        self.bce = BCEWithLogitsLoss(impl=self.impl)
 
     def _bce(self, z: Tensor, label: float) -> Tensor:
         """Mean BCE of the logits ``z`` against the constant ``label``."""

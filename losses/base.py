@@ -11,6 +11,10 @@ size, without a table of special cases:
     "value"   float targets, same shape as the predictions
     "none"    no targets: a GAN's loss compares the discriminator's logits on real and
               generated samples (losses/adversarial.py)
+
+Where it continues: engine/run.py builds the configured loss by name; a task
+(engine/tasks/) checks that it fits the data, sizes the model's head and encodes the
+targets the loss reads; engine/trainer.py calls it at every step.
 """
 
 from __future__ import annotations
@@ -20,13 +24,13 @@ from typing import Any, ClassVar
 
 from torch import Tensor, nn
 
+from zoo.checks import check_choice, check_impl
 from zoo.registry import Registry
 
 LOSSES = Registry("loss")
 
 TARGETS = ("index", "onehot", "binary", "value", "none")
 REDUCTIONS = ("mean", "sum", "none")
-IMPLS = ("torch", "reference")
 
 
 class Loss(nn.Module):
@@ -34,8 +38,10 @@ class Loss(nn.Module):
 
     Each loss writes its formula in :meth:`reference`, the version to read. Where
     PyTorch has a fused kernel for the same formula, :meth:`fused` calls it, and
-    ``impl="torch"`` (the default, what training uses) runs that one: fewer kernel
-    launches per step. The tests hold the two equal, values and gradients.
+    ``impl="fused"`` (the default, what training uses) runs that one: fewer kernel
+    launches per step. The tests hold the two equal, values and gradients. ``impl``
+    takes the zoo's values (:data:`zoo.checks.IMPLS`); the former ``"torch"`` still
+    reads as ``"fused"``.
     """
 
     tasks: ClassVar[tuple[str, ...]] = ()
@@ -43,20 +49,15 @@ class Loss(nn.Module):
     # A loss may accept more (KL adds "batchmean", the mathematically right mean).
     reductions: ClassVar[tuple[str, ...]] = REDUCTIONS
 
-    def __init__(self, reduction: str = "mean", impl: str = "torch") -> None:
+    def __init__(self, reduction: str = "mean", impl: str = "fused") -> None:
         super().__init__()
-        if reduction not in self.reductions:
-            raise ValueError(
-                f"loss reduction must be one of {', '.join(self.reductions)}; got '{reduction}'"
-            )
-        if impl not in IMPLS:
-            raise ValueError(f"loss impl must be one of {', '.join(IMPLS)}; got '{impl}'")
+        check_choice("loss reduction", reduction, self.reductions)
         self.reduction = reduction
-        self.impl = impl
+        self.impl = check_impl("loss impl", impl)
 
     def forward(self, prediction: Tensor, target: Tensor) -> Tensor:
         self.check(prediction, target)
-        if self.impl == "torch":
+        if self.impl == "fused":
             return self.fused(prediction, target)
         return self.reference(prediction, target)
 

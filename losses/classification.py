@@ -5,6 +5,10 @@ distribution (Bishop, *Pattern Recognition and Machine Learning*, 2006, sec. 4.3
 Goodfellow et al., *Deep Learning*, 2016, sec. 6.2.2). They take logits z rather than
 probabilities because log σ(z) and log softmax(z) can be computed stably from z,
 whereas σ(z) itself rounds to exactly 0 or 1 for large |z| and its log is −inf.
+
+Where it continues: the classification task (engine/tasks/supervised.py) trains with
+them; bce is also the reconstruction loss of pixels in [0, 1]
+(engine/tasks/generative.py) and the GAN's (losses/adversarial.py).
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ class CrossEntropyLoss(Loss):
     Args:
         label_smoothing: ε in [0, 1].
         reduction: ``"mean"`` over samples, ``"sum"``, or ``"none"``.
-        impl: ``"torch"`` (F.cross_entropy, for speed) or ``"reference"`` (the above).
+        impl: ``"fused"`` (F.cross_entropy, for speed) or ``"reference"`` (the above).
 
     Shapes:
         logits ``(N, C)`` (or ``(N, C, d1, ...)``); target ``(N,)`` integer labels
@@ -47,7 +51,7 @@ class CrossEntropyLoss(Loss):
     target = "onehot"  # the categorical form: the task hands it one-hot rows q_i
 
     def __init__(
-        self, label_smoothing: float = 0.0, reduction: str = "mean", impl: str = "torch"
+        self, label_smoothing: float = 0.0, reduction: str = "mean", impl: str = "fused"
     ) -> None:
         super().__init__(reduction, impl)
         if not 0.0 <= label_smoothing <= 1.0:
@@ -128,7 +132,7 @@ class BCEWithLogitsLoss(Loss):
     Args:
         pos_weight: w, a scalar or one weight per output column (broadcast over N).
         reduction: ``"mean"`` over all elements, ``"sum"``, or ``"none"``.
-        impl: ``"torch"`` (F.binary_cross_entropy_with_logits) or ``"reference"``.
+        impl: ``"fused"`` (F.binary_cross_entropy_with_logits) or ``"reference"``.
 
     Also an autoencoder's reconstruction loss for inputs in [0, 1] (pixel intensities):
     summed over a sample's features it is the negative log-likelihood of a Bernoulli
@@ -147,7 +151,7 @@ class BCEWithLogitsLoss(Loss):
         self,
         pos_weight: float | list[float] | Tensor | None = None,
         reduction: str = "mean",
-        impl: str = "torch",
+        impl: str = "fused",
     ) -> None:
         super().__init__(reduction, impl)
         weight = None if pos_weight is None else torch.as_tensor(pos_weight)

@@ -15,6 +15,10 @@ Two uses here: ``kl``, a classification loss, for hard labels or for the soft
 targets of knowledge distillation (Hinton et al., "Distilling the Knowledge in a
 Neural Network", 2015); and :func:`gaussian_kl`, the closed form a VAE's encoder
 term needs (Kingma & Welling, "Auto-Encoding Variational Bayes", 2014, app. B).
+
+Where it continues: kl trains a student on a teacher's softened logits (knowledge
+distillation: engine/run.py's ``distill_from`` sets the targets); :func:`gaussian_kl` is
+the VAE's KL term in engine/tasks/generative.py.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from torch import Tensor
 from torch.nn import functional as F
 
 from losses.base import REDUCTIONS, Loss, check_same_shape, register_loss
+from zoo.checks import check_choice, check_positive
 
 INPUT_KINDS = ("logits", "log_probs")
 TARGET_KINDS = ("probs", "log_probs", "logits")
@@ -72,7 +77,7 @@ class KLDivLoss(Loss):
             ``"logits"``. Integer targets are always class labels.
         temperature: T > 0. T ≠ 1 needs logits (softmax(x / T) is only defined on them).
         reduction: ``"batchmean"``, ``"mean"``, ``"sum"`` or ``"none"``.
-        impl: ``"torch"`` (F.kl_div) or ``"reference"`` (the above).
+        impl: ``"fused"`` (F.kl_div) or ``"reference"`` (the above).
 
     Shapes:
         input ``(N, C)``; target ``(N,)`` integer labels or ``(N, C)`` float.
@@ -88,19 +93,12 @@ class KLDivLoss(Loss):
         target_kind: str = "probs",
         temperature: float = 1.0,
         reduction: str = "batchmean",
-        impl: str = "torch",
+        impl: str = "fused",
     ) -> None:
         super().__init__(reduction, impl)
-        if input_kind not in INPUT_KINDS:
-            raise ValueError(
-                f"kl input_kind must be one of {', '.join(INPUT_KINDS)}; got '{input_kind}'"
-            )
-        if target_kind not in TARGET_KINDS:
-            raise ValueError(
-                f"kl target_kind must be one of {', '.join(TARGET_KINDS)}; got '{target_kind}'"
-            )
-        if not temperature > 0:
-            raise ValueError(f"kl temperature must be > 0, got {temperature}")
+        check_choice("kl input_kind", input_kind, INPUT_KINDS)
+        check_choice("kl target_kind", target_kind, TARGET_KINDS)
+        check_positive("kl temperature", temperature)
         if temperature != 1 and input_kind != "logits":
             raise ValueError(
                 f"kl temperature={temperature} softens logits; use input_kind=logits "

@@ -13,6 +13,9 @@ Only the examples on or inside the margin, the "support vectors", shape the fit.
 Raising each term to the power p = 2 gives the squared hinge, which is differentiable
 at the kink and punishes large violations more. The kink itself (argument exactly 0)
 gets the subgradient 0, as PyTorch's kernel does.
+
+Where it continues: the classification task (engine/tasks/supervised.py) trains with
+hinge like with any classification loss.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from torch import Tensor
 from torch.nn import functional as F
 
 from losses.base import Loss, register_loss
+from zoo.checks import check_choice, check_positive
 
 FORMS = ("weston_watkins", "crammer_singer")
 
@@ -67,7 +71,7 @@ class HingeLoss(Loss):
         p: 1 (hinge) or 2 (squared hinge).
         form: ``"weston_watkins"`` or ``"crammer_singer"`` (multi-class only).
         reduction: ``"mean"`` over examples, ``"sum"``, or ``"none"``.
-        impl: ``"torch"`` (F.multi_margin_loss for Weston–Watkins) or ``"reference"``.
+        impl: ``"fused"`` (F.multi_margin_loss for Weston–Watkins) or ``"reference"``.
 
     Shapes:
         scores ``(N, C)`` and labels ``(N,)``; or scores ``(N, 1)`` and 0/1 labels
@@ -83,15 +87,13 @@ class HingeLoss(Loss):
         p: int = 1,
         form: str = "weston_watkins",
         reduction: str = "mean",
-        impl: str = "torch",
+        impl: str = "fused",
     ) -> None:
         super().__init__(reduction, impl)
-        if not margin > 0:
-            raise ValueError(f"hinge margin must be > 0, got {margin}")
+        check_positive("hinge margin", margin)
         if p not in (1, 2):
             raise ValueError(f"hinge p must be 1 or 2, got {p}")
-        if form not in FORMS:
-            raise ValueError(f"hinge form must be one of {', '.join(FORMS)}; got '{form}'")
+        check_choice("hinge form", form, FORMS)
         self.margin, self.p, self.form = margin, p, form
 
     def check(self, z: Tensor, y: Tensor) -> None:

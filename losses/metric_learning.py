@@ -30,6 +30,10 @@ The distance d(u, v) between two embeddings, as PyTorch defines it:
     euclidean   d(u, v) = ‖u − v + ε‖₂        ε = 1e-6, ``F.pairwise_distance``: the
                                                gradient stays finite at u = v
     cosine      d(u, v) = 1 − û·v̂,  û = u / max(‖u‖₂, ε')   ε' = 1e-8, ``F.cosine_similarity``
+
+Where it continues: the embedding task (engine/tasks/embedding.py) sizes the model's
+output, hands these losses its normalization, and scores the space by nearest-neighbour
+retrieval.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ from torch import Tensor
 from torch.nn import functional as F
 
 from losses.base import Loss, register_loss
+from zoo.checks import check_choice, check_positive
 
 DISTANCES = ("euclidean", "cosine")
 MININGS = ("all", "batch_hard")
@@ -115,18 +120,13 @@ class MinedLoss(Loss):
         distance: str = "euclidean",
         normalize: bool = False,
         reduction: str = "mean",
-        impl: str = "torch",
+        impl: str = "fused",
     ) -> None:
         super().__init__(reduction, impl)
         name = type(self).__name__
-        if not margin > 0:
-            raise ValueError(f"{name} margin must be > 0, got {margin}")
-        if mining not in MININGS:
-            raise ValueError(f"{name} mining must be one of {', '.join(MININGS)}; got '{mining}'")
-        if distance not in DISTANCES:
-            raise ValueError(
-                f"{name} distance must be one of {', '.join(DISTANCES)}; got '{distance}'"
-            )
+        check_positive(f"{name} margin", margin)
+        check_choice(f"{name} mining", mining, MININGS)
+        check_choice(f"{name} distance", distance, DISTANCES)
         self.margin, self.mining, self.distance, self.normalize = (
             margin,
             mining,

@@ -11,6 +11,10 @@ Hastie et al., *The Elements of Statistical Learning*, 2nd ed., 2009, sec. 10.6)
 
 Squaring makes large errors dominate, so outliers pull hard on an MSE fit; an
 absolute error grows only linearly, so they pull with a bounded force.
+
+Where it continues: the regression task (engine/tasks/supervised.py) trains with them
+and reports MSE, MAE and R² in the target's units; mse is also a reconstruction loss
+(engine/tasks/generative.py).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from torch import Tensor
 from torch.nn import functional as F
 
 from losses.base import Loss, check_same_shape, register_loss
+from zoo.checks import check_positive
 
 
 @register_loss("mse")
@@ -60,7 +65,7 @@ class MAELoss(Loss):
 
     Args:
         reduction: ``"mean"`` over all elements, ``"sum"``, or ``"none"``.
-        impl: ``"torch"`` (F.l1_loss) or ``"reference"`` (the above).
+        impl: ``"fused"`` (F.l1_loss) or ``"reference"`` (the above).
 
     Shapes:
         prediction and target the same shape, e.g. ``(N, T)`` for T targets.
@@ -97,7 +102,7 @@ class HuberLoss(Loss):
     Args:
         delta: δ, where the quadratic turns linear (> 0).
         reduction: ``"mean"`` over all elements, ``"sum"``, or ``"none"``.
-        impl: ``"torch"`` (F.huber_loss) or ``"reference"`` (the above).
+        impl: ``"fused"`` (F.huber_loss) or ``"reference"`` (the above).
 
     Shapes:
         prediction and target the same shape, e.g. ``(N, T)`` for T targets.
@@ -106,10 +111,9 @@ class HuberLoss(Loss):
     tasks = ("regression",)
     target = "value"
 
-    def __init__(self, delta: float = 1.0, reduction: str = "mean", impl: str = "torch") -> None:
+    def __init__(self, delta: float = 1.0, reduction: str = "mean", impl: str = "fused") -> None:
         super().__init__(reduction, impl)
-        if not delta > 0:
-            raise ValueError(f"huber delta must be > 0, got {delta}")
+        check_positive("huber delta", delta)
         self.delta = delta
 
     def check(self, y_hat: Tensor, y: Tensor) -> None:

@@ -1,7 +1,7 @@
 """Optimizers and learning-rate schedulers by short name.
 
 from optimizers import create_optimizer, create_scheduler
-opt = create_optimizer("adamw", model.parameters(), lr=3e-4)  # impl="torch": fused kernels
+opt = create_optimizer("adamw", model.parameters(), lr=3e-4)  # impl="fused": PyTorch's kernels
 ref = create_optimizer("adamw", model.parameters(), lr=3e-4, impl="reference")  # from scratch
 sched = create_scheduler("cosine", opt, total_steps=10_000, steps_per_epoch=100)
 # per batch: loss.backward(); opt.step(); sched.step()

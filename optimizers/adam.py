@@ -22,6 +22,9 @@ Weight decay λ:
 In Adam the L2 term passes through the division by √v̂, so coordinates with large
 gradients are hardly decayed at all; AdamW's decoupled decay shrinks every weight
 by the same factor, which is what weight decay means for plain SGD.
+
+Where it continues: optimizers/factory.py builds these (``impl=reference``) or
+torch.optim's (``impl=fused``) by name; engine/trainer.py steps them.
 """
 
 from __future__ import annotations

@@ -25,6 +25,9 @@ updates, so Δ has the units of θ and η = 1 (Zeiler's setting) works without t
 
 s, v and u all start at zero, as in ``torch.optim``. Its extras (Adagrad's
 ``lr_decay``, RMSprop's ``momentum`` and ``centered``) are left out here.
+
+Where it continues: optimizers/factory.py builds these (``impl=reference``) or
+torch.optim's (``impl=fused``) by name; engine/trainer.py steps them.
 """
 
 from __future__ import annotations

@@ -8,6 +8,9 @@ and nothing else. Weight decay comes in two forms:
                                                methods rescale it with everything else)
     decoupled      θ ← θ·(1 − η·λ)            (Loshchilov & Hutter 2019: every weight
                                                shrinks by the same factor)
+
+Where it continues: the update rules are the subclasses in sgd.py, adaptive.py and
+adam.py, built by optimizers/factory.py with ``impl=reference``.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@
 The full rules, and why each exists, are in those files' docstrings. Except in
 adamw, λ is an L2 term added to g.
 
-``impl="torch"`` (the default) builds PyTorch's ``torch.optim`` class. Where the
+``impl="fused"`` (the default) builds PyTorch's ``torch.optim`` class. Where the
 class and the parameters allow it (floating point, on a device with the kernel) it
 asks for the *fused* kernel, which updates every parameter in one kernel: on 2 CPU
 cores (torch 2.14) a step of Adam/AdamW on an MLP took 2-2.5x less time than with
@@ -21,7 +21,13 @@ cores (torch 2.14) a step of Adam/AdamW on an MLP took 2-2.5x less time than wit
 ``foreach``, which batches the per-tensor ops. ``impl="reference"`` builds the
 from-scratch class: a readable Python loop over the parameters, slower, whose
 trajectory the tests hold to within 1e-6 of PyTorch's. Both keep their state in
-``state_dict()`` as tensors and numbers, so either resumes exactly.
+``state_dict()`` as tensors and numbers, so either resumes exactly. The values are the
+zoo's and the losses' (:data:`zoo.checks.IMPLS`); the former ``"torch"`` still reads
+as ``"fused"``.
+
+Where it continues: engine/run.py builds one optimizer (and schedule) per part a task
+trains (``optim``, and ``optim_d`` for a GAN's discriminator); engine/trainer.py steps
+them and keeps their state in its checkpoints, so a run resumes exactly.
 """
 
 from __future__ import annotations
@@ -37,10 +43,10 @@ from torch.optim import Optimizer
 from optimizers import adam as adam_
 from optimizers import adaptive
 from optimizers import sgd as sgd_
+from zoo.checks import check_impl
 from zoo.registry import Registry
 
 OPTIMIZERS = Registry("optimizer")
-IMPLS = ("torch", "reference")
 
 # Devices with a fused kernel for every floating dtype (checked on torch 2.14).
 _FUSED_DEVICES: dict[type[Optimizer], tuple[str, ...]] = {
@@ -92,10 +98,8 @@ def _build(
     impl: str, torch_cls: type[Optimizer], reference_cls: type[Optimizer], params: Params, **hp
 ) -> Optimizer:
     """``torch_cls`` with its fastest kernel, or the from-scratch ``reference_cls``."""
-    if impl not in IMPLS:
-        raise ValueError(f"optim.impl must be one of {', '.join(IMPLS)}, got {impl!r}")
     params = list(params)
-    if impl == "reference":
+    if check_impl("optim.impl", impl) == "reference":
         return reference_cls(params, **hp)
     return torch_cls(params, **hp, **_kernel(torch_cls, params))
 
@@ -146,7 +150,7 @@ def sgd(
     momentum: float = 0.0,
     weight_decay: float = 0.0,
     nesterov: bool = False,
-    impl: str = "torch",
+    impl: str = "fused",
 ) -> Optimizer:
     """SGD; no default ``lr``, because a good one depends entirely on the problem."""
     hp = _common(lr, weight_decay)
@@ -164,7 +168,7 @@ def momentum(
     lr: float,
     momentum: float = 0.9,  # velocity up to 10x the gradient (1 / (1 − μ))
     weight_decay: float = 0.0,
-    impl: str = "torch",
+    impl: str = "fused",
 ) -> Optimizer:
     """SGD with Polyak's heavy-ball momentum."""
     _check("momentum", momentum, 0.0, low_inclusive=False, high=1.0)
@@ -177,7 +181,7 @@ def nesterov(
     lr: float,
     momentum: float = 0.9,
     weight_decay: float = 0.0,
-    impl: str = "torch",
+    impl: str = "fused",
 ) -> Optimizer:
     """SGD with Nesterov momentum (Sutskever et al.'s form)."""
     _check("momentum", momentum, 0.0, low_inclusive=False, high=1.0)
@@ -190,7 +194,7 @@ def adagrad(
     lr: float = 1e-2,
     eps: float = 1e-10,  # torch.optim.Adagrad's: only guards the first step's 0/0
     weight_decay: float = 0.0,
-    impl: str = "torch",
+    impl: str = "fused",
 ) -> Optimizer:
     hp = _common(lr, weight_decay, eps)
     return _build(impl, torch.optim.Adagrad, adaptive.Adagrad, params, **hp)
@@ -203,7 +207,7 @@ def adadelta(
     rho: float = 0.9,
     eps: float = 1e-6,  # also the first step's size: √ε / √(v + ε)·g
     weight_decay: float = 0.0,
-    impl: str = "torch",
+    impl: str = "fused",
 ) -> Optimizer:
     hp = _common(lr, weight_decay, eps)
     rho = _decay("rho", rho)
@@ -217,7 +221,7 @@ def rmsprop(
     alpha: float = 0.99,
     eps: float = 1e-8,
     weight_decay: float = 0.0,
-    impl: str = "torch",
+    impl: str = "fused",
 ) -> Optimizer:
     hp = _common(lr, weight_decay, eps)
     alpha = _decay("alpha", alpha)
@@ -231,7 +235,7 @@ def adam(
     betas: Iterable[float] = (0.9, 0.999),
     eps: float = 1e-8,
     weight_decay: float = 0.0,
-    impl: str = "torch",
+    impl: str = "fused",
 ) -> Optimizer:
     hp = _common(lr, weight_decay, eps)
     return _build(impl, torch.optim.Adam, adam_.Adam, params, betas=_betas(betas), **hp)
@@ -244,7 +248,7 @@ def adamw(
     betas: Iterable[float] = (0.9, 0.999),
     eps: float = 1e-8,
     weight_decay: float = 0.01,
-    impl: str = "torch",
+    impl: str = "fused",
 ) -> Optimizer:
     hp = _common(lr, weight_decay, eps)
     return _build(impl, torch.optim.AdamW, adam_.AdamW, params, betas=_betas(betas), **hp)

@@ -36,6 +36,9 @@ All are ``LambdaLR`` over plain closures: the closed form is exact at every t (t
 chained recurrence in ``CosineAnnealingLR`` accumulates rounding error), and
 ``LambdaLR.state_dict`` stores no function objects, so the state is plain numbers
 that load with ``torch.load(weights_only=True)``.
+
+Where it continues: engine/run.py builds the configured schedule (``sched=``) for each
+optimizer, and engine/trainer.py steps it after every optimizer step.
 """
 
 from __future__ import annotations

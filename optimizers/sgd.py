@@ -21,6 +21,9 @@ has carried it there, which corrects an overshoot a step earlier.
 
 v starts at zero, so v_1 = g_1 (``torch.optim.SGD`` copies g_1 into its buffer,
 the same number).
+
+Where it continues: optimizers/factory.py builds these (``impl=reference``) or
+torch.optim.SGD (``impl=fused``) by name; engine/trainer.py steps them.
 """
 
 from __future__ import annotations

@@ -30,7 +30,7 @@ def inputs_for(target_kind: str, gen: torch.Generator) -> tuple[Tensor, Tensor]:
     return torch.randn(N, 3, generator=gen), torch.randn(N, 3, generator=gen)
 
 
-@pytest.mark.parametrize("impl", ["torch", "reference"])
+@pytest.mark.parametrize("impl", ["fused", "reference"])
 @pytest.mark.parametrize("name", losses.list_losses())
 def test_every_loss(name: str, impl: str) -> None:
     cls = losses.get(name)
@@ -254,11 +254,11 @@ FUSED_CASES = [
     ids=[f"{n}-{r}-{'-'.join(f'{k}={v}' for k, v in kw.items())}" for n, r, kw in FUSED_CASES],
 )
 def test_fused_equals_reference(name: str, reduction: str, kwargs: dict) -> None:
-    """Training runs impl=torch; it must compute the formula the reference one spells out."""
+    """Training runs impl=fused; it must compute the formula the reference one spells out."""
     cls = losses.get(name)
     pred, target = inputs_for(cls.target, torch.Generator().manual_seed(1))
     results = []
-    for impl in ("torch", "reference"):
+    for impl in ("fused", "reference"):
         z = pred.double().clone().requires_grad_(True)
         t = target.double() if target.is_floating_point() else target
         out = losses.create_loss(name, reduction=reduction, impl=impl, **kwargs)(z, t)
@@ -276,8 +276,10 @@ def test_fused_cases_cover_every_loss_and_reduction() -> None:
 
 
 def test_unknown_impl() -> None:
-    with pytest.raises(ValueError, match="impl must be one of torch, reference"):
+    with pytest.raises(ValueError, match="loss impl must be one of fused, reference; got 'cuda'"):
         losses.create_loss("mse", impl="cuda")
+    # Run directories saved before the rename say impl=torch: it reads as fused.
+    assert losses.create_loss("mse", impl="torch").impl == "fused"
 
 
 # ------------------------------------------------------------------ mae, huber
@@ -296,7 +298,7 @@ def test_mae_parity(reduction: str, gen) -> None:
     )
 
 
-@pytest.mark.parametrize("impl", ["torch", "reference"])
+@pytest.mark.parametrize("impl", ["fused", "reference"])
 def test_mae_subgradient_at_zero_is_zero(impl: str) -> None:
     pred = torch.tensor([[1.0], [2.0], [-3.0]], dtype=torch.float64, requires_grad=True)
     target = torch.tensor([[1.0], [0.0], [0.0]], dtype=torch.float64)
@@ -403,7 +405,7 @@ def test_two_class_hinge_is_binary_hinge_on_score_difference(gen) -> None:
     torch.testing.assert_close(cs, binary)
 
 
-@pytest.mark.parametrize("impl", ["torch", "reference"])
+@pytest.mark.parametrize("impl", ["fused", "reference"])
 def test_binary_hinge_single_score(impl: str) -> None:
     z = torch.tensor([[2.0], [0.5], [-1.0], [0.0], [1.0]], dtype=torch.float64, requires_grad=True)
     y = torch.tensor([1, 1, 1, 0, 1])  # t = 2y − 1 = [1, 1, 1, −1, 1]
@@ -463,7 +465,7 @@ class TorchKL(nn.Module):
 
 
 @pytest.mark.filterwarnings("ignore:reduction. 'mean' divides")
-@pytest.mark.parametrize("impl", ["torch", "reference"])
+@pytest.mark.parametrize("impl", ["fused", "reference"])
 @pytest.mark.parametrize("reduction", ["batchmean", "mean", "sum", "none"])
 @pytest.mark.parametrize("input_kind", ["logits", "log_probs"])
 @pytest.mark.parametrize("target_kind", ["probs", "log_probs"])
@@ -485,7 +487,7 @@ def test_kl_parity(impl: str, reduction: str, input_kind: str, target_kind: str,
     )
 
 
-@pytest.mark.parametrize("impl", ["torch", "reference"])
+@pytest.mark.parametrize("impl", ["fused", "reference"])
 @pytest.mark.parametrize("temperature", [1.0, 4.0])
 def test_kl_distillation_temperature(impl: str, temperature: float, gen) -> None:
     student = 3 * torch.randn(N, C, generator=gen, dtype=torch.float64)
@@ -501,7 +503,7 @@ def test_kl_distillation_temperature(impl: str, temperature: float, gen) -> None
     assert_parity(kl, Hinton(), student, teacher)
 
 
-@pytest.mark.parametrize("impl", ["torch", "reference"])
+@pytest.mark.parametrize("impl", ["fused", "reference"])
 @pytest.mark.parametrize(("reduction", "ce_reduction"), [("batchmean", "mean"), ("sum", "sum")])
 def test_kl_on_hard_labels_is_cross_entropy(impl: str, reduction: str, ce_reduction: str, gen):
     z = 3 * torch.randn(N, C, generator=gen, dtype=torch.float64)
@@ -516,7 +518,7 @@ def test_kl_on_hard_labels_is_cross_entropy(impl: str, reduction: str, ce_reduct
     torch.testing.assert_close(per_sample, nn.functional.cross_entropy(z, y, reduction="none"))
 
 
-@pytest.mark.parametrize("impl", ["torch", "reference"])
+@pytest.mark.parametrize("impl", ["fused", "reference"])
 def test_kl_is_cross_entropy_minus_entropy(impl: str, gen) -> None:
     z = 3 * torch.randn(N, C, generator=gen, dtype=torch.float64)
     p = distribution(gen)
@@ -525,7 +527,7 @@ def test_kl_is_cross_entropy_minus_entropy(impl: str, gen) -> None:
     torch.testing.assert_close(kl, nn.functional.cross_entropy(z, p) - entropy)
 
 
-@pytest.mark.parametrize("impl", ["torch", "reference"])
+@pytest.mark.parametrize("impl", ["fused", "reference"])
 def test_kl_nonnegative_zero_only_at_equality_and_asymmetric(impl: str, gen) -> None:
     kl = losses.create_loss("kl", impl=impl, reduction="none", input_kind="log_probs")
     p, q = distribution(gen), distribution(gen)

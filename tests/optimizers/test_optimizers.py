@@ -10,7 +10,7 @@ from torch import nn
 
 import optimizers
 from optimizers import adam, adaptive, sgd
-from optimizers.factory import IMPLS
+from zoo.checks import IMPLS
 
 NAMES = optimizers.list_optimizers()
 # A rate that solves the least-squares problem below within 100 steps.
@@ -64,8 +64,10 @@ def test_impl_picks_the_class(name: str) -> None:
     params = [nn.Parameter(torch.zeros(3))]
     reference = optimizers.create_optimizer(name, params, lr=0.1, impl="reference")
     assert type(reference) is REFERENCE[name]
-    fast = optimizers.create_optimizer(name, params, lr=0.1)  # impl="torch" by default
+    fast = optimizers.create_optimizer(name, params, lr=0.1)  # impl="fused" by default
     assert type(fast).__module__.startswith("torch.optim")
+    # Run directories saved before the rename say impl=torch: it reads as fused.
+    assert type(optimizers.create_optimizer(name, params, lr=0.1, impl="torch")) is type(fast)
     assert type(fast).__name__.lower() == type(reference).__name__.lower()
     kernel = "fused" if name not in ("adadelta", "rmsprop") else "foreach"
     assert fast.defaults[kernel] is True
@@ -260,7 +262,7 @@ def test_non_positive_lr(name: str, lr: float) -> None:
 @pytest.mark.parametrize("name", NAMES)
 def test_unknown_impl(name: str) -> None:
     with pytest.raises(
-        ValueError, match=r"optim\.impl must be one of torch, reference, got 'fast'"
+        ValueError, match=r"optim\.impl must be one of fused, reference; got 'fast'"
     ):
         optimizers.create_optimizer(name, [nn.Parameter(torch.zeros(1))], lr=0.1, impl="fast")
 

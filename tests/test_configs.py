@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pytest
 from conftest import CONFIG_DIR, FAST, compose_cfg, train_run
+from omegaconf import OmegaConf
 from vision_fixtures import offline_overrides
 
 import losses
@@ -116,3 +117,27 @@ def test_pairings_stay_with_the_overrides_ahead_of_flags(capsys):
     args = add_pairings(["data=copy", "--cfg", "job"])
     assert args == ["data=copy", "model=lstm", "--cfg", "job"]  # not after `job`
     assert add_pairings(["-m", "loss=huber"])[:2] == ["-m", "loss=huber"]
+
+
+YAMLS = sorted(p for p in CONFIG_DIR.rglob("*.yaml") if p.parent != CONFIG_DIR)
+
+
+@pytest.mark.parametrize("path", YAMLS, ids=[str(p.relative_to(CONFIG_DIR)) for p in YAMLS])
+def test_package_headers_follow_one_rule(path):
+    """`# @package`: an experiment is _global_ (it sets every group). Any other option
+    has no header, so Hydra puts its keys under its group, unless it also sets another
+    group's keys (a recurrent model's trainer.grad_clip, a dataset's task): then it is
+    _global_ and its own keys sit under its group's name. A header-less file with a
+    `trainer:` key would silently set model.trainer."""
+    first = path.read_text().splitlines()[0]
+    header = first.removeprefix("# @package").strip() if first.startswith("# @package") else None
+    group = path.relative_to(CONFIG_DIR).parts[0]
+    keys = set(OmegaConf.load(path)) - {"defaults"}
+    groups = {p.name for p in CONFIG_DIR.iterdir() if p.is_dir()}
+    if group == "experiment":
+        assert header == "_global_"
+    elif header is None:
+        assert not keys & groups, f"sets {sorted(keys & groups)}: needs # @package _global_"
+    else:
+        assert header == "_global_", f"header '{header}': none, or _global_"
+        assert group in keys and keys <= groups, f"_global_ with keys {sorted(keys)}"

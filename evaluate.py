@@ -23,7 +23,16 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from engine.cli import check_is_run, check_overrides, display_path, fail, is_run, report_errors
+from engine.cli import (
+    check_is_run,
+    check_keys,
+    check_overrides,
+    display_path,
+    fail,
+    is_run,
+    report_errors,
+    report_sweep,
+)
 
 log = logging.getLogger("evaluate")
 
@@ -128,6 +137,8 @@ def check_run_dirs(args: list[str]) -> None:
 
 if __name__ == "__main__":
     check_overrides(sys.argv[1:])
+    check_keys(sys.argv[1:], "evaluate")
     if not any(a in ("--help", "-h", "--cfg", "-c", "--info") for a in sys.argv[1:]):
         check_run_dirs(sys.argv[1:])
     main()
+    report_sweep()

@@ -20,7 +20,15 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from engine.cli import check_is_run, check_overrides, display_path, fail, report_errors
+from engine.cli import (
+    check_is_run,
+    check_keys,
+    check_overrides,
+    display_path,
+    fail,
+    report_errors,
+    report_sweep,
+)
 
 log = logging.getLogger("sample")
 
@@ -46,9 +54,11 @@ def main(cfg: DictConfig) -> None:
 
 if __name__ == "__main__":
     check_overrides(sys.argv[1:])
+    check_keys(sys.argv[1:], "sample")
     args = [a for a in sys.argv[1:] if a.startswith("run_dir=")]
     if not any(a in ("--help", "-h", "--cfg", "-c", "--info") for a in sys.argv[1:]):
         if not args:
             fail("say which run to sample: python sample.py run_dir=outputs/<date>/<time>_gan_ring")
         check_is_run(args[-1].split("=", 1)[1])
     main()
+    report_sweep()

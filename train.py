@@ -24,7 +24,15 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from engine.cli import add_pairings, check_overrides, display_path, fail, report_errors
+from engine.cli import (
+    add_pairings,
+    check_keys,
+    check_overrides,
+    display_path,
+    fail,
+    report_errors,
+    report_sweep,
+)
 
 log = logging.getLogger("train")
 
@@ -94,6 +102,8 @@ def keeping_run_config(run_dir: Path | None) -> Iterator[None]:
 if __name__ == "__main__":
     check_overrides(sys.argv[1:])
     sys.argv[1:] = args = add_pairings(sys.argv[1:])
+    check_keys(args)
     check_run_dir(args)
     with keeping_run_config(existing_run(args)):
         main()
+    report_sweep()

@@ -1,5 +1,6 @@
 """Bad input: a non-zero exit, ONE ``error:`` line on stderr that says what is wrong
-and what would work (no traceback), and nothing already on disk lost."""
+and what would work (no traceback), no near-empty run directory left behind, and
+nothing already on disk lost. In a ``-m`` sweep a failing job stops no other."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import re
 import pytest
 import torch
 from conftest import FAST, run_script
-from e2e_support import copy_run, error_line, load_state, shared_run, snapshot
+from e2e_support import copy_run, error_line, load_state, read_json, shared_run, snapshot
 
 # (overrides, words the one line must hold: what is wrong, and what would work)
 BAD_TRAIN_INPUT = {
@@ -63,13 +64,101 @@ BAD_TRAIN_INPUT = {
     ("overrides", "words"), BAD_TRAIN_INPUT.values(), ids=BAD_TRAIN_INPUT.keys()
 )
 def test_bad_train_input_fails_with_one_line(overrides, words, tmp_path):
-    run = tmp_path / "run"
+    run = tmp_path / "outputs" / "day" / "run"  # folders this call creates, all of them
     proc = run_script("train.py", *FAST, *overrides, f"hydra.run.dir={run}")
     line = error_line(proc)
     for word in words:
         assert word in line, f"{word!r} missing from: {line}"
-    assert not (run / "checkpoints").exists(), "it trained anyway"
-    assert not (run / "metrics.json").exists()
+    assert proc.returncode == 2
+    assert list(tmp_path.iterdir()) == [], "the failed run left its directory behind"
+
+
+def test_a_failed_run_keeps_a_directory_that_was_there(tmp_path):
+    """The run directory is removed only when the run created it (here it is empty,
+    and the run adds nothing but .hydra/ and its log: what a created one would hold)."""
+    run = tmp_path / "mine"
+    run.mkdir()
+    line = error_line(run_script("train.py", *FAST, "trainer.batch_size=0", f"hydra.run.dir={run}"))
+    assert "trainer.batch_size" in line
+    assert sorted(p.name for p in run.iterdir()) == [".hydra", "train.log"]
+
+
+# (script and arguments, the one line on stderr after "error: "; for an unknown
+# option, up to the list of the options that exist)
+UNKNOWN_NAMES = {
+    "key-in-its-group": (
+        ["train.py", "trainer.epochs=5"],
+        "unknown key 'trainer.epochs'; did you mean trainer.max_epochs?",
+    ),
+    "key-of-another-group": (
+        ["train.py", "data.batch_size=0"],
+        "unknown key 'data.batch_size'; did you mean trainer.batch_size?",
+    ),
+    "abbreviated-key": (
+        ["train.py", "optim.learning_rate=1e-3"],
+        "unknown key 'optim.learning_rate'; did you mean optim.lr?",
+    ),
+    "key-in-a-sweep": (
+        ["train.py", "-m", "seed=0,1", "trainer.epochs=1,2"],
+        "unknown key 'trainer.epochs'; did you mean trainer.max_epochs?",
+    ),
+    "key-of-the-chosen-model": (
+        ["train.py", "model=lstm", "model.num_layer=2"],
+        "unknown key 'model.num_layer'; did you mean model.num_layers?",
+    ),
+    "key-of-evaluate": (
+        ["evaluate.py", "run_dir=x", "splitt=val"],
+        "unknown key 'splitt'; did you mean split?",
+    ),
+    "key-of-sample": (
+        ["sample.py", "run_dir=x", "seeds=3"],
+        "unknown key 'seeds'; did you mean seed?",
+    ),
+    "model-in-capitals": (
+        ["train.py", "model=LSTM"],
+        "unknown model 'LSTM'; did you mean lstm? available: ",
+    ),
+    "optim-in-capitals": (
+        ["train.py", "optim=Adam"],
+        "unknown optim 'Adam'; did you mean adam? available: ",
+    ),
+}
+
+
+@pytest.mark.parametrize(("args", "message"), UNKNOWN_NAMES.values(), ids=UNKNOWN_NAMES.keys())
+def test_unknown_key_or_option_names_the_closest_in_one_line(args, message, tmp_path):
+    """Caught before Hydra starts: exit status 2, no run or sweep directory made."""
+    where = [f"hydra.run.dir={tmp_path / 'run'}", f"hydra.sweep.dir={tmp_path / 'sweep'}"]
+    proc = run_script(*args, *where)
+    line = error_line(proc)
+    assert proc.returncode == 2
+    if message.endswith("available: "):
+        assert line.startswith(f"error: {message}"), line
+    else:
+        assert line == f"error: {message}"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_known_keys_added_keys_and_extra_config_dirs_pass_the_key_check(tmp_path):
+    """``+key=value`` adds a key, an experiment brings its own, and a ``--config-dir``
+    option brings its keys: none is refused (``--cfg job`` composes without running)."""
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "tiny.yaml").write_text("name: tiny\nwidth: 3\n")
+    proc = run_script(
+        "train.py",
+        "--config-dir",
+        str(tmp_path),
+        "model=tiny",
+        "model.width=4",
+        "+data.params.note=1",
+        "trainer.max_epochs=2",
+        "--cfg",
+        "job",
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "width: 4" in proc.stdout and "note: 1" in proc.stdout
+    proc = run_script("train.py", "experiment=adding_gru", "data.params.length=8", "--cfg", "job")
+    assert proc.returncode == 0, proc.stderr
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
@@ -77,18 +166,6 @@ def test_cuda_without_cuda_says_use_auto_or_cpu(tmp_path):
     proc = run_script("train.py", *FAST, "device=cuda", f"hydra.run.dir={tmp_path / 'run'}")
     line = error_line(proc)
     assert "cuda" in line and "device=auto" in line and "cpu" in line
-
-
-def test_unknown_key_is_named_by_hydra(tmp_path):
-    """Hydra's own message (several lines) is accepted here; it names the key and the
-    ``+key=value`` form, and prints no traceback."""
-    run = tmp_path / "run"
-    proc = run_script("train.py", *FAST, "trainer.nonexistent_key=1", f"hydra.run.dir={run}")
-    assert proc.returncode > 0
-    assert "trainer.nonexistent_key" in proc.stderr
-    assert "+trainer.nonexistent_key=1" in proc.stderr
-    assert "Traceback" not in proc.stderr
-    assert not run.exists()
 
 
 def test_evaluate_without_run_dir_says_how_to_name_one():
@@ -109,7 +186,7 @@ def test_evaluate_on_a_truncated_checkpoint_names_the_file(tmp_path_factory, tmp
 
     line = error_line(run_script("evaluate.py", f"run_dir={run}"))
     assert str(best) in line and "corrupt" in line
-    assert not (run / "eval" / "metrics.json").exists()
+    assert not (run / "eval").exists(), "the failed evaluation left eval/ (its log) behind"
 
 
 @pytest.mark.parametrize(
@@ -165,3 +242,56 @@ def test_nan_loss_fails_with_one_line_and_keeps_the_last_good_checkpoint(tmp_pat
         if tensor.is_floating_point():
             assert torch.isfinite(tensor).all(), f"{name} in last.pt is not finite"
     assert math.isfinite(state["counters"]["best_val_loss"])
+
+
+SWEEP_LOADER = """
+from sklearn import datasets
+
+
+def load(name):
+    if name == "bug":
+        raise RuntimeError("a bug in the loader")
+    if name == "nothing":
+        return None  # not (X, y): a config error
+    return getattr(datasets, f"load_{name}")(return_X_y=True)
+"""
+
+
+def test_failing_jobs_do_not_stop_a_sweep(tmp_path):
+    """Four jobs from the default multirun/<date>/<time> layout: the middle two fail,
+    one with a config error (its directory goes), one with a bug (its log keeps the
+    traceback); the other two finish, and the sweep ends with a line for each failure,
+    the total, and exit status 1."""
+    (tmp_path / "user_loader.py").write_text(SWEEP_LOADER)
+    proc = run_script(
+        "train.py",
+        "-m",
+        "trainer.max_epochs=1",
+        "trainer.progress_bar=false",
+        "logger=none",
+        "+data._target_=user_loader.load",
+        "+data.params.name=digits,nothing,bug,wine",
+        cwd=tmp_path,
+        env={"PYTHONPATH": str(tmp_path)},
+        timeout=600,
+    )
+    assert proc.returncode == 1, proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert lines[0] == (
+        "error: job #1 (+data.params.name=nothing) failed: data._target_ "
+        "'user_loader.load' returned NoneType; it must return (X, y)"
+    )
+    assert lines[1].startswith(
+        "error: job #2 (+data.params.name=bug) failed: RuntimeError: a bug in the loader "
+        "(traceback in multirun/"
+    )
+    assert lines[2:] == ["error: 2 of 4 jobs failed"]
+
+    [sweep] = tmp_path.glob("multirun/*/*")
+    jobs = {p.name.split("_")[0]: p for p in sweep.iterdir() if p.is_dir()}
+    assert sorted(jobs) == ["0", "2", "3"], "the job that failed on its config left its dir"
+    for num in "03":
+        assert read_json(jobs[num] / "metrics.json")["epochs"] == 1
+    log = lines[1].split("(traceback in ")[1].rstrip(")")
+    assert (tmp_path / log).parent == jobs["2"]
+    assert "RuntimeError: a bug in the loader" in (tmp_path / log).read_text()

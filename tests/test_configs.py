@@ -14,7 +14,7 @@ from vision_fixtures import offline_overrides
 import losses
 import optimizers
 import zoo
-from engine.cli import add_pairings
+from engine.cli import add_pairings, check_keys
 from engine.data import list_datasets
 from engine.logger import list_loggers
 from engine.run import train as run_train
@@ -141,3 +141,11 @@ def test_package_headers_follow_one_rule(path):
     else:
         assert header == "_global_", f"header '{header}': none, or _global_"
         assert group in keys and keys <= groups, f"_global_ with keys {sorted(keys)}"
+
+
+@pytest.mark.parametrize(("model", "old"), [("cnn", "channels"), ("autoencoder", "hidden_sizes")])
+def test_a_renamed_model_key_names_the_new_one(model, old, capsys):
+    with pytest.raises(SystemExit):
+        check_keys([f"model={model}", f"model.{old}=[4]"])
+    error = capsys.readouterr().err.strip()
+    assert error == f"error: unknown key 'model.{old}'; it is now called model.widths"

@@ -225,12 +225,13 @@ def _parse_yaml(text: str) -> Any:
 def _unknown_key(key: str, cfg: dict[str, Any]) -> str:
     """The one line for an unknown key: the closest keys anywhere in the config, else
     what its parent holds."""
-    from zoo.checks import RENAMED_OPTIONS  # only on this error path: it imports torch
-
     parent, _, leaf = key.rpartition(".")
-    renamed = f"{parent}.{RENAMED_OPTIONS.get(leaf)}"
-    if parent == "model" and _has_key(cfg, renamed):
-        return f"unknown key '{key}'; it is now called {renamed}"
+    if parent == "model":  # a model option renamed since? (zoo imports torch: only here)
+        from zoo.checks import RENAMED_OPTIONS
+
+        renamed = f"{parent}.{RENAMED_OPTIONS.get(leaf)}"
+        if _has_key(cfg, renamed):
+            return f"unknown key '{key}'; it is now called {renamed}"
     near = closest({k: _key_similarity(key, k) for k in _dotted_keys(cfg)})
     if near:
         return f"unknown key '{key}'; did you mean {' or '.join(near)}?"

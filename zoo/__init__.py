@@ -5,8 +5,6 @@ spec = DataSpec("vector", (64,), "classification", num_classes=10)
 model = apply_initializer(create_model("mlp", spec, hidden_size=128), "he_normal")
 """
 
-# Importing a model family registers its builders.
-from zoo import autoencoder, cnn, gan, gnn, recurrent, resnet, transformer  # noqa: F401
 from zoo.activations import list_activations, make_activation
 from zoo.factory import (
     IncompatibleDataError,
@@ -21,9 +19,13 @@ from zoo.factory import (
 from zoo.initializers import apply_initializer, list_initializers
 from zoo.mlp import MLP
 from zoo.perceptron import Perceptron
-from zoo.registry import Registry, UnknownNameError
+from zoo.registry import Registry, UnknownNameError, import_submodules
 from zoo.regularizers import create_regularizer, list_regularizers
 from zoo.spec import DataSpec
+
+# Every module in this folder is imported, so a model family, initializer or
+# regularizer registers itself by being here: a new file needs no import list.
+import_submodules(__name__, __path__)
 
 __all__ = [
     "MLP",

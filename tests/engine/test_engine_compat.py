@@ -9,20 +9,19 @@ from torch import nn
 from engine.data import datasets_of_kind
 from engine.errors import ConfigError
 from engine.run import train
-from zoo.factory import MODELS
-from zoo.registry import Entry
+from zoo.factory import MODELS, register_model
 
 
 @pytest.fixture
-def vector_only_model(monkeypatch):
+def vector_only_model():
     """A registered model that reads flat vectors only (as a GNN reads only graphs)."""
 
     def build(spec, out_features=None):
         return nn.Linear(spec.input_shape[0], out_features or spec.num_outputs)
 
-    entry = Entry("vector_only", build, {"input_kinds": ("vector",)})
-    monkeypatch.setitem(MODELS._entries, "vector_only", entry)
-    return "vector_only"
+    register_model("vector_only", input_kinds=("vector",))(build)  # as a family file does
+    yield "vector_only"
+    del MODELS._entries["vector_only"]
 
 
 def test_model_on_data_it_cannot_read_names_the_data_that_fits(vector_only_model, tmp_path):

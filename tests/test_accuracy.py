@@ -57,8 +57,9 @@ def test_the_product_card_command_is_the_recurrent_digits_experiment(model):
         ("digits_mlp", "accuracy", 0.97, SEEDS),
         ("breast_cancer_perceptron", "accuracy", 0.95, SEEDS),
         ("diabetes_mlp", "r2", 0.30, SEEDS),
-        ("digits_lstm", "accuracy", 0.95, SEEDS),  # = python train.py model=lstm optim=adamw
-        ("digits_gru", "accuracy", 0.93, SEEDS),
+        # = python train.py model=lstm optim=adamw; RESULTS: 0.964 ± 0.002
+        ("digits_lstm", "accuracy", 0.95, ONE_SEED),
+        ("digits_gru", "accuracy", 0.93, ONE_SEED),  # RESULTS: 0.964 ± 0.004
         ("digits_rnn", "accuracy", 0.93, SEEDS),
         ("digits_transformer", "accuracy", 0.93, ONE_SEED),  # RESULTS: 0.969 ± 0.008
         ("digits_cnn", "accuracy", 0.98, ONE_SEED),  # RESULTS: 0.9963 on every seed

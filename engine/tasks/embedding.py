@@ -3,6 +3,10 @@
 The loss (triplet, contrastive; ``losses/metric_learning.py``) shapes the space;
 this task sizes the head, hands the loss its normalization and distance, and
 measures the space with nearest-neighbour retrieval against the training split.
+
+Where it continues: the losses and their mining of pairs and triplets are
+``losses/metric_learning.py``; the projector's files are written by
+``engine/logger.py``.
 """
 
 from __future__ import annotations

@@ -3,6 +3,12 @@
 Both train with the trainer's default step (forward, loss, backward, one optimizer
 step); what they add is the size of the head, the encoding of targets, and metrics
 in the data's own units.
+
+Where it continues: the losses they pair with are in ``losses/classification.py``,
+``losses/margin.py``, ``losses/divergence.py`` (distillation's KL) and
+``losses/regression.py``; the full evaluation of a finished run (confusion matrix,
+ROC and PR curves, calibration, scikit-learn-equal metrics) is
+``engine/report/evaluation.py`` and ``engine/report/metrics.py``.
 """
 
 from __future__ import annotations

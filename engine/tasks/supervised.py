@@ -7,7 +7,7 @@ in the data's own units.
 Where it continues: the losses they pair with are in ``losses/classification.py``,
 ``losses/margin.py``, ``losses/divergence.py`` (distillation's KL) and
 ``losses/regression.py``; the full evaluation of a finished run (confusion matrix,
-ROC and PR curves, calibration, scikit-learn-equal metrics) is
+ROC and PR curves, scikit-learn-equal metrics) is
 ``engine/report/evaluation.py`` and ``engine/report/metrics.py``.
 """
 

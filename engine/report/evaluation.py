@@ -207,7 +207,7 @@ def evaluate_runs(
             "threshold=... moves the cut of a binary classifier; this run is not one "
             "(leave threshold=null)"
         )
-    if built0.task.own_step:  # a generative model: its samples, not predictions
+    if built0.task.generative:  # a generative model: its samples, not predictions
         if len(dirs) > 1:
             raise ConfigError(
                 f"ensembles combine classifiers or regressors; evaluate {built0.task.name} "

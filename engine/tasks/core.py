@@ -7,7 +7,7 @@ way the loss wants them once, and computes metrics in the data's own units.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from torch import nn
@@ -53,19 +53,27 @@ def create_task(name: str, **kwargs: Any) -> Task:
     return TASKS.get(name)(**kwargs)
 
 
+class Step(NamedTuple):
+    """What one training step reports to the trainer, which checks, logs and averages it."""
+
+    values: dict[str, torch.Tensor]  # 0-d numbers by name: loss, penalty, loss_d, kl, ...
+    outputs: torch.Tensor | None = None  # the model's outputs and their targets, for
+    targets: torch.Tensor | None = None  # train_metrics (and to weigh the step's values)
+
+
 class Task:
     """Base class. Subclasses set ``name`` and ``target_kind``.
 
-    Most tasks only say how outputs become a loss and metrics, and the trainer's own
-    step (forward, loss, backward, one optimizer step) trains them. A task whose
-    training is more than that (a GAN's two players, a VAE's loss on the posterior)
-    sets ``own_step`` and writes :meth:`training_step`, names the parts that get their
-    own optimizer in :meth:`optimizer_groups`, and overrides :meth:`evaluate`.
+    Most tasks only say how outputs become a loss and metrics, and the default
+    :meth:`training_step` (forward, loss, backward, one optimizer step) trains them.
+    A task whose training is more than that (a GAN's two players, a VAE's loss on the
+    posterior) overrides :meth:`training_step`, names the parts that get their own
+    optimizer in :meth:`optimizer_groups`, and overrides :meth:`evaluate`.
     """
 
     name: str = ""
     target_kind: str = ""  # what DataSpec.target_kind this task reads
-    own_step: bool = False  # True: the trainer calls training_step for each batch
+    generative: bool = False  # evaluation saves what it makes (arrays), not predictions
     takes_penalty: bool = True  # whether a regularizer's weight penalty fits its losses
     optimizer_configs: tuple[str, ...] = ("optim",)  # the config groups of its optimizers
 
@@ -117,10 +125,26 @@ class Task:
         the config group of its optimizer). One optimizer, ``optim``, by default."""
         return {"model": (model.parameters(), "optim")}
 
-    def training_step(self, trainer: Any, x: Any, t: torch.Tensor) -> dict[str, torch.Tensor]:
-        """One batch of training for an ``own_step`` task: update the weights with
-        ``trainer.update(name, loss)`` and return the step's numbers by name."""
-        raise NotImplementedError(f"task '{self.name}' trains with the trainer's own step")
+    def training_step(self, trainer: Any, x: Any, t: torch.Tensor) -> Step:
+        """One optimizer step on one batch, by default of mini-batch gradient descent:
+
+            θ ← θ − η·∇θ (L(f(x; θ), t) + Ω(θ))
+
+        with L the loss, Ω the regularizer's weight penalty and the update rule the
+        optimizer's (η·∇ for plain SGD). ``trainer.forward_backward`` leaves ∇θ(L + Ω)
+        in ``.grad`` (through time, truncated or not, for a recurrent model) and
+        ``trainer.optimizer_step`` clips it and steps. Returns L (``loss``, comparable
+        to ``val/loss``), Ω (``penalty``) and the outputs, for :meth:`train_metrics`.
+
+        A task that trains otherwise updates its weights with ``trainer.update(name,
+        loss)`` (backward, clip, step of optimizer ``name``) and returns its numbers:
+        the trainer checks each for inf/NaN, logs the ``loss*`` ones every step and
+        averages each over the epoch's samples.
+        """
+        out, t, loss, penalty = trainer.forward_backward(x, t)
+        trainer.optimizer_step("model")
+        values = {"loss": loss} if penalty is None else {"loss": loss, "penalty": penalty}
+        return Step(values, out, t)
 
     def example_input(self, data: DataModule, n: int = 2) -> Any:
         """``n`` inputs the model's ``forward`` takes (to trace its graph for TensorBoard)."""

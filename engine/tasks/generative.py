@@ -1,7 +1,7 @@
 """Generative tasks: adversarial training (GANs) and reconstruction (autoencoders, VAEs).
 
-Both train with their own step (:attr:`Task.own_step`), because neither is "outputs,
-loss, one optimizer step":
+Both override :meth:`Task.training_step`, because neither is "outputs, loss, one
+optimizer step"; the trainer's loop does the rest (checks, logs, schedules):
 
 * ``adversarial`` plays a discriminator against a generator (``model=gan``) with two
   optimizers, ``optim`` for the generator and ``optim_d`` for the discriminator, and k
@@ -32,7 +32,7 @@ import zoo
 from engine.data import DataModule, mixtures
 from engine.errors import ConfigError
 from engine.report.pictures import PALETTE, image_grid, scatter_picture
-from engine.tasks.core import TASKS, Task
+from engine.tasks.core import TASKS, Step, Task
 from losses import gaussian_kl
 from zoo import DataSpec
 from zoo.modes import eval_mode
@@ -51,7 +51,7 @@ class _Generative(Task):
     """What both generative tasks share: any labelled or unlabelled vector or image data
     (the labels are not used to train), and a fixed way to draw inputs as pictures."""
 
-    own_step = True
+    generative = True
 
     def configure(self, spec: DataSpec, data_name: str, loss: nn.Module, loss_name: str) -> int:
         if spec.input_kind not in ("vector", "image"):
@@ -174,11 +174,11 @@ class Adversarial(_Generative):
             "discriminator": (model.discriminator.parameters(), "optim_d"),
         }
 
-    def training_step(self, trainer: Any, x: Any, t: torch.Tensor) -> dict[str, torch.Tensor]:
+    def training_step(self, trainer: Any, x: Any, t: torch.Tensor) -> Step:
         gan, loss_fn = trainer.model, trainer.loss_fn
         real = x[: len(x) - len(x) % gan.pack]  # whole packs only
         if len(real) == 0:
-            return {}  # a last batch smaller than one pack
+            return Step({})  # a last batch smaller than one pack
         g_step = (trainer.step + 1) % self.d_steps == 0  # a function of the step: resumable
         with torch.set_grad_enabled(g_step):  # G's graph only when G learns this step
             fake = gan(gan.sample_latent(len(real)))
@@ -194,7 +194,7 @@ class Adversarial(_Generative):
             loss_g = loss_fn.generator_loss(gan.discriminate(fake))  # through the updated D
             trainer.update("generator", loss_g)
             values["loss_g"] = loss_g
-        return values
+        return Step(values)
 
     @torch.inference_mode()
     def generate(self, model: nn.Module, n: int, seed: int = 0) -> torch.Tensor:
@@ -369,7 +369,7 @@ class Reconstruction(_Generative):
             recon = 0.5 * loss_fn(out, x) * D + 0.5 * D * math.log(2 * math.pi)
         return {"out": out, "recon": recon} | ({} if kl is None else {"kl": kl, "mu": mu})
 
-    def training_step(self, trainer: Any, x: Any, t: torch.Tensor) -> dict[str, torch.Tensor]:
+    def training_step(self, trainer: Any, x: Any, t: torch.Tensor) -> Step:
         parts = self.terms(trainer.model, x)
         loss = parts["recon"] + self.beta * parts["kl"] if "kl" in parts else parts["recon"]
         penalty = trainer.penalty()
@@ -379,7 +379,7 @@ class Reconstruction(_Generative):
             values["kl"] = parts["kl"]
         if penalty is not None:
             values["penalty"] = penalty
-        return values
+        return Step(values)
 
     def reconstruct(self, out: torch.Tensor) -> torch.Tensor:
         """Outputs as inputs: probabilities for the Bernoulli decoder, values otherwise."""

@@ -41,6 +41,7 @@ test: lint
 
 bench: $(STAMP)
 	$(BIN)/python bench/overhead.py
+	$(BIN)/python bench/startup.py
 	$(BIN)/python bench/default_run.py
 	$(BIN)/python bench/optimizers.py
 	$(BIN)/python bench/sequence.py

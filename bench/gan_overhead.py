@@ -1,7 +1,7 @@
-"""How much time does the trainer's own-step path (a GAN's two players) add over a
-bare PyTorch GAN loop?
+"""How much time does the trainer add, around a task's own training step (a GAN's two
+players), over a bare PyTorch GAN loop?
 
-    make bench            # or: python bench/gan_overhead.py [--epochs 40] [--repeats 3]
+    make bench            # or: python bench/gan_overhead.py [--epochs 40] [--runs 10]
 
 Both loops train experiment=gan_ring's GAN (MLPs, pack 2, Adam for each player,
 linear decay) on the ring for the same number of steps, in this one process, with
@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -25,7 +24,7 @@ from torch.nn import functional as F
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from overhead import compare  # noqa: E402  (bench/: the timing and the printout)
+from overhead import Timing, clocks, compare, since  # noqa: E402  (bench/: the timing and the printout)
 
 from engine.cli import compose_config  # noqa: E402
 from engine.run import build, resolve_device, seed_everything  # noqa: E402
@@ -35,7 +34,7 @@ def config(epochs: int):
     return compose_config(["experiment=gan_ring", f"trainer.max_epochs={epochs}"])
 
 
-def time_bare(cfg) -> tuple[float, int]:
+def time_bare(cfg) -> Timing:
     seed_everything(cfg.seed)
     built = build(cfg, resolve_device(cfg.device))
     gan, x_train = built.model, built.data.splits["train"][0]
@@ -47,7 +46,7 @@ def time_bare(cfg) -> tuple[float, int]:
     decay = lambda t: 1 - min(t, total) / total  # noqa: E731
     scheds = [torch.optim.lr_scheduler.LambdaLR(o, decay) for o in (opt_g, opt_d)]
     gen, steps = torch.Generator().manual_seed(cfg.seed), 0
-    start = time.perf_counter()
+    start = clocks()
     for _ in range(epochs):
         xs = x_train[torch.randperm(n, generator=gen)]
         for i in range(0, n, bs):
@@ -69,15 +68,15 @@ def time_bare(cfg) -> tuple[float, int]:
             for s in scheds:
                 s.step()
             steps += 1
-    return time.perf_counter() - start, steps
+    return since(start, steps)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=40)
-    parser.add_argument("--repeats", type=int, default=3, help="alternating runs; best of")
+    parser.add_argument("--runs", type=int, default=10, help="alternating turns; median of")
     args = parser.parse_args()
-    compare(config(args.epochs), time_bare, config(2), args.repeats)
+    compare(config(args.epochs), time_bare, config(2), args.runs)
 
 
 if __name__ == "__main__":

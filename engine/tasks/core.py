@@ -3,6 +3,11 @@
 A task sits between the data and the loss. It checks that the three fit together
 (before any training), chooses the size of the model's head, encodes targets the
 way the loss wants them once, and computes metrics in the data's own units.
+
+Where it continues: the families of tasks are the other modules of this package;
+the epoch loop that calls :meth:`Task.training_step` and keeps the books is
+``engine/trainer.py``; ``engine/run.py`` builds data, loss, task and model from a
+config and checks they fit.
 """
 
 from __future__ import annotations

@@ -17,6 +17,11 @@ optimizer step"; the trainer's loop does the rest (checks, logs, schedules):
   whose first term is the reconstruction's log-likelihood (``recon`` is its negative)
   and whose second keeps the posterior near the prior N(0, I) (``kl``, in closed form).
   A β-VAE (Higgins et al. 2017) weighs the KL by β: the loss is recon + β·kl.
+
+Where it continues: the networks are ``zoo/gan.py`` and ``zoo/autoencoder.py`` (their
+shared blocks ``zoo/generative_blocks.py``), the losses ``losses/adversarial.py`` and
+``losses/divergence.py``, the mode metrics ``engine/data/mixtures.py``, and drawing
+new samples from a saved run ``engine/report/sampling.py`` (``sample.py``).
 """
 
 from __future__ import annotations

@@ -372,7 +372,7 @@ def make_trainer(cfg: DictConfig, run_dir: str | Path) -> tuple[Trainer, Built]:
         logger=logger,
         checkpoint_dir=last.parent,
         seed=cfg.seed,
-        extra_state={"config": config, "data_stats": data.stats},
+        extra_state={"config": config, "data_stats": data.stats, "class_names": data.class_names},
     )
     if state is not None:
         trainer.load_state_dict(state)

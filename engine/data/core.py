@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from sklearn.model_selection import train_test_split
 
+from engine.data.labels import label_options, select_classes, with_unlabelled
 from engine.errors import ConfigError
 from zoo import DataSpec, Registry, UnknownNameError
 from zoo.sequence import padding_mask
@@ -223,6 +224,14 @@ def _ranges(x: torch.Tensor, input_kind: str) -> tuple[torch.Tensor, torch.Tenso
     return lo, torch.where(span > 0, span, torch.ones_like(span))
 
 
+def _training_inputs(parts: dict[str, Any]) -> Any:
+    """The training split's entries joined with the unlabelled ones, where there are
+    any: what scaling is fitted on (every training input, labelled or not)."""
+    if "train" not in parts:
+        return None
+    return torch.cat([parts[k] for k in ("train", "unlabelled") if k in parts])
+
+
 # ----------------------------------------------------------------------------- the module
 
 # standard: zero mean, unit std per feature/channel; minmax: onto [0, 1]; none: as loaded.
@@ -245,7 +254,16 @@ def batch_slices(n: int, batch_size: int) -> Iterator[slice]:
 
 
 class DataModule:
-    """Train/val/test tensors on the device, plus what a model needs to size itself."""
+    """Train/val/test tensors on the device, plus what a model needs to size itself.
+
+    ``splits`` maps ``train``, ``val`` and ``test`` to ``(inputs, targets)``. With
+    ``data.labels_per_class=k`` (:mod:`engine.data.labels`), ``train`` holds the k·C
+    labelled samples and ``splits["unlabelled"]`` the rest of the training split:
+    ``batches("unlabelled", ...)`` serves them like any split, for a semi-supervised
+    task to read the inputs of. Their targets are the true labels, kept for
+    diagnostics (how good are pseudo-labels?); a task must not train on them.
+    ``has_unlabelled`` says whether the split is there.
+    """
 
     def __init__(
         self,
@@ -268,6 +286,12 @@ class DataModule:
     @property
     def device(self) -> torch.device:
         return self.splits["train"][0].device
+
+    @property
+    def has_unlabelled(self) -> bool:
+        """Whether the training split was cut to a few labels (``data.labels_per_class``),
+        the rest of it served as ``splits["unlabelled"]``."""
+        return "unlabelled" in self.splits
 
     def size(self, split: str) -> int:
         return len(self.splits[split][0])
@@ -348,6 +372,12 @@ def build_data(
         class_names = [names[i] for i in labels] if names else [str(c) for c in labels]
     else:
         class_names = None
+    picked = label_options(cfg, classification, arrays.step_targets)
+    if picked.get("classes") is not None:  # before the split: the others never exist
+        keep, y, class_names = select_classes(y, class_names, picked["classes"])
+        X = X[keep]
+        if arrays.lengths is not None:
+            arrays.lengths = arrays.lengths[keep]
     if arrays.lengths is not None and arrays.step_targets:
         raise ConfigError(
             "per-step targets on padded sequences of different lengths are not supported "
@@ -357,6 +387,8 @@ def build_data(
     # Per-step targets have no single class per sample to stratify by.
     stratify = classification and not arrays.step_targets
     parts = split_indices(y, cfg.get("val_size", 0.15), cfg.get("test_size", 0.15), seed, stratify)
+    # Scaling below is fitted on every training input: labels are scarce, inputs are not.
+    parts = with_unlabelled(parts, y, picked.get("labels_per_class"), seed, class_names)
 
     tensors, lengths = {}, {}
     for split, idx in parts.items():
@@ -373,16 +405,17 @@ def build_data(
         raise ConfigError(f"data.scale must be one of {', '.join(SCALES)}; got '{scale}'")
     if scale == "minmax" and arrays.lengths is not None:
         raise ConfigError("data.scale=minmax does not take padded sequences; use standard or none")
+    fit_x = _training_inputs({k: x for k, (x, _) in tensors.items()})
     if stats is None:
         stats = {}
         # x ↦ (x − x_mean) / x_std either way: for minmax, "mean" is the minimum and
         # "std" the range, so unscaling (x · x_std + x_mean) is one formula for both.
         if scale == "standard":
             stats["x_mean"], stats["x_std"] = _moments(
-                tensors["train"][0], arrays.input_kind, lengths.get("train")
+                fit_x, arrays.input_kind, _training_inputs(lengths)
             )
         elif scale == "minmax":
-            stats["x_mean"], stats["x_std"] = _ranges(tensors["train"][0], arrays.input_kind)
+            stats["x_mean"], stats["x_std"] = _ranges(fit_x, arrays.input_kind)
         if not classification:
             # Targets are standardized too so one learning rate suits every dataset;
             # tasks map predictions back to the original units before any metric.

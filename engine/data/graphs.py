@@ -51,6 +51,7 @@ from engine.data.core import (
     register_dataset,
     split_indices,
 )
+from engine.data.labels import label_options, select_classes, with_unlabelled
 from engine.errors import ConfigError
 from zoo import DataSpec
 from zoo.pyg import import_pyg
@@ -355,11 +356,19 @@ def build_graph_data(
     ``none``). Given ``stats`` saved with a run, those are applied instead.
     """
     data = load_arrays(cfg, seed)  # the registered loader's GraphData
-    labels = data.labels
-    parts = split_indices(
-        labels.numpy(), cfg.get("val_size", 0.15), cfg.get("test_size", 0.15), seed, True
+    options = label_options(cfg, True, False)
+    # Items (nodes or graphs) of data.classes only, relabelled; y = -1 for the others,
+    # which no split holds (their nodes stay in the graph as neighbours).
+    keep, kept_y, class_names = select_classes(
+        data.labels.numpy(), data.class_names, options.get("classes")
     )
-    parts = {k: torch.as_tensor(v, dtype=torch.long) for k, v in parts.items()}
+    y = torch.full((len(data.labels),), -1, dtype=torch.long)
+    y[keep] = torch.as_tensor(kept_y, dtype=torch.long)
+    parts = split_indices(kept_y, cfg.get("val_size", 0.15), cfg.get("test_size", 0.15), seed, True)
+    parts = with_unlabelled(parts, kept_y, options.get("labels_per_class"), seed, class_names)
+    parts = {k: torch.as_tensor(keep[v], dtype=torch.long) for k, v in parts.items()}
+    # Scaling is fitted on every training item, labelled or not.
+    fit = torch.cat([parts["train"], parts.get("unlabelled", parts["train"][:0])])
 
     scale = cfg.get("scale", "standard")
     if scale not in ("standard", "none"):
@@ -368,9 +377,9 @@ def build_graph_data(
         stats = {}
         if scale == "standard":
             if data.graph_level:  # every node of every training graph
-                x_train = torch.cat([data.graphs[i].x for i in parts["train"].tolist()])
+                x_train = torch.cat([data.graphs[i].x for i in fit.tolist()])
             else:
-                x_train = data.graph.x[parts["train"]]
+                x_train = data.graph.x[fit]
             stats["x_mean"], stats["x_std"] = _moments(x_train, "vector")  # (1, F) each
     stats = {k: v.cpu() for k, v in stats.items()}
     x_mean, x_std = stats.get("x_mean", 0.0), stats.get("x_std", 1.0)
@@ -385,21 +394,21 @@ def build_graph_data(
     if data.graph_level:
         graphs = [scaled(g) for g in data.graphs]
         for split, idx in parts.items():
-            splits[split] = ([graphs[i] for i in idx.tolist()], data.y[idx].to(device))
+            splits[split] = ([graphs[i] for i in idx.tolist()], y[idx].to(device))
     else:
         graph = scaled(data.graph)
         for split, idx in parts.items():
             view = copy.copy(graph)  # shares x and edge_index; its own target_nodes
             view.target_nodes = idx.to(device)
-            splits[split] = (view, data.graph.y[idx].to(device))
+            splits[split] = (view, y[idx].to(device))
 
     spec = DataSpec(
         input_kind="graph",
         input_shape=(data.num_features,),
         target_kind="classification",
-        num_classes=len(data.class_names),
+        num_classes=len(class_names),
         graph_level=data.graph_level,
     )
-    module = GraphDataModule(spec, splits, stats, data.class_names, device)
+    module = GraphDataModule(spec, splits, stats, class_names, device)
     module.name, module.params = cfg.name, dict(cfg.get("params") or {})
     return module

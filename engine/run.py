@@ -137,8 +137,9 @@ def build(cfg: DictConfig, device: torch.device, stats: dict | None = None) -> B
     data.map_targets(task.encode_targets)
     extra = backbone_of(cfg, device) if cfg.model.get("run") else {}
     try:
+        spec = task.model_spec(data.spec, cfg.model.name)
         model = create(
-            "model", zoo.create_model, cfg.model, data.spec, out_features=out_features, **extra
+            "model", zoo.create_model, cfg.model, spec, out_features=out_features, **extra
         )
     except zoo.IncompatibleDataError as e:
         kinds = zoo.model_input_kinds(cfg.model.name)

@@ -226,8 +226,8 @@ class Trainer:
         groups = [(tag, self.optimizers[k].param_groups[0]) for k, tag in self._lr_tags.items()]
         lrs: dict[str, list[float]] = {tag: [] for tag, _ in groups}
         schedulers = list(self.schedulers.values())
-        batches = self.data.batches(
-            "train", self.cfg.batch_size, generator=epoch_generator(self.seed, self.epoch)
+        batches = task.train_batches(
+            self.data, self.cfg.batch_size, epoch_generator(self.seed, self.epoch)
         )
         # An optimizer may sit out a step (a GAN's generator with d_steps > 1): its
         # schedule still follows the trainer's steps, which PyTorch would warn about.
@@ -493,6 +493,7 @@ class Trainer:
             "optimizers": {k: opt.state_dict() for k, opt in self.optimizers.items()},
             "schedulers": {k: sched.state_dict() for k, sched in self.schedulers.items()},
             "rng": rng_state(),
+            "task": self.task.state_dict(),  # e.g. an EMA teacher
             "counters": {
                 "epoch": self.epoch,
                 "step": self.step,
@@ -515,6 +516,7 @@ class Trainer:
             opt.load_state_dict(state["optimizers"][name])
             self.schedulers[name].load_state_dict(state["schedulers"][name])
         set_rng_state(state["rng"])
+        self.task.load_state_dict(state.get("task", {}))
         for key, value in state["counters"].items():
             setattr(self, key, value)
 

@@ -39,7 +39,7 @@ class MSELoss(Loss):
         prediction and target the same shape, e.g. ``(N, T)`` for T targets.
     """
 
-    tasks = ("regression", "reconstruction")
+    tasks = ("regression", "reconstruction", "masked")
     target = "value"
 
     def check(self, y_hat: Tensor, y: Tensor) -> None:
@@ -71,7 +71,7 @@ class MAELoss(Loss):
         prediction and target the same shape, e.g. ``(N, T)`` for T targets.
     """
 
-    tasks = ("regression",)
+    tasks = ("regression", "masked")
     target = "value"
 
     def check(self, y_hat: Tensor, y: Tensor) -> None:

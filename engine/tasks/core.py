@@ -12,6 +12,7 @@ config and checks they fit.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any, NamedTuple
 
 import torch
@@ -110,6 +111,26 @@ class Task:
 
     def output_size(self, spec: DataSpec) -> int:
         return spec.num_outputs
+
+    def model_spec(self, spec: DataSpec, model_name: str) -> DataSpec:
+        """The data as the model is built for it (default: as it is; the masked task
+        asks a model that can for one output per step)."""
+        return spec
+
+    def state_dict(self) -> dict[str, Any]:
+        """What the task itself learns beside the model (an EMA teacher), saved in
+        ``last.pt`` for exact resume (default: nothing)."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Take back what :meth:`state_dict` gave."""
+
+    def train_batches(
+        self, data: DataModule, batch_size: int, generator: torch.Generator
+    ) -> Iterator[tuple[Any, torch.Tensor]]:
+        """An epoch's training batches ``(x, t)`` (default: the shuffled training split;
+        a semi-supervised task pairs each with an unlabelled batch)."""
+        return data.batches("train", batch_size, generator=generator)
 
     def bind(self, data: DataModule) -> None:
         """Look at the built data once, before the model (default: nothing; e.g. the

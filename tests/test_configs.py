@@ -40,6 +40,8 @@ def options(group: str) -> list[str]:
     return sorted(p.stem for p in (CONFIG_DIR / group).glob("*.yaml"))
 
 
+# Options that need data.labels_per_class (engine/tasks/semi_supervised.py).
+SEMI_SUPERVISED = {("task", "pseudo_label"), ("task", "mean_teacher"), ("task", "fixmatch")}
 ALL_OPTIONS = [(g, o) for g in REGISTRIES for o in options(g)]
 
 
@@ -65,6 +67,8 @@ def test_every_option_composes_and_trains_one_step(group, option, tmp_path, monk
         train_run(compose_cfg(*FAST, "logger=none", "model=autoencoder", "task=reconstruction",
                               "loss=mse", "trainer.max_epochs=1"), encoder)  # fmt: skip
         overrides.append(f"model.run={encoder}")
+    if (group, option) in SEMI_SUPERVISED:  # a few labels, the rest of train unlabelled
+        overrides.append("data.labels_per_class=5")
     cfg = compose_cfg(*FAST, "trainer.max_epochs=1", *overrides)
     assert cfg[group].name == option  # each option carries its registry entry's name
     metrics = run_train(cfg, tmp_path)

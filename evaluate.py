@@ -94,7 +94,8 @@ def main(cfg: DictConfig) -> None:
         onnx = result["onnx"]
         lines.append(
             f"exported {display_path(onnx['path'])}: onnxruntime matches PyTorch within "
-            f"{onnx['max_abs_diff']:.1e}"
+            f"{onnx['max_abs_diff']:.1e}\n"
+            f"its inputs: {onnx['preprocessing']}"
         )
     lines.append(f"wrote {display_path(out_dir / 'metrics.json')}")
     log.info("\n".join(lines))

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from omegaconf import OmegaConf
 
 from engine.errors import ConfigError
@@ -339,11 +340,27 @@ def _log_images(drawn: dict[str, np.ndarray], out_dir: Path) -> None:
 
 
 def _export(built: Built, cfg: Any, dirs: list[Path], out_dir: Path) -> dict[str, Any]:
-    sample = built.data.head("test", 8)  # up to 8 test inputs (a graph is exported whole)
-    return export_model(built.model, sample, dirs[0], cfg.model.name)
+    """Export with the run's scaling inside the graph: the file takes raw data."""
+    data = built.data
+    sample = data.head("test", 8)  # up to 8 test inputs (a graph is exported whole)
+    return export_model(built.model, raw_inputs(data, sample), dirs[0], cfg.model.name, data.stats)
 
 
-def export_model(model: Any, sample: Any, run_dir: Path, model_name: str) -> dict[str, Any]:
+def raw_inputs(data: Any, inputs: Any) -> Any:
+    """Scaled inputs (as :meth:`DataModule.batches` hands them out) back in the data's
+    own units: a tensor, ``(x, lengths)``, or a graph whose node features are ``x``."""
+    if isinstance(inputs, torch.Tensor):
+        return data.unscale(inputs)
+    if isinstance(inputs, tuple):
+        return (data.unscale(inputs[0]), *inputs[1:])
+    graph = inputs.clone()
+    graph.x = data.unscale(graph.x)
+    return graph
+
+
+def export_model(
+    model: Any, sample: Any, run_dir: Path, model_name: str, stats: dict | None = None
+) -> dict[str, Any]:
     from engine.report.export import export_onnx
 
-    return export_onnx(model, sample, run_dir / "model.onnx", model_name)
+    return export_onnx(model, sample, run_dir / "model.onnx", model_name, stats)

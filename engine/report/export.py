@@ -11,6 +11,15 @@ of ``torch.onnx.export(..., dynamo=True)`` (PyTorch's default exporter since 2.9
 2. onnxscript's torch_lib translates each ATen operator into ONNX operators of opset
    ``OPSET``.
 
+The exported model takes the data as the user has it. Training saw scaled inputs
+(and, for regression, scaled targets: :func:`engine.data.build_data`); given the run's
+``stats``, the graph starts and ends with that scaling (:class:`OnRawData`):
+
+    x̃ = (x − x_mean) / x_std,   ỹ = f(x̃),   y = ỹ · y_std + y_mean
+
+The file says so in its metadata (``preprocessing``), and its dynamic axes carry names
+(``batch``; for graphs ``nodes`` and ``edges``) instead of the exporter's ``s77``.
+
 Then the parity check: ONNX Runtime runs the file on the example inputs and
 
     max_abs_diff = max |y_onnx − y_torch| <= ``TOLERANCE``
@@ -37,6 +46,7 @@ Usage::
     from engine.report.export import export_onnx
     info = export_onnx(model, x, Path("model.onnx"), "mlp")  # x: a batch of >= 2 inputs
     info["max_abs_diff"]  # e.g. 6e-08; the file's one output is named "y"
+    export_onnx(model, x_raw, path, "mlp", stats=data.stats)  # the run's scaling inside
 """
 
 from __future__ import annotations
@@ -83,6 +93,56 @@ def not_exportable(model_name: str) -> str | None:
 def exportable_models() -> list[str]:
     """The registered models that export: all but those in ``NOT_EXPORTABLE``."""
     return [name for name in zoo.list_models() if name not in NOT_EXPORTABLE]
+
+
+# ----------------------------------------------------------------------------- scaling
+
+
+class OnRawData(nn.Module):
+    """``module`` with the run's scaling inside: it takes inputs in the data's own units
+    and gives regression outputs in the targets' own units.
+
+        x̃ = (x − x_mean) / x_std,   ỹ = f(x̃),   y = ỹ · y_std + y_mean
+
+    ``stats`` are those fitted on the training split (``x_mean``/``x_std``, and
+    ``y_mean``/``y_std`` for regression; absent ones are skipped). Padded sequences
+    ``(x, lengths)`` keep zeros on their padded steps (t >= length), as in training.
+
+    Shapes:
+        x as ``module`` reads it (the stats broadcast: ``(1, F)``, ``(1, C, 1, 1)`` or
+        ``(1, 1, F)``); the other inputs are passed on unchanged.
+    """
+
+    def __init__(self, module: nn.Module, stats: dict[str, Tensor], padded: bool) -> None:
+        super().__init__()
+        self.module, self.padded = module, padded
+        self.scales_x, self.scales_y = "x_mean" in stats, "y_mean" in stats
+        for key in ("x_mean", "x_std", "y_mean", "y_std"):
+            if key in stats:
+                self.register_buffer(key, stats[key].detach().float().clone())
+
+    def forward(self, x: Tensor, *rest: Tensor) -> Tensor:
+        if self.scales_x:
+            x = (x - self.x_mean) / self.x_std
+        if self.padded:  # (B, T, F): padded steps back to 0
+            steps = torch.arange(x.shape[1], device=x.device)
+            x = x.masked_fill((steps[None, :] >= rest[0][:, None])[..., None], 0.0)
+        y = self.module(x, *rest)
+        return y * self.y_std + self.y_mean if self.scales_y else y
+
+
+def preprocessing(stats: dict[str, Tensor] | None) -> str:
+    """What the exported file expects of its inputs, in one line (its metadata)."""
+    if stats is None:
+        return (
+            "inputs as the model saw them in training: scaled with the run's training "
+            "statistics (data_stats in its checkpoint), x_scaled = (x - x_mean) / x_std"
+        )
+    said = "none: give the data in its own units; the graph scales x with the training split's"
+    said += " statistics, (x - x_mean) / x_std" if "x_mean" in stats else " (no scaling: none)"
+    if "y_mean" in stats:
+        said += ", and gives y in the targets' own units (y * y_std + y_mean)"
+    return said
 
 
 # ----------------------------------------------------------------------------- graphs
@@ -137,10 +197,30 @@ def _is_graph(inputs: Any) -> bool:
 
 
 def onnx_inputs(
+    model: nn.Module, example_inputs: Any, stats: dict[str, Tensor] | None = None
+) -> tuple[nn.Module, tuple[Tensor, ...], list[str], tuple[dict[int, Any], ...]]:
+    """What is exported for ``model`` called on ``example_inputs``: the module (with the
+    run's scaling inside, given ``stats``), its tensor inputs, their names and their
+    dynamic dimensions."""
+    module, args, names, dims = _tensor_inputs(model, example_inputs)
+    if stats is not None:
+        module = OnRawData(module, stats, padded="lengths" in names)
+    return module, args, names, dims
+
+
+# The names of the dynamic axes: input -> {dimension: name}.
+AXIS_NAMES = {
+    "x": {0: "batch"},
+    "lengths": {0: "batch"},
+    "edge_index": {1: "edges"},
+    "batch": {0: "nodes"},
+}
+GRAPH_AXIS_NAMES = {**AXIS_NAMES, "x": {0: "nodes"}}
+
+
+def _tensor_inputs(
     model: nn.Module, example_inputs: Any
 ) -> tuple[nn.Module, tuple[Tensor, ...], list[str], tuple[dict[int, Any], ...]]:
-    """What is exported for ``model`` called on ``example_inputs``: the module, its
-    tensor inputs, their names and their dynamic dimensions."""
     dyn = torch.export.Dim.DYNAMIC
     if _is_graph(example_inputs):
         data = example_inputs
@@ -190,12 +270,18 @@ def _root_cause(e: BaseException) -> str:
 
 
 @torch.no_grad()
-def onnx_parity(model: nn.Module, path: Path | str, example_inputs: Any) -> float:
-    """max |y_onnx − y_torch| of ``model`` (as it is: call ``eval()`` first) and the
-    ONNX file at ``path``, both run on ``example_inputs`` (ONNX Runtime, CPU)."""
+def onnx_parity(
+    model: nn.Module,
+    path: Path | str,
+    example_inputs: Any,
+    stats: dict[str, Tensor] | None = None,
+) -> float:
+    """max |y_onnx − y_torch| of ``model`` (as it is: call ``eval()`` first; with the
+    run's scaling before and after it, given ``stats``) and the ONNX file at ``path``,
+    both run on ``example_inputs`` (ONNX Runtime, CPU)."""
     import onnxruntime as ort
 
-    module, args, _, _ = onnx_inputs(model, example_inputs)
+    module, args, _, _ = onnx_inputs(model, example_inputs, stats)
     expected = module(*args).cpu().numpy()
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     feed = {i.name: t.cpu().numpy() for i, t in zip(session.get_inputs(), args, strict=True)}
@@ -206,7 +292,11 @@ def onnx_parity(model: nn.Module, path: Path | str, example_inputs: Any) -> floa
 
 
 def export_onnx(
-    model: nn.Module, example_inputs: Any, path: Path | str, model_name: str
+    model: nn.Module,
+    example_inputs: Any,
+    path: Path | str,
+    model_name: str,
+    stats: dict[str, Tensor] | None = None,
 ) -> dict[str, Any]:
     """Export ``model`` in eval mode to ``path``, then check the file against PyTorch.
 
@@ -217,9 +307,13 @@ def export_onnx(
         path: where to write the ``.onnx`` file (atomically, once it passed the check).
         model_name: the model's registered name: what it declares (``packs_lengths``),
             ``NOT_EXPORTABLE`` and messages.
+        stats: the run's scaling (``DataModule.stats``), put inside the graph
+            (:class:`OnRawData`); ``example_inputs`` are then in the data's own units.
+            None: the file takes inputs scaled as in training, and its metadata says so.
 
     Returns:
-        ``{"path": str, "max_abs_diff": float, "opset": int, "inputs": [names]}``.
+        ``{"path": str, "max_abs_diff": float, "opset": int, "inputs": [names],
+        "preprocessing": str}``.
 
     Raises:
         ExportError: the model or its inputs cannot be exported, or the exported file's
@@ -238,13 +332,15 @@ def export_onnx(
     tmp: str | None = None
     with eval_mode(model):  # dropout off, batch norm on its running statistics
         try:
-            module, args, names, dims = onnx_inputs(model, example_inputs)
+            module, args, names, dims = onnx_inputs(model, example_inputs, stats)
             reason = _refusal(model, model_name, args, names, dims)
             if reason:
                 raise refuse(reason)
             try:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")  # tracer notes a user cannot act on
+                    if isinstance(module, OnRawData) and len(dims) > 1:
+                        dims = (dims[0], dims[1:])  # forward(x, *rest): the rest as one
                     program = torch.export.export(module, args, dynamic_shapes=dims, strict=False)
                     bincount = torch.ops.aten.bincount.default
                     if any(node.target is bincount for node in program.graph.nodes):
@@ -257,6 +353,8 @@ def export_onnx(
                         opset_version=OPSET,
                         verbose=False,
                     )
+                name_axes(onnx_program, names)
+                onnx_program.model.metadata_props["preprocessing"] = preprocessing(stats)
             except Exception as e:
                 raise refuse(_root_cause(e)) from None
             # Written beside ``path``, checked, then renamed over it: a rename within one file
@@ -266,7 +364,7 @@ def export_onnx(
             os.close(fd)
             onnx_program.save(tmp, external_data=False)  # the weights inside the one file
             try:
-                diff = onnx_parity(model, tmp, example_inputs)
+                diff = onnx_parity(model, tmp, example_inputs, stats)
             except Exception as e:  # ONNX Runtime refuses the graph or fails running it
                 raise ExportError(
                     f"model '{model_name}' exported to ONNX fails in ONNX Runtime: {_root_cause(e)}"
@@ -283,4 +381,23 @@ def export_onnx(
         finally:
             if tmp is not None:
                 Path(tmp).unlink(missing_ok=True)
-    return {"path": str(path), "max_abs_diff": diff, "opset": opset, "inputs": names}
+    return {
+        "path": str(path),
+        "max_abs_diff": diff,
+        "opset": opset,
+        "inputs": names,
+        "preprocessing": preprocessing(stats),
+    }
+
+
+def name_axes(onnx_program: Any, names: list[str]) -> None:
+    """Give the dynamic axes of the exported inputs (and wherever the same symbol
+    appears, outputs included) their names: ``batch``, ``nodes``, ``edges``."""
+    axis_names = GRAPH_AXIS_NAMES if "edge_index" in names else AXIS_NAMES
+    mapping = {}
+    for value in onnx_program.model.graph.inputs:
+        for dim, name in axis_names.get(value.name, {}).items():
+            symbol = value.shape[dim]
+            if not isinstance(symbol, int) and isinstance(symbol.value, str):
+                mapping.setdefault(symbol.value, name)
+    onnx_program.rename_axes(mapping)

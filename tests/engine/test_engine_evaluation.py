@@ -171,3 +171,22 @@ def test_by_default_evaluation_uses_the_weights_the_run_tested(tmp_path):
     metrics = trained(run, "trainer.test_checkpoint=last", "model.hidden_size=16")
     result = evaluate_runs([run], tmp_path / "eval", pictures=False)
     assert result["checkpoint"] == "last" and result["test"] == metrics["test"]
+
+
+def test_the_exported_model_scores_on_raw_data_what_the_run_scores(digits_runs, tmp_path):
+    """ONNX Runtime on the test split as loaded (no scaling by the user) gives the
+    accuracy evaluate.py reports: the run's scaling is inside the exported graph."""
+    import onnxruntime as ort
+
+    from engine.report.evaluation import raw_inputs
+    from engine.run import load_run
+
+    run = digits_runs[0]
+    result = evaluate_runs([run], tmp_path, export="onnx", pictures=False)
+    _, built, _ = load_run(run, result["checkpoint"])
+    x, y = built.data.splits["test"]
+    raw = raw_inputs(built.data, x).numpy()
+    assert raw.max() > 10  # digits' pixels as loaded, 0..16
+    session = ort.InferenceSession(str(run / "model.onnx"), providers=["CPUExecutionProvider"])
+    predicted = session.run(None, {"x": raw})[0].argmax(1)
+    assert (predicted == y.numpy()).mean() == pytest.approx(result["report"]["accuracy"])

@@ -152,3 +152,69 @@ def test_a_failed_parity_check_leaves_no_file(tmp_path, monkeypatch) -> None:
         export_onnx(build("mlp", "vector"), batch_of("vector", 3), path, "mlp")
     assert path.read_text() == "the previous export"  # untouched, and no temporary left
     assert [p.name for p in tmp_path.iterdir()] == ["m.onnx"]
+
+
+# ----------------------------------------------------------------------------- raw data
+
+
+def run_onnx(path, *inputs):
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    feed = {i.name: t.numpy() for i, t in zip(session.get_inputs(), inputs, strict=True)}
+    return torch.from_numpy(session.run(None, feed)[0])
+
+
+def test_the_run_scaling_is_inside_the_graph_and_named_in_its_metadata(tmp_path) -> None:
+    import onnx
+
+    torch.manual_seed(0)
+    model = build("mlp", "vector").eval()
+    stats = {"x_mean": torch.randn(1, 6) * 5, "x_std": torch.rand(1, 6) + 0.5}
+    stats |= {"y_mean": torch.tensor([10.0, -3.0, 0.5]), "y_std": torch.tensor([2.0, 4.0, 1.0])}
+    raw = torch.randn(5, 6) * stats["x_std"] + stats["x_mean"]  # the data as a user has it
+    info = export_onnx(model, raw, tmp_path / "m.onnx", "mlp", stats=stats)
+    with torch.no_grad():  # what training saw, then the targets' own units
+        expected = (
+            model((raw - stats["x_mean"]) / stats["x_std"]) * stats["y_std"] + stats["y_mean"]
+        )
+    got = run_onnx(tmp_path / "m.onnx", raw)
+    assert torch.allclose(got, expected, atol=1e-4)
+    assert not torch.allclose(got, model(raw), atol=1e-1)  # the scaling does something
+    saved = onnx.load(tmp_path / "m.onnx")
+    said = {p.key: p.value for p in saved.metadata_props}["preprocessing"]
+    assert said == info["preprocessing"] and "own units" in said and "y_std" in said
+    assert saved.graph.input[0].type.tensor_type.shape.dim[0].dim_param == "batch"
+    assert saved.graph.output[0].type.tensor_type.shape.dim[0].dim_param == "batch"
+
+
+def test_without_stats_the_metadata_says_what_scaling_the_file_expects(tmp_path) -> None:
+    import onnx
+
+    export_onnx(build("mlp", "vector"), batch_of("vector", 3), tmp_path / "m.onnx", "mlp")
+    saved = onnx.load(tmp_path / "m.onnx")
+    said = {p.key: p.value for p in saved.metadata_props}["preprocessing"]
+    assert "(x - x_mean) / x_std" in said and "data_stats" in said
+
+
+def test_padded_steps_stay_zero_after_the_scaling_inside_the_graph(tmp_path) -> None:
+    model = build("transformer", "sequence").eval()
+    stats = {"x_mean": torch.full((1, 1, 3), 2.0), "x_std": torch.full((1, 1, 3), 3.0)}
+    x, steps = batch_of("sequence", 4, lengths=True)
+    raw = x * 3.0 + 2.0  # padded steps hold 2.0 now: the graph must zero them again
+    export_onnx(model, (raw, steps), tmp_path / "m.onnx", "transformer", stats=stats)
+    with torch.no_grad():
+        expected = model(x, steps)
+    assert torch.allclose(run_onnx(tmp_path / "m.onnx", raw, steps), expected, atol=1e-4)
+
+
+def test_graph_axes_are_named_nodes_and_edges_and_node_features_scaled(tmp_path) -> None:
+    import onnx
+
+    stats = {"x_mean": torch.full((1, 5), 1.5), "x_std": torch.full((1, 5), 2.0)}
+    path = tmp_path / "m.onnx"
+    info = export_onnx(build("gcn", "graphs"), batch_of("graphs", 3), path, "gcn", stats=stats)
+    assert info["max_abs_diff"] <= export.TOLERANCE
+    inputs = {i.name: i.type.tensor_type.shape.dim for i in onnx.load(path).graph.input}
+    assert inputs["x"][0].dim_param == "nodes" and inputs["batch"][0].dim_param == "nodes"
+    assert inputs["edge_index"][1].dim_param == "edges"

@@ -44,14 +44,17 @@ def format_metrics(metrics: dict[str, float]) -> str:
 @hydra.main(version_base="1.3", config_path="configs", config_name="train")
 @report_errors
 def main(cfg: DictConfig) -> float:
+    from engine.resuming import explicit_keys
     from engine.run import train  # torch and friends: imported after the argument checks
 
     hydra_cfg = HydraConfig.get()
     run_dir = hydra_cfg.runtime.output_dir
+    if cfg.resume:  # Hydra rewrote <run_dir>/.hydra: the run's own files go back now
+        restore_run_config()
     log.info(
         f"{cfg.model.name} on {cfg.data.name} ({cfg.task.name}), run dir {display_path(run_dir)}"
     )
-    metrics = train(cfg, run_dir)
+    metrics = train(cfg, run_dir, explicit_keys(hydra_cfg.overrides.task))
     logdir = hydra_cfg.sweep.dir if hydra_cfg.mode == RunMode.MULTIRUN else run_dir
     m = metrics
     log.info(
@@ -85,18 +88,27 @@ def check_run_dir(args: list[str]) -> None:
         )
 
 
+_run_config: dict[Path, bytes] = {}  # <run_dir>/.hydra/*.yaml as they were before Hydra
+
+
+def restore_run_config() -> None:
+    """Put back the run's own .hydra files: a resume continues the run as configured
+    (engine.resuming), and the changes it makes are recorded beside them."""
+    for path, data in _run_config.items():
+        path.write_bytes(data)
+
+
 @contextlib.contextmanager
 def keeping_run_config(run_dir: Path | None) -> Iterator[None]:
-    """Hydra rewrites <run_dir>/.hydra before a resume is checked: put it back on failure,
-    so a refused resume (other overrides) leaves evaluate.py the run's own config."""
-    saved = {p: p.read_bytes() for p in (run_dir / ".hydra").glob("*.yaml")} if run_dir else {}
+    """Hydra rewrites <run_dir>/.hydra before a resume is checked: keep the run's own
+    files, so evaluate.py rebuilds the run as it was trained, resumed or refused."""
+    if run_dir:
+        hydra_files = (run_dir / ".hydra").glob("*.yaml")
+        _run_config.update({p: p.read_bytes() for p in hydra_files if p.name != "resumes.yaml"})
     try:
         yield
-    except BaseException as e:
-        if not (isinstance(e, SystemExit) and e.code in (0, None)):
-            for path, data in saved.items():
-                path.write_bytes(data)
-        raise
+    finally:
+        restore_run_config()
 
 
 if __name__ == "__main__":

@@ -32,22 +32,11 @@ from engine.data import DataModule, build_data, call_model, datasets_of_kind
 from engine.errors import CheckpointError, ConfigError
 from engine.logger import create_logger
 from engine.report.pictures import log_model_pictures
+from engine.resuming import describe, flatten, record, resumed_config
 from engine.tasks import Task, create_task
 from engine.trainer import Trainer, TrainerConfig
 
 log = logging.getLogger(__name__)
-
-# Keys that may change when a run is resumed (the rest must match the checkpoint).
-RESUMABLE_CHANGES = (
-    "resume",
-    "device",
-    "trainer.max_epochs",
-    "trainer.progress_bar",
-    "trainer.checkpoint_interval_s",
-    "trainer.log_every_n_steps",
-    "trainer.histogram_every_n_steps",
-    "logger.flush_secs",
-)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -207,33 +196,11 @@ def backbone_of(cfg: DictConfig, device: torch.device) -> dict[str, Any]:
     return {"backbone": source.model.feature_extractor(), "latent_size": source.model.latent_size}
 
 
-def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """``{"a": {"b": 1}} -> {"a.b": 1}`` (for the HPARAMS table and config diffs)."""
-    flat: dict[str, Any] = {}
-    for key, value in tree.items():
-        if isinstance(value, dict):
-            flat.update(flatten(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
-
-
 def write_json(data: dict[str, Any], path: Path) -> None:
     """Write JSON atomically (temp file, then rename), like checkpoints."""
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
     os.replace(tmp, path)
-
-
-def _check_resumable(saved: dict[str, Any], current: dict[str, Any], path: Path) -> None:
-    old, new = flatten(saved), flatten(current)
-    changed = differing(old, new, ignore=RESUMABLE_CHANGES)
-    if changed:
-        shown = ", ".join(f"{k}={old.get(k)!r}->{new.get(k)!r}" for k in changed[:4])
-        raise ConfigError(
-            f"resume=true with a config that differs from the run in {path.parent.parent}: "
-            f"{shown}; resume with the run's own overrides"
-        )
 
 
 @torch.no_grad()
@@ -346,7 +313,7 @@ def make_trainer(cfg: DictConfig, run_dir: str | Path) -> tuple[Trainer, Built]:
                 "run, or leave out resume=true to start a new one"
             )
         state = load_checkpoint(last, device)
-        _check_resumable(state.get("config", {}), config, last)
+        resumed_config(state.get("config", {}), cfg, None, last)  # refuses other configs
     elif last.exists():
         raise ConfigError(
             f"{run_dir} already holds a run; add resume=true to continue it, "
@@ -381,9 +348,33 @@ def make_trainer(cfg: DictConfig, run_dir: str | Path) -> tuple[Trainer, Built]:
     return trainer, built
 
 
-def train(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
-    """Train as ``cfg`` says, writing checkpoints, logs and metrics.json to ``run_dir``."""
+def config_to_resume(
+    cfg: DictConfig, run_dir: Path, explicit: list[str] | None
+) -> tuple[DictConfig, dict[str, tuple[Any, Any]]]:
+    """With ``resume=true``: the run's own config (from its last checkpoint) with the
+    changes ``explicit`` names (:mod:`engine.resuming`), and those changes."""
+    last = run_dir / "checkpoints" / "last.pt"
+    if not cfg.resume or not last.exists():
+        return cfg, {}  # make_trainer says what is wrong, if anything
+    saved = load_checkpoint(last, torch.device("cpu")).get("config", {})
+    cfg, changes = resumed_config(saved, cfg, explicit, last)
+    log.info(describe(changes))
+    return cfg, changes
+
+
+def train(
+    cfg: DictConfig, run_dir: str | Path, explicit: list[str] | None = None
+) -> dict[str, Any]:
+    """Train as ``cfg`` says, writing checkpoints, logs and metrics.json to ``run_dir``.
+
+    With ``resume=true`` the run continues as it was configured: ``explicit`` lists the
+    keys the command line named (:func:`engine.resuming.explicit_keys`), the only ones a
+    resume takes from ``cfg``; None takes every key of ``cfg`` (a config from Python).
+    """
+    cfg, changes = config_to_resume(cfg, Path(run_dir), explicit)
     trainer, built = make_trainer(cfg, run_dir)
+    if cfg.resume:
+        record(changes, Path(run_dir), trainer.epoch, trainer.step)
     model, data, logger = built.model, built.data, trainer.logger
     try:
         if trainer.step == 0 and data.spec.input_kind != "graph":  # PyG inputs do not trace

@@ -100,3 +100,25 @@ def test_resume_after_sigkill_matches_an_uninterrupted_run(tmp_path):
             assert ta[key].dtype == tb[key].dtype and torch.equal(ta[key], tb[key]), (
                 f"{name}: {key} differs from the uninterrupted run"
             )
+
+
+def test_resume_continues_the_run_as_configured_and_keeps_its_config(tmp_path):
+    """``resume=true`` alone resumes a 2-epoch run with 2 epochs (not the default 60),
+    prints one line about its config, leaves .hydra/config.yaml as it was and records
+    the resume in .hydra/resumes.yaml; an allowed change is applied and recorded."""
+    run = tmp_path / "run"
+    first = run_script("train.py", "trainer.max_epochs=2", *RUN[1:], f"hydra.run.dir={run}")
+    assert first.returncode == 0, first.stderr
+    config = (run / ".hydra" / "config.yaml").read_text()
+
+    proc = run_script("train.py", f"hydra.run.dir={run}", "resume=true")
+    assert proc.returncode == 0, proc.stderr
+    assert "resuming with the run's own config (no changes)" in proc.stdout
+    assert read_json(run / "metrics.json")["epochs"] == 2
+    proc = run_script("train.py", f"hydra.run.dir={run}", "resume=true", "trainer.max_epochs=3")
+    assert proc.returncode == 0, proc.stderr
+    assert "changed: trainer.max_epochs=3 (was 2)" in proc.stdout
+    assert read_json(run / "metrics.json")["epochs"] == 3
+    assert (run / ".hydra" / "config.yaml").read_text() == config
+    resumes = (run / ".hydra" / "resumes.yaml").read_text()
+    assert "changed: {}" in resumes and "was: 2" in resumes and "now: 3" in resumes

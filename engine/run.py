@@ -27,6 +27,7 @@ from torch import nn
 import losses
 import optimizers
 import zoo
+from engine import transfer
 from engine.checkpoint import load_checkpoint, rng_state, set_rng_state
 from engine.data import DataModule, build_data, call_model, datasets_of_kind
 from engine.errors import CheckpointError, ConfigError
@@ -271,6 +272,14 @@ def make_trainer(cfg: DictConfig, run_dir: str | Path) -> tuple[Trainer, Built]:
 
     steps_per_epoch = data.num_batches("train", trainer_cfg.batch_size)
     groups = built.task.optimizer_groups(model)
+    plan = transfer.prepare(
+        cfg.get("transfer"), model, cfg.model.name, data, trainer_cfg.max_epochs, cfg.resume
+    )
+    if plan is not None and len(groups) > 1:
+        raise ConfigError(
+            f"transfer trains one network; task '{built.task.name}' trains {len(groups)} "
+            f"({', '.join(groups)}): use transfer=none"
+        )
     pack = model.pack if "discriminate" in capabilities else 1  # PacGAN: D judges m at once
     if trainer_cfg.batch_size < pack:
         raise ConfigError(
@@ -284,6 +293,8 @@ def make_trainer(cfg: DictConfig, run_dir: str | Path) -> tuple[Trainer, Built]:
         if "name" not in node:  # +optim_d.lr=...: optim's choice with these values changed
             node = OmegaConf.merge(cfg.optim, node)
         trained = [p for p in params if p.requires_grad]  # not a frozen backbone
+        if plan is not None:  # one group per rate: backbone_lr_mult, layer_decay
+            trained = plan.param_groups(node.lr)
         optims[part] = create(group, optimizers.create_optimizer, node, trained)
         scheds[part] = create(
             "sched",
@@ -342,6 +353,8 @@ def make_trainer(cfg: DictConfig, run_dir: str | Path) -> tuple[Trainer, Built]:
         seed=cfg.seed,
         extra_state={"config": config, "data_stats": data.stats, "class_names": data.class_names},
     )
+    if plan is not None:
+        trainer.epoch_hooks.append(plan.apply)  # what trains in each epoch (gradual unfreezing)
     if state is not None:
         trainer.load_state_dict(state)
         log.info(f"resumed from {last} after epoch {trainer.epoch} (step {trainer.step})")

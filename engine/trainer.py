@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -158,6 +159,8 @@ class Trainer:
         self._best_saved = True  # whether best.pt holds them already
         self._last_save = time.monotonic()
         self._logged_lr: dict[str, float] = {}  # TensorBoard tag -> the rate last drawn
+        # Called with the (0-based) epoch before it trains, e.g. transfer's unfreezing.
+        self.epoch_hooks: list[Callable[[int], None]] = []
 
     # ------------------------------------------------------------------ the loop
 
@@ -215,6 +218,8 @@ class Trainer:
         ``penalty`` the regularizer's Ω, and the default step minimizes their sum.
         """
         task, model = self.task, self.model
+        for hook in self.epoch_hooks:
+            hook(self.epoch)
         if not model.training:  # after the first epoch, evaluation's eval_mode put it back
             model.train()
         first_step = self.step + 1
@@ -222,8 +227,7 @@ class Trainer:
         sizes: list[int] = []
         outs: list[torch.Tensor] = []
         targets: list[torch.Tensor] = []
-        # The group whose rate each optimizer uses (load_state_dict makes new groups).
-        groups = [(tag, self.optimizers[k].param_groups[0]) for k, tag in self._lr_tags.items()]
+        groups = self._rate_groups()
         lrs: dict[str, list[float]] = {tag: [] for tag, _ in groups}
         schedulers = list(self.schedulers.values())
         batches = task.train_batches(
@@ -250,6 +254,20 @@ class Trainer:
             metrics |= task.train_metrics(torch.cat(outs), torch.cat(targets))
         return metrics
 
+    def _rate_groups(self) -> list[tuple[str, dict[str, Any]]]:
+        """Each learning rate's TensorBoard tag and parameter group: ``lr`` (or
+        ``lr/<optimizer>``), and ``<that>/<group name>`` for an optimizer whose groups
+        train at rates of their own (transfer's backbone and head, layer by layer).
+        Read every epoch: ``load_state_dict`` makes new group dicts."""
+        out = []
+        for k, tag in self._lr_tags.items():
+            groups = self.optimizers[k].param_groups
+            if len(groups) == 1:
+                out.append((tag, groups[0]))
+            else:
+                out.extend((f"{tag}/{g.get('name', i)}", g) for i, g in enumerate(groups))
+        return out
+
     def _summarize(
         self,
         first_step: int,
@@ -261,7 +279,7 @@ class Trainer:
         per-step logs; and each number's mean over the samples of its steps."""
         flat = [v for record in records for v in record.values()]
         values = iter(torch.stack(flat).tolist() if flat else [])  # the epoch's one sync
-        rates = lrs[self._lr_tags[self._first]]  # the rates errors name
+        rates = next(iter(lrs.values()))  # the rates errors name: the first optimizer's
         series: dict[str, list[float | None]] = {}
         for i, record in enumerate(records):
             for name in record:
@@ -301,7 +319,7 @@ class Trainer:
     def update(self, name: str, loss: torch.Tensor) -> None:
         """One step of optimizer ``name`` on ``loss``: zero its gradients, backpropagate,
         then :meth:`optimizer_step`. What a task's own training step calls."""
-        params = self._params[name]
+        params = [p for p in self._params[name] if p.requires_grad]  # not a frozen layer
         self._zero_grad(params)
         # Gradients of these parameters only: a generator's loss leaves no stale
         # gradients in the discriminator (which histograms would then show as its own).

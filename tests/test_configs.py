@@ -19,6 +19,7 @@ from engine.data import list_datasets
 from engine.logger import list_loggers
 from engine.run import train as run_train
 from engine.tasks import list_tasks
+from engine.transfer import list_strategies
 
 REGISTRIES = {
     "data": list_datasets,
@@ -31,6 +32,7 @@ REGISTRIES = {
     "init": zoo.list_initializers,
     "regularization": zoo.list_regularizers,
     "logger": list_loggers,
+    "transfer": list_strategies,
 }
 # Groups that are recipes or settings rather than registered components.
 UNREGISTERED = {"trainer", "experiment", "hydra"}
@@ -69,10 +71,15 @@ def test_every_option_composes_and_trains_one_step(group, option, tmp_path, monk
         overrides.append(f"model.run={encoder}")
     if (group, option) in SEMI_SUPERVISED:  # a few labels, the rest of train unlabelled
         overrides.append("data.labels_per_class=5")
+    if group == "transfer":  # starts from a trained run (transfer=none: from scratch)
+        source = tmp_path / "source"
+        train_run(compose_cfg(*FAST, "logger=none", "trainer.max_epochs=1"), source)
+        overrides += [f"transfer.from={source}", "trainer.max_epochs=2"]
+        overrides += ["transfer.unfreeze_at_epoch=1"] * (option == "gradual")
     cfg = compose_cfg(*FAST, "trainer.max_epochs=1", *overrides)
     assert cfg[group].name == option  # each option carries its registry entry's name
     metrics = run_train(cfg, tmp_path)
-    assert metrics["epochs"] == 1 and metrics["steps"] >= 1
+    assert metrics["epochs"] == cfg.trainer.max_epochs and metrics["steps"] >= 1
     assert (tmp_path / "metrics.json").is_file()
     assert (tmp_path / "checkpoints" / "last.pt").is_file()
 

@@ -13,6 +13,11 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # Two workers for the two cores (tests/conftest.py keeps torch at one thread each).
 PYTEST_WORKERS ?= 2
+# data=ucr reads the UCR/UEA archive files bundled in this wheel, installed without its
+# dependencies: no aeon release installs beside the pins in pyproject.toml (aeon 1.6.0
+# needs numba < 0.64, which needs numpy < 2.4; 1.5.0 needs scikit-learn < 1.9), and
+# engine/data/ucr.py reads the files without importing aeon.
+AEON := aeon==1.6.0
 
 .PHONY: setup train test lint format bench results dashboard-check clean
 
@@ -23,6 +28,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet --no-deps $(AEON)
 	@touch $(STAMP)
 
 train: $(STAMP)

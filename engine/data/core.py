@@ -46,7 +46,9 @@ class ArrayData:
     classification or ``(N,)`` / ``(N, K)`` floats for regression. With
     ``step_targets`` there is a target per time step: ``y`` is ``(N, T)`` labels or
     ``(N, T, K)`` values. Sequences of different lengths are padded at the end to
-    ``(N, T_max, F)``, with ``lengths`` ``(N,)`` their real numbers of steps.
+    ``(N, T_max, F)``, with ``lengths`` ``(N,)`` their real numbers of steps. Data
+    published with a fixed test part (MNIST, CIFAR, the UCR/UEA archives) mark it in
+    ``official_test`` ``(N,)`` bool, for ``data.split=official``.
     """
 
     X: np.ndarray
@@ -56,6 +58,7 @@ class ArrayData:
     class_names: list[str] | None = None
     lengths: np.ndarray | None = None
     step_targets: bool = False
+    official_test: np.ndarray | None = None
 
 
 def register_dataset(name: str, *, input_kind: str, target_kind: str) -> Callable:
@@ -187,6 +190,25 @@ def split_indices(
     except ValueError as e:  # e.g. a class with a single sample cannot be stratified
         raise ConfigError(f"cannot split the data: {e}") from None
     return {"train": np.sort(train), "val": np.sort(val), "test": np.sort(test)}
+
+
+def official_split_indices(
+    y: np.ndarray, official_test: np.ndarray, val_size: float, seed: int, stratify: bool
+) -> dict[str, np.ndarray]:
+    """The published test part as it is; ``val_size`` of the published train part held
+    out for validation (seeded; stratified when asked, with at least one sample per
+    class, which the small UCR train parts need)."""
+    if not 0 < val_size < 1:
+        raise ConfigError(f"data.val_size must be a fraction in (0, 1), got {val_size}")
+    rest, test = np.flatnonzero(~official_test), np.flatnonzero(official_test)
+    n_val = max(round(val_size * len(rest)), len(np.unique(y[rest])) if stratify else 1)
+    try:
+        train, val = train_test_split(
+            rest, test_size=n_val, random_state=seed, stratify=y[rest] if stratify else None
+        )
+    except ValueError as e:  # e.g. a class with a single training sample
+        raise ConfigError(f"cannot split the official train part: {e}") from None
+    return {"train": np.sort(train), "val": np.sort(val), "test": test}
 
 
 def _stat_dims(x: torch.Tensor, input_kind: str) -> list[int]:
@@ -378,6 +400,8 @@ def build_data(
         X = X[keep]
         if arrays.lengths is not None:
             arrays.lengths = arrays.lengths[keep]
+        if arrays.official_test is not None:
+            arrays.official_test = arrays.official_test[keep]
     if arrays.lengths is not None and arrays.step_targets:
         raise ConfigError(
             "per-step targets on padded sequences of different lengths are not supported "
@@ -386,7 +410,21 @@ def build_data(
         )
     # Per-step targets have no single class per sample to stratify by.
     stratify = classification and not arrays.step_targets
-    parts = split_indices(y, cfg.get("val_size", 0.15), cfg.get("test_size", 0.15), seed, stratify)
+    split = cfg.get("split", "random")
+    if split not in ("random", "official"):
+        raise ConfigError(f"data.split must be random or official, got '{split}'")
+    if split == "official" and arrays.official_test is None:
+        raise ConfigError(
+            f"data.split=official: data={name or cfg.get('_target_')} has no official test "
+            "part (mnist, fashion_mnist, cifar10 and ucr do); use data.split=random"
+        )
+    if split == "official":
+        parts = official_split_indices(
+            y, arrays.official_test, cfg.get("val_size", 0.15), seed, stratify
+        )
+    else:
+        val_size, test_size = cfg.get("val_size", 0.15), cfg.get("test_size", 0.15)
+        parts = split_indices(y, val_size, test_size, seed, stratify)
     # Scaling below is fitted on every training input: labels are scarce, inputs are not.
     parts = with_unlabelled(parts, y, picked.get("labels_per_class"), seed, class_names)
 

@@ -14,9 +14,10 @@ in ``[0, 1]`` (the stored bytes divided by 255) and ``y`` int64 labels.
 :func:`~engine.data.build_data` then fits the per-channel mean and std on the training
 split (``scale: standard``) and saves them with the run, as for every dataset.
 
-The official train and test parts are concatenated, train first, and the engine makes
-its own seeded, stratified train/val/test split from the whole: test metrics here are
-NOT the ones papers report on the official test set.
+The official train and test parts are concatenated, train first. By default
+(``data.split=random``) the engine makes its own seeded, stratified train/val/test split
+from the whole, so test metrics are NOT the ones papers report on the official test
+set; ``data.split=official`` scores on the official test part instead.
 
 Files live under ``root``: ``data.params.root``, else ``$TORCH_ZOO_DATA``, else
 ``~/.cache/torch-zoo/data``. Missing files are downloaded once (``download: true``);
@@ -158,7 +159,8 @@ def _torchvision_data(name: str, root: str | None, download: bool, limit: int | 
             f"the {len(names)} classes; raise it (or null for all {len(parts[0]) + len(parts[1])})"
         )
     X = images.astype(np.float32) / 255.0  # bytes -> [0, 1]
-    return ArrayData(X, labels, "image", "classification", names)
+    official_test = np.arange(len(images)) >= len(parts[0])  # for data.split=official
+    return ArrayData(X, labels, "image", "classification", names, official_test=official_test)
 
 
 # ----------------------------------------------------------------------------- torchvision

@@ -14,7 +14,11 @@ leaves the last block's output un-normalized). Before the blocks:
 * tokens: a sequence ``(B, T, F)`` as it is, a vector ``(B, F)`` as F tokens of one
   feature, an image ``(B, C, H, W)`` as H rows of C·W pixels (``tokens="rows"``, see
   :mod:`zoo.sequence`) or, as ViT does (Dosovitskiy et al., 2020), as (H/p)·(W/p)
-  non-overlapping p x p patches of C·p·p pixels (``tokens="patches"``);
+  non-overlapping p x p patches of C·p·p pixels (``tokens="patches"``); a series
+  ``(B, T, F)`` with ``tokens="patches"`` as ⌈T/p⌉ patches of p consecutive steps, p·F
+  values each, zeros after the last step (PatchTST: Nie et al., "A time series is worth
+  64 words", ICLR 2023): one scalar per token carries too little for attention to
+  compare, a patch carries a local shape;
 * a linear embedding F -> d, then a position code added to each token (attention
   itself is blind to order): sinusoidal (Vaswani et al., sec. 3.5)
 
@@ -85,6 +89,19 @@ def patchify(x: Tensor, p: int) -> Tensor:
     return x.reshape(B, (H // p) * (W // p), C * p * p)
 
 
+def patch_steps(x: Tensor, p: int) -> Tensor:
+    """``(B, T, F)`` -> ``(B, ⌈T/p⌉, p·F)``: p consecutive steps per token, the last
+    one completed with zero steps. Token j holds steps jp .. jp + p − 1, step by step."""
+    B, T, F_ = x.shape
+    x = nn.functional.pad(x, (0, 0, 0, -T % p))  # (B, T, F) -> (B, p·⌈T/p⌉, F)
+    return x.reshape(B, -1, p * F_)
+
+
+def patch_count(steps: int | Tensor, p: int) -> int | Tensor:
+    """⌈steps / p⌉: the patches of p steps a series of ``steps`` steps gives."""
+    return -(-steps // p)
+
+
 class Block(nn.Module):
     """One pre-norm encoder block: x + Dropout(MHSA(LN(x))), then x + Dropout(MLP(LN(x)))."""
 
@@ -128,8 +145,9 @@ class Transformer(nn.Module):
         positional: ``"sinusoidal"``, ``"learned"`` or ``"none"``.
         pooling: ``"cls"`` or ``"mean"``; ignored with ``step_outputs``.
         tokens: ``"rows"`` (any input, via :func:`zoo.sequence.as_sequence`) or
-            ``"patches"`` (images only).
-        patch_size: p, the side of a square patch with ``tokens="patches"``.
+            ``"patches"`` (images, or series of ``(B, T, F)`` steps).
+        patch_size: p, the side of a square patch with ``tokens="patches"``, or the
+            steps per patch of a series.
         causal: token t attends tokens <= t only, in every block.
         impl: the attention implementation, ``"fused"`` or ``"reference"``.
         step_outputs: the head reads every token: output ``(B, T, K)``, no [CLS].
@@ -223,9 +241,12 @@ class Transformer(nn.Module):
     def tokenize(self, x: Tensor) -> Tensor:
         """Any input batch as ``(B, T, F)`` tokens (rows, steps, features or patches)."""
         if self.tokens == "patches":
+            if x.ndim == 3:
+                return patch_steps(x, self.patch_size)
             if x.ndim != 4:
                 raise ValueError(
-                    f"tokens=patches needs image batches (B, C, H, W), got {tuple(x.shape)}"
+                    "tokens=patches needs image batches (B, C, H, W) or series (B, T, F), "
+                    f"got {tuple(x.shape)}"
                 )
             return patchify(x, self.patch_size)
         return as_sequence(x)
@@ -234,12 +255,18 @@ class Transformer(nn.Module):
         self, x: Tensor, lengths: Tensor | None, need_weights: bool
     ) -> tuple[Tensor, Tensor | None, list[Tensor]]:
         """Tokens through the blocks: ``(B, T', d)``, the padding mask, the weights."""
+        if lengths is not None and self.tokens == "patches" and x.ndim == 3:
+            # A series' last patch mixes real and padded steps: the padded ones count as
+            # zeros, whatever the batch holds there (as a shorter series' own patch would).
+            x = x.masked_fill(padding_mask(lengths, x.size(1)).unsqueeze(-1), 0.0)
         x = self.tokenize(x)  # -> (B, T, F)
         if x.size(1) > self.max_len:
             raise ValueError(
                 f"transformer got {x.size(1)} tokens; it was built for at most {self.max_len}"
             )
         B, T, _ = x.shape
+        if lengths is not None and self.tokens == "patches":
+            lengths = patch_count(lengths, self.patch_size)  # real steps -> real patches
         mask = None if lengths is None else padding_mask(lengths, T)  # (B, T), True = padded
         h = self.embed(x)  # (B, T, F) -> (B, T, d)
         if self.cls is not None:
@@ -292,12 +319,17 @@ def build_transformer(
     **options: Any,
 ) -> Transformer:
     """:class:`Transformer` over the data's rows or steps (``tokens="rows"``) or its
-    images' patches; ``options`` are its other arguments."""
-    if tokens == "patches":
+    images' or series' patches; ``options`` are its other arguments."""
+    if tokens == "patches" and spec.input_kind == "sequence":
+        steps, features = sequence_shape(spec)
+        if patch_size < 1:
+            raise ValueError(f"transformer patch_size must be >= 1, got {patch_size}")
+        max_len, in_features = patch_count(steps, patch_size), features * patch_size
+    elif tokens == "patches":
         if spec.input_kind != "image":
             raise ValueError(
-                f"transformer tokens=patches needs image data, not {spec.input_kind}; "
-                "use tokens=rows"
+                f"transformer tokens=patches needs image or sequence data, not "
+                f"{spec.input_kind}; use tokens=rows"
             )
         c, h, w = check_image("transformer", spec.input_shape)
         if patch_size < 1 or h % patch_size or w % patch_size:

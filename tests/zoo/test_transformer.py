@@ -177,7 +177,7 @@ def test_builder_builds_a_transformer() -> None:
         (SEQ, {"tokens": "pixels"}, "tokens must be one of rows, patches; got 'pixels'"),
         (SEQ, {"impl": "flash"}, "impl must be one of fused, reference; got 'flash'"),
         (SEQ, {"causal": True}, "causal=true with pooling=cls"),
-        (SEQ, {"tokens": "patches"}, "tokens=patches needs image data, not sequence"),
+        (VECTOR, {"tokens": "patches"}, "tokens=patches needs image or sequence data, not vector"),
         (IMAGE, {"tokens": "patches", "patch_size": 3}, "patch_size 3 must divide the 8x8"),
         (IMAGE, {"tokens": "patches", "patch_size": 0}, "patch_size 0"),
     ],

@@ -112,6 +112,10 @@ def keeping_run_config(run_dir: Path | None) -> Iterator[None]:
 
 
 if __name__ == "__main__":
+    if "augment=list" in sys.argv[1:]:  # the augment options and what each does
+        from engine.augmentation import describe_augments
+
+        sys.exit(print(describe_augments()))
     check_overrides(sys.argv[1:])
     sys.argv[1:] = args = add_pairings(sys.argv[1:])
     check_keys(args)

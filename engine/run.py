@@ -28,6 +28,7 @@ import losses
 import optimizers
 import zoo
 from engine import transfer
+from engine.augmentation import build_augment_of, log_augmented
 from engine.checkpoint import load_checkpoint, rng_state, set_rng_state
 from engine.data import DataModule, build_data, call_model, datasets_of_kind
 from engine.errors import CheckpointError, ConfigError
@@ -304,6 +305,7 @@ def make_trainer(cfg: DictConfig, run_dir: str | Path) -> tuple[Trainer, Built]:
             total_steps=max(1, steps_per_epoch * trainer_cfg.max_epochs),
             steps_per_epoch=steps_per_epoch,
         )
+    pipeline = build_augment_of(cfg.get("augment"), data, built.task, cfg.loss.name)
     regularizer = create("regularization", zoo.create_regularizer, cfg.regularization)
     if regularizer is not None and not built.task.takes_penalty:
         raise ConfigError(
@@ -352,6 +354,7 @@ def make_trainer(cfg: DictConfig, run_dir: str | Path) -> tuple[Trainer, Built]:
         checkpoint_dir=last.parent,
         seed=cfg.seed,
         extra_state={"config": config, "data_stats": data.stats, "class_names": data.class_names},
+        augment=pipeline,
     )
     if plan is not None:
         trainer.epoch_hooks.append(plan.apply)  # what trains in each epoch (gradual unfreezing)
@@ -393,6 +396,7 @@ def train(
         if trainer.step == 0 and data.spec.input_kind != "graph":  # PyG inputs do not trace
             # The model's graph, once per run (GRAPHS tab), traced on two samples.
             logger.graph(model, built.task.example_input(data))
+            log_augmented(trainer.augment, data, logger, 0)  # what the model is fed
         summary = trainer.fit()
         tested = trainer.load_weights_for_test()
         val = built.task.evaluate(model, built.loss_fn, data, "val")

@@ -33,6 +33,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from engine.augmentation import augment_generator
 from engine.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from engine.data import DataModule, Inputs, call_model
 from engine.errors import ConfigError, TrainingError
@@ -120,6 +121,7 @@ class Trainer:
         checkpoint_dir: str | Path,
         seed: int,
         extra_state: dict[str, Any] | None = None,
+        augment: Any = None,
     ) -> None:
         self.cfg = cfg
         self.model, self.task, self.loss_fn = model, task, loss_fn
@@ -147,6 +149,10 @@ class Trainer:
         self.data, self.logger, self.seed = data, logger, seed
         self.checkpoint_dir = Path(checkpoint_dir)
         self.extra_state = extra_state or {}  # saved alongside (config, data stats)
+        # What training batches go through (an augment.Pipeline; None or empty: nothing),
+        # drawing from augment_generator, a function of (seed, epoch) like the shuffling.
+        self.augment = augment
+        self.augment_generator: torch.Generator | None = None  # set by each epoch
         # Counters: everything the loop needs to continue exactly where it stopped.
         self.epoch = 0  # completed epochs
         self.step = 0  # completed optimizer steps (iterations)
@@ -233,6 +239,7 @@ class Trainer:
         batches = task.train_batches(
             self.data, self.cfg.batch_size, epoch_generator(self.seed, self.epoch)
         )
+        self.augment_generator = augment_generator(self.seed, self.epoch, self.data.device)
         # An optimizer may sit out a step (a GAN's generator with d_steps > 1): its
         # schedule still follows the trainer's steps, which PyTorch would warn about.
         with warnings.catch_warnings():

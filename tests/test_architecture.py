@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("zoo", "losses", "optimizers", "engine")
-COMPONENTS = ("zoo", "losses", "optimizers")
+PACKAGES = ("zoo", "losses", "optimizers", "augment", "engine")
+COMPONENTS = ("zoo", "losses", "optimizers", "augment")
 
 
 def module_files() -> dict[str, Path]:

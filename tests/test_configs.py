@@ -11,6 +11,7 @@ from conftest import CONFIG_DIR, FAST, compose_cfg, train_run
 from omegaconf import OmegaConf
 from vision_fixtures import offline_overrides
 
+import augment
 import losses
 import optimizers
 import zoo
@@ -33,6 +34,7 @@ REGISTRIES = {
     "regularization": zoo.list_regularizers,
     "logger": list_loggers,
     "transfer": list_strategies,
+    "augment": lambda: ["none", *augment.list_augments()],
 }
 # Groups that are recipes or settings rather than registered components.
 UNREGISTERED = {"trainer", "experiment", "hydra"}
@@ -57,13 +59,20 @@ def test_config_options_equal_registry_names(group):
     assert options(group) == sorted(REGISTRIES[group]())
 
 
+def augment_data(group: str, option: str) -> list[str]:
+    """Data an augment option applies to: the digits' images, or the sine's sequences."""
+    if group != "augment" or option == "none" or "image" in augment.AUGMENTS.meta(option)["kinds"]:
+        return []
+    return ["data=sine", "data.params.n_samples=200"]
+
+
 @pytest.mark.parametrize(("group", "option"), ALL_OPTIONS, ids=[f"{g}={o}" for g, o in ALL_OPTIONS])
 def test_every_option_composes_and_trains_one_step(group, option, tmp_path, monkeypatch):
     quiet = [] if group == "logger" else ["logger=none"]
     # Datasets that need files train on small fixtures in their real formats.
     files = offline_overrides(option, tmp_path / "data", monkeypatch) if group == "data" else []
     # As train.py does: an option named alone brings what its YAML pairs_with.
-    overrides = add_pairings([*quiet, f"{group}={option}", *files])
+    overrides = add_pairings([*quiet, f"{group}={option}", *files, *augment_data(group, option)])
     if (group, option) == ("model", "probe"):  # a head on the encoder of a trained run
         encoder = tmp_path / "encoder"
         train_run(compose_cfg(*FAST, "logger=none", "model=autoencoder", "task=reconstruction",

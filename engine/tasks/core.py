@@ -81,6 +81,7 @@ class Task:
     target_kind: str = ""  # what DataSpec.target_kind this task reads
     generative: bool = False  # evaluation saves what it makes (arrays), not predictions
     takes_penalty: bool = True  # whether a regularizer's weight penalty fits its losses
+    takes_augment: bool = True  # whether its training step applies trainer.augment
     optimizer_configs: tuple[str, ...] = ("optim",)  # the config groups of its optimizers
 
     def configure(self, spec: DataSpec, data_name: str, loss: nn.Module, loss_name: str) -> int:
@@ -166,7 +167,12 @@ class Task:
         loss)`` (backward, clip, step of optimizer ``name``) and returns its numbers:
         the trainer checks each for inf/NaN, logs the ``loss*`` ones every step and
         averages each over the epoch's samples.
+
+        With ``augment=...`` the batch first goes through ``trainer.augment`` (and, for
+        mixup or cutmix, its targets become soft): training batches only.
         """
+        if trainer.augment:  # engine/augmentation.py
+            x, t = trainer.augment.batch(x, t, trainer.augment_generator)
         out, t, loss, penalty = trainer.forward_backward(x, t)
         trainer.optimizer_step("model")
         values = {"loss": loss} if penalty is None else {"loss": loss, "penalty": penalty}

@@ -57,6 +57,7 @@ class _Generative(Task):
     (the labels are not used to train), and a fixed way to draw inputs as pictures."""
 
     generative = True
+    takes_augment = False  # their own training steps use the batch as it comes
 
     def configure(self, spec: DataSpec, data_name: str, loss: nn.Module, loss_name: str) -> int:
         if spec.input_kind not in ("vector", "image"):

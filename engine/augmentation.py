@@ -1,0 +1,109 @@
+"""The run's augmentation: the configured pipeline, checked against the run, its
+random generator, and the picture of what the model is fed.
+
+``augment=<name>`` (configs/augment/) names a transform or a preset of the
+``augment`` package. :func:`build_augment_of` builds it for the run's data and
+refuses, in one line, what cannot work: data that are not images or sequences
+(tables, graphs), padded sequences, a task with its own training step that does not
+take augmented batches (GAN, autoencoder), and label mixing without class
+distributions as targets (mixup needs ``loss=cross_entropy``, whose targets are
+one-hot rows, or ``bce``). The default training step applies it to training batches
+only (``engine/tasks/core.py``); validation and test never see it.
+
+Exact resume: the transforms draw from :func:`augment_generator`, a generator on the
+data's device seeded from ``(seed, epoch)`` like the shuffling, not from the global
+RNG: the draws of epoch k do not depend on how the run got there, so a run resumed
+after epoch k ends with the same bits as one never interrupted, and dropout's
+stream is the same with and without augmentation.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+import augment
+from engine.data import DataModule
+from engine.errors import ConfigError
+from engine.tasks import Task
+
+AUGMENT_STREAM = 1  # keeps this generator's seeds apart from the shuffling's
+
+
+def augment_generator(seed: int, epoch: int, device: torch.device) -> torch.Generator:
+    """The augmentation RNG of one epoch on ``device``, a pure function of (seed, epoch)."""
+    (state,) = np.random.SeedSequence([seed, epoch, AUGMENT_STREAM]).generate_state(1)
+    return torch.Generator(device=device).manual_seed(int(state))
+
+
+def build_augment_of(node: Any, data: DataModule, task: Task, loss_name: str) -> augment.Pipeline:
+    """The pipeline ``augment`` (a config node) describes, for this run's data and task."""
+    node = dict(node or {"name": "none"})
+    name = node.get("name", "none")
+    if name == "none":
+        return augment.Pipeline([], name="none")
+    spec = data.spec
+    if not task.takes_augment:
+        raise ConfigError(
+            f"task '{task.name}' trains with its own step, which does not take augmented "
+            f"batches; use augment=none"
+        )
+    if spec.padded:
+        raise ConfigError(
+            f"augment={name} does not take padded sequences of different lengths (the "
+            "padding would move into the signal); use augment=none, or data of one length"
+        )
+    try:
+        pipeline = augment.build_augment(node, spec.input_kind, spec.input_shape, data.stats)
+    except augment.AugmentError as e:
+        raise ConfigError(str(e)) from None
+    except augment.UnknownNameError as e:
+        raise ConfigError(f"{e} (python train.py augment=list says what each does)") from None
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"augment '{name}': {e}") from None
+    target = getattr(task, "loss_target", "")
+    if pipeline.mixes and (
+        spec.target_kind != "classification" or target not in ("onehot", "binary")
+    ):
+        raise ConfigError(
+            f"augment={name} mixes labels into soft targets, which loss '{loss_name}' does not "
+            f"take; use loss=cross_entropy (class distributions) on classification data"
+        )
+    return pipeline.to(data.device)
+
+
+def describe_augments() -> str:
+    """What ``python train.py augment=list`` prints: every option, its inputs, its line."""
+    rows = []
+    for name in ["none", *augment.list_augments()]:
+        if name == "none":
+            kinds, text = "any", "No augmentation (the default)."
+        else:
+            meta = augment.AUGMENTS.meta(name)
+            kinds = ", ".join(meta["kinds"]) + (" (mixes labels)" if meta["mixes"] else "")
+            text = augment.describe(name)
+        rows.append(f"  {name:<13} {kinds:<26} {text}")
+    return "augment options (configs/augment/, python train.py augment=<name>):\n" + "\n".join(rows)
+
+
+@torch.no_grad()
+def log_augmented(pipeline: augment.Pipeline, data: DataModule, logger: Any, step: int) -> None:
+    """TensorBoard picture ``augment/train``: the first training images in the top row
+    and two augmented draws of them below, in the data's raw units, so a user sees
+    what the model is fed. Drawn from a generator of its own: the run's draws are
+    the same with and without a logger."""
+    if not pipeline or data.spec.input_kind != "image" or not getattr(logger, "draws", False):
+        return
+    from engine.report.pictures import image_grid  # drawing only when there is a picture
+
+    x, t = next(iter(data.batches("train", 8)))
+    g = torch.Generator(device=x.device).manual_seed(0)
+    if pipeline.mixes:
+        t = torch.zeros(len(x), 1, device=x.device)  # the picture shows inputs only
+    rows = [x, *(pipeline.batch(x, t, g)[0] for _ in range(2))]
+    raw = data.unscale(torch.cat(rows))  # (3·8, C, H, W)
+    lo, hi = raw.amin(), raw.amax()
+    picture = image_grid((raw - lo) / (hi - lo).clamp_min(1e-12), per_row=len(x))
+    logger.image("augment/train", picture, step)

@@ -24,6 +24,8 @@ methods and attributes the engine may then use.
     first_layer_filters  FirstLayerFilters   pictures after testing
     feature_maps         FeatureMaps         pictures after testing
     packs_lengths        PacksLengths        ONNX export refuses lengths it would pack
+    embedding            Embedder            few-shot and zero-shot tasks read its output
+                                             as an embedding of any width they ask for
 
 The engine asks the registry by name (``"decode" in zoo.model_capabilities(name)``),
 never ``hasattr(model, "decode")`` nor ``isinstance(model, Decoder)``: a
@@ -172,6 +174,15 @@ class PacksLengths(Protocol):
     packs_lengths: bool  # whether this instance packs (the fused kernels do, reference does not)
 
 
+@runtime_checkable
+class Embedder(Protocol):
+    """A model whose output, ``(B, D)`` for any width D it is built with (``out_features``),
+    can stand for its input: an embedding the few-shot tasks compare by distance, or the
+    attribute scores of the zero-shot task (``engine/tasks/fewshot.py``, ``zeroshot.py``)."""
+
+    embedding_size: int  # D, the width of forward's output
+
+
 CAPABILITIES: dict[str, type] = {
     "discriminate": Adversarial,
     "decode": Decoder,
@@ -182,6 +193,7 @@ CAPABILITIES: dict[str, type] = {
     "first_layer_filters": FirstLayerFilters,
     "feature_maps": FeatureMaps,
     "packs_lengths": PacksLengths,
+    "embedding": Embedder,
 }
 
 

@@ -146,6 +146,7 @@ class CNN(nn.Module):
     ) -> None:
         super().__init__()
         widths = check_widths("cnn widths", widths)
+        self.embedding_size = out_features  # D: the output read as an embedding
         kernels = [kernel_size] * len(widths) if isinstance(kernel_size, int) else list(kernel_size)
         if len(kernels) != len(widths) or min(kernels) < 1:
             raise ValueError(
@@ -246,7 +247,7 @@ class CNN(nn.Module):
     "cnn",
     input_kinds=("image", "sequence", "vector"),
     reads_lengths=True,
-    capabilities=("first_layer_filters", "feature_maps"),
+    capabilities=("first_layer_filters", "feature_maps", "embedding"),
 )
 def build_cnn(spec: DataSpec, out_features: int | None = None, **options: Any) -> CNN:
     """:class:`CNN` with 2-D convolutions on images, 1-D along time on sequences (the

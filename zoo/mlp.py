@@ -98,6 +98,7 @@ class MLP(nn.Module):
     ) -> None:
         super().__init__()
         check_sizes("mlp", in_features=in_features, out_features=out_features)
+        self.embedding_size = out_features  # D: the output read as an embedding
         check_at_least("mlp num_layers", num_layers, 0)
         if num_layers > 0:
             check_at_least("mlp hidden_size", hidden_size, 1)
@@ -121,7 +122,7 @@ class MLP(nn.Module):
         return self.head(h)  # (B, K)
 
 
-@register_model("mlp")
+@register_model("mlp", capabilities=("embedding",))
 def build_mlp(spec: DataSpec, out_features: int | None = None, **options: Any) -> MLP:
     """:class:`MLP` over the flattened samples; ``options`` are its arguments."""
     return MLP(

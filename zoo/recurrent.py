@@ -130,6 +130,7 @@ class RecurrentNet(nn.Module):
         check_args(mode, hidden_size, num_layers, dropout, nonlinearity)
         check_choice(f"{mode} impl", impl, IMPLS)
         check_sizes(mode, in_features=in_features, out_features=out_features)
+        self.embedding_size = out_features  # D: the output read as an embedding
         if forget_bias is not None and mode != "lstm":
             raise ValueError(f"forget_bias is an lstm option; {mode} has no forget gate")
         self.mode, self.impl, self.hidden_size = mode, impl, hidden_size
@@ -230,7 +231,7 @@ def _build(spec: DataSpec, mode: str, out_features: int | None, **options: Any) 
     input_kinds=SEQUENCE_INPUT_KINDS,
     step_outputs=True,
     reads_lengths=True,
-    capabilities=("forward_window", "packs_lengths"),
+    capabilities=("forward_window", "packs_lengths", "embedding"),
 )
 def build_rnn(spec: DataSpec, out_features: int | None = None, **options: Any) -> RecurrentNet:
     return _build(spec, "rnn", out_features, **options)
@@ -241,7 +242,7 @@ def build_rnn(spec: DataSpec, out_features: int | None = None, **options: Any) -
     input_kinds=SEQUENCE_INPUT_KINDS,
     step_outputs=True,
     reads_lengths=True,
-    capabilities=("forward_window", "packs_lengths"),
+    capabilities=("forward_window", "packs_lengths", "embedding"),
 )
 def build_lstm(
     spec: DataSpec, out_features: int | None = None, forget_bias: float | None = 1.0, **options: Any
@@ -255,7 +256,7 @@ def build_lstm(
     input_kinds=SEQUENCE_INPUT_KINDS,
     step_outputs=True,
     reads_lengths=True,
-    capabilities=("forward_window", "packs_lengths"),
+    capabilities=("forward_window", "packs_lengths", "embedding"),
 )
 def build_gru(spec: DataSpec, out_features: int | None = None, **options: Any) -> RecurrentNet:
     return _build(spec, "gru", out_features, **options)

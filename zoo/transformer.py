@@ -180,6 +180,7 @@ class Transformer(nn.Module):
         check_sizes(
             "transformer", in_features=in_features, out_features=out_features, max_len=max_len
         )
+        self.embedding_size = out_features  # D: the output read as an embedding
         check_at_least("transformer hidden_size", hidden_size, 1)
         if num_heads < 1 or hidden_size % num_heads:
             raise ValueError(
@@ -309,7 +310,7 @@ class Transformer(nn.Module):
     input_kinds=SEQUENCE_INPUT_KINDS,
     step_outputs=True,
     reads_lengths=True,
-    capabilities=("attention_maps",),
+    capabilities=("attention_maps", "embedding"),
 )
 def build_transformer(
     spec: DataSpec,

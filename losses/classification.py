@@ -102,6 +102,8 @@ class SparseCrossEntropyLoss(CrossEntropyLoss):
         logits ``(N, C)``; target ``(N,)`` integer labels.
     """
 
+    # The few-shot tasks score episodes' queries (or base classes) with it too.
+    tasks = ("classification", "protonet", "fewshot_baseline", "maml")
     target = "index"
 
     def check(self, z: Tensor, target: Tensor) -> None:
@@ -142,7 +144,7 @@ class BCEWithLogitsLoss(Loss):
         logits and target the same shape, e.g. ``(N, 1)`` or ``(N,)``.
     """
 
-    tasks = ("classification", "reconstruction")
+    tasks = ("classification", "reconstruction", "zeroshot")  # zeroshot: one per attribute
     target = "binary"
 
     pos_weight: Tensor | None

@@ -213,6 +213,8 @@ class ContrastiveLoss(MinedLoss):
     absolute scale, with m the distance beyond which negatives no longer matter.
     """
 
+    tasks = ("embedding", "siamese")  # siamese: one-shot verification (engine/tasks/fewshot.py)
+
     def reference(self, x: Tensor, y: Tensor) -> Tensor:
         m = self.margin
         d = self.distances(x)  # (N, D) -> (N, N)

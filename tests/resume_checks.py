@@ -55,3 +55,24 @@ def kill_after_epoch_log(trainer, epoch: int, monkeypatch) -> None:
             raise Killed
 
     monkeypatch.setattr(trainer.logger, "scalars", scalars_then_die)
+
+
+def killed_and_resumed(overrides: list[str], root, monkeypatch, epoch: int) -> tuple[dict, ...]:
+    """Train ``overrides`` straight through (``root/a``), and again killed after epoch
+    ``epoch`` logged and then resumed (``root/b``); return both runs' metrics and the
+    ``last.pt`` states, checked to be the same training state."""
+    import pytest
+    from conftest import compose_cfg
+
+    from engine.run import make_trainer, train
+
+    straight = train(compose_cfg(*overrides), root / "a")
+    trainer, _ = make_trainer(compose_cfg(*overrides), root / "b")
+    kill_after_epoch_log(trainer, epoch, monkeypatch)
+    with pytest.raises(Killed):
+        trainer.fit()
+    resumed = train(compose_cfg(*overrides, "resume=true"), root / "b")
+    a = torch.load(root / "a/checkpoints/last.pt", weights_only=True)
+    b = torch.load(root / "b/checkpoints/last.pt", weights_only=True)
+    assert_same_training_state(a, b)
+    return straight, resumed, a, b

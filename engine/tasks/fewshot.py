@@ -124,6 +124,7 @@ class Episodic(Task):
 
     target_kind = "classification"
     takes_penalty = False
+    takes_augment = False  # episodes are drawn by the task, not the default step
     uses_centroids = True  # the test classifies by prototypes of the model's output
 
     def __init__(

@@ -17,7 +17,8 @@ then recognized from its description alone, by one of two rules:
 * ``eszsl``, Embarrassingly Simple Zero-Shot Learning (Romera-Paredes & Torr, 2015):
   a bilinear score x̃ᵀ V s_z on features x̃ (here the model's outputs and a 1), with V
   fitted in closed form on the seen training samples X ``(M, d)``, their classes
-  Y ∈ {−1, 1}^{M × Z} and the seen rows S ``(Z, A)``:
+  Y ∈ {−1, 1}^{M × Z} and the seen rows S ``(Z, A)``, coded ±1 (2s − 1: with 0/1 rows
+  the class with the most attributes, digit 8, would win every sum):
 
       V = (XᵀX + γI)⁻¹ Xᵀ Y S (SᵀS + λI)⁻¹
 
@@ -108,6 +109,7 @@ class ZeroShot(Task):
     name = "zeroshot"
     target_kind = "classification"
     takes_penalty = False
+    takes_augment = False  # its own step; attribute targets have no mixup
 
     def __init__(
         self,
@@ -184,8 +186,9 @@ class ZeroShot(Task):
         column = {c: j for j, c in enumerate(self.seen.tolist())}
         y = -torch.ones(len(train_y), len(self.seen), dtype=torch.float64, device=out.device)
         y[torch.arange(len(train_y)), torch.tensor([column[c] for c in train_y.tolist()])] = 1
-        v = eszsl_weights(with_bias(train_out), y, self.s[self.seen], self.gamma, self.lam)
-        return (with_bias(out) @ v @ self.s.double().T).float()  # (M, d) (d, A) (A, C)
+        signed = 2 * self.s - 1  # ±1: every class's signature has the same length
+        v = eszsl_weights(with_bias(train_out), y, signed[self.seen], self.gamma, self.lam)
+        return (with_bias(out) @ v @ signed.double().T).float()  # (M, d) (d, A) (A, C)
 
     @torch.inference_mode()
     def evaluate(

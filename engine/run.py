@@ -306,6 +306,11 @@ def make_trainer(cfg: DictConfig, run_dir: str | Path) -> tuple[Trainer, Built]:
             steps_per_epoch=steps_per_epoch,
         )
     pipeline = build_augment_of(cfg.get("augment"), data, built.task, cfg.loss.name)
+    if built.task.needs_views and not pipeline:
+        raise ConfigError(
+            f"task '{built.task.name}' compares two augmented views of each input; with "
+            "augment=none both views are the input itself: use augment=light or strong"
+        )
     regularizer = create("regularization", zoo.create_regularizer, cfg.regularization)
     if regularizer is not None and not built.task.takes_penalty:
         raise ConfigError(

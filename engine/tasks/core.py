@@ -82,6 +82,7 @@ class Task:
     generative: bool = False  # evaluation saves what it makes (arrays), not predictions
     takes_penalty: bool = True  # whether a regularizer's weight penalty fits its losses
     takes_augment: bool = True  # whether its training step applies trainer.augment
+    needs_views: bool = False  # whether it cannot train without an augmentation (SimCLR)
     optimizer_configs: tuple[str, ...] = ("optim",)  # the config groups of its optimizers
 
     def configure(self, spec: DataSpec, data_name: str, loss: nn.Module, loss_name: str) -> int:

@@ -58,6 +58,8 @@ class Representation(Task):
 
     target_kind = "classification"
     takes_penalty = False
+    takes_augment = False  # masking is its own corruption; the two-view tasks take views
+    needs_views = False  # whether it needs an augmentation to draw two views
 
     def __init__(self, probe_every: int = 5, knn_k: int = 5, probe_c: float = 1.0) -> None:
         if probe_every < 0:
@@ -248,3 +250,73 @@ def replace_module(model: nn.Module, old: nn.Module, new: nn.Module) -> None:
                 setattr(parent, name, new.to(old.weight.device))
                 return
     raise ValueError("module not found in model")
+
+
+# ----------------------------------------------------------------------------- two views
+
+
+class TwoViews(Representation):
+    """Two augmented views of every input, their embeddings compared by the loss.
+
+    Per step: v = t(x), v′ = t′(x) with t, t′ two draws of the configured augmentation
+    (``augment=light`` or ``strong``), z, z′ = f(v), f(v′) in one forward pass (batch
+    norm sees both views together), L = loss(z, z′), one optimizer step. The model's
+    output layer is the projection g; the probes read its input h, the representation
+    kept after pretraining (SimCLR §4.2: h, not z = g(h), transfers best).
+
+    Args:
+        dim: the width of z, the projection's output.
+    """
+
+    takes_augment = True
+    needs_views = True
+
+    def __init__(self, dim: int = 64, **probe: Any) -> None:
+        if not (isinstance(dim, int) and dim >= 1):
+            raise ValueError(f"dim must be a whole number >= 1, got {dim!r}")
+        super().__init__(**probe)
+        self.dim = dim
+        self.pipeline: Any = None  # the run's augmentation, seen at the first step
+
+    def output_size(self, spec: DataSpec) -> int:
+        return self.dim
+
+    def views_loss(self, model: nn.Module, x: Tensor, generator: torch.Generator | None) -> Tensor:
+        if self.pipeline:
+            v1, v2 = self.pipeline(x, generator), self.pipeline(x, generator)
+        else:  # a loaded run evaluated without its pipeline: the inputs themselves
+            v1 = v2 = x
+        z1, z2 = model(torch.cat([v1, v2])).chunk(2)  # (2B, D) -> 2 x (B, D)
+        return self.loss_fn(z1, z2)
+
+    def training_step(self, trainer: Any, x: Any, t: Tensor) -> Step:
+        self.mark_epoch(trainer)
+        self.pipeline = trainer.augment
+        loss = self.views_loss(trainer.model, x, trainer.augment_generator)
+        trainer.update("model", loss)
+        return Step({"loss": loss})
+
+    def pretext_loss(self, model: nn.Module, data: DataModule, split: str) -> float:
+        generator = torch.Generator(device=data.device).manual_seed(EVAL_SEED)
+        total, n = 0.0, 0
+        with eval_mode(model):
+            for x, t in data.batches(split, 4096):
+                total += self.views_loss(model, x, generator).item() * len(t)
+                n += len(t)
+        return total / n
+
+
+@TASKS.register("simclr")
+class SimCLR(TwoViews):
+    """SimCLR (Chen et al. 2020): NT-Xent between the two views' projections (loss=nt_xent,
+    its temperature ``loss.temperature``)."""
+
+    name = "simclr"
+
+
+@TASKS.register("vicreg")
+class VICReg(TwoViews):
+    """VICReg (Bardes et al. 2022): invariance between the views' embeddings, with
+    variance and covariance terms against collapse (loss=vicreg)."""
+
+    name = "vicreg"

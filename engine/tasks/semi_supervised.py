@@ -70,6 +70,8 @@ class SemiSupervised(Classification):
     """
 
     takes_penalty = False
+    takes_augment = False  # True where the unlabelled loss draws augmented views
+    needs_views = False  # FixMatch: a strong augmentation is required
 
     def __init__(
         self, mu: int = 7, unlabelled_weight: float = 1.0, threshold: float = 0.95
@@ -176,9 +178,10 @@ class PseudoLabel(SemiSupervised):
 class MeanTeacher(SemiSupervised):
     """Mean Teacher: consistency with an EMA teacher on perturbed unlabelled inputs.
 
-    Each of the student and the teacher reads its own perturbation of x_u: Gaussian
-    input noise of standard deviation σ (in the standardized units of the data, the
-    paper's "input noise") on top of the student's dropout.
+    Each of the student and the teacher reads its own perturbation of x_u: a draw of
+    the configured augmentation (``augment=light``; none with augment=none), then
+    Gaussian input noise of standard deviation σ (in the standardized units of the
+    data, the paper's "input noise"), on top of the student's dropout.
 
     Args:
         ema_decay: α of the teacher's weights (the paper: 0.99 early, 0.999 later).
@@ -189,6 +192,7 @@ class MeanTeacher(SemiSupervised):
     """
 
     name = "mean_teacher"
+    takes_augment = True  # each of student and teacher sees its own augmented draw
 
     def __init__(
         self,
@@ -218,13 +222,16 @@ class MeanTeacher(SemiSupervised):
                 self.teacher.load_state_dict(self._pending)
         return self.teacher
 
-    def perturb(self, x: Tensor) -> Tensor:
+    def perturb(self, trainer: Any, x: Tensor) -> Tensor:
+        """x augmented as configured (``augment=light``), then with input noise."""
+        if trainer.augment:
+            x = trainer.augment(x, trainer.augment_generator)
         return x + self.noise * torch.randn_like(x) if self.noise else x
 
     def unlabelled_loss(self, trainer: Any, batch: MixedBatch) -> tuple[Tensor, dict]:
         teacher = self.ensure_teacher(trainer.model)
-        student = torch.softmax(trainer.model(self.perturb(batch.unlabelled)), dim=1)
-        target = torch.softmax(teacher(self.perturb(batch.unlabelled)), dim=1)
+        student = torch.softmax(trainer.model(self.perturb(trainer, batch.unlabelled)), dim=1)
+        target = torch.softmax(teacher(self.perturb(trainer, batch.unlabelled)), dim=1)
         consistency = (student - target).pow(2).sum(1).mean()  # ‖·‖² per sample, mean
         agree = (target.argmax(1) == batch.hidden_labels).float().mean()
         return consistency, {"pseudo_accuracy": agree}
@@ -247,3 +254,54 @@ class MeanTeacher(SemiSupervised):
             self._pending = state["teacher"]  # the model may not be built into a teacher yet
             if self.teacher is not None:
                 self.teacher.load_state_dict(self._pending)
+
+
+@TASKS.register("fixmatch")
+class FixMatch(SemiSupervised):
+    """FixMatch: pseudo-labels from weak views train the strong views (Sohn et al. 2020).
+
+    Per step: the unlabelled batch is augmented twice, weakly by ``weak`` (a small
+    affine: the preset ``light``; FixMatch's flip-and-shift without the flip, which
+    changes a digit's class) and strongly by the configured ``augment=strong`` (the
+    paper's RandAugment + Cutout in spirit: affine with shear, brightness, contrast,
+    erasing). The prediction on the weak view, where its confidence reaches τ, is the
+    hard target of the strong view. Labelled and both unlabelled views go through the
+    model in one forward pass, as in the paper's code, so batch norm sees them together.
+
+    Args:
+        weak: the augment preset or transform of the weak view.
+    """
+
+    name = "fixmatch"
+    takes_augment = True
+    needs_views = True
+
+    def __init__(self, weak: str = "light", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.weak_name = weak
+
+    def bind(self, data: DataModule) -> None:
+        super().bind(data)
+        import augment  # the augmentation package, needed by this task only
+
+        spec = data.spec
+        try:
+            weak = augment.build_augment(
+                self.weak_name, spec.input_kind, spec.input_shape, data.stats
+            )
+        except (augment.AugmentError, augment.UnknownNameError, ValueError) as e:
+            raise ConfigError(f"task 'fixmatch' weak view: {e}") from None
+        self.weak = weak.to(data.device)
+
+    def training_step(self, trainer: Any, x: MixedBatch, t: Tensor) -> Step:
+        g, model, n = trainer.augment_generator, trainer.model, len(x.labelled)
+        weak, strong = self.weak(x.unlabelled, g), trainer.augment(x.unlabelled, g)
+        logits = model(torch.cat([x.labelled, weak, strong]))  # (B + 2μB, C)
+        out, (logits_weak, logits_strong) = logits[:n], logits[n:].chunk(2)
+        supervised = trainer.loss_fn(out, t)
+        labels, mask = self.confident(logits_weak)  # detached: no gradient through targets
+        unlabelled, extra = self.pseudo_label_loss(logits_strong, labels, mask, x.hidden_labels)
+        loss = supervised + self.unlabelled_weight * unlabelled
+        trainer.update("model", loss)
+        values = {"loss": loss, "loss_labelled": supervised, "loss_unlabelled": unlabelled}
+        return Step(values | extra, out, t)

@@ -137,3 +137,43 @@ def test_projector_gets_the_test_features(tmp_path) -> None:
     cfg = compose_cfg(*FAST, "trainer.max_epochs=1", "task=masked", "loss=mse")
     train_run(cfg, tmp_path)
     assert list(tmp_path.rglob("projector_config.pbtxt"))
+
+
+@pytest.mark.parametrize("task", ["simclr", "vicreg"])
+def test_two_view_task_trains_and_reports_the_probes(task, tmp_path) -> None:
+    cfg = compose_cfg(*QUIET, "trainer.max_epochs=1", f"task={task}", f"loss={LOSS[task]}",
+                      "model=cnn", "augment=light")  # fmt: skip
+    test = train(cfg, tmp_path)["test"]
+    assert test["loss"] > 0 and 0.1 < test["linear_probe"] <= 1
+
+
+LOSS = {"simclr": "nt_xent", "vicreg": "vicreg"}
+
+
+@pytest.mark.parametrize("task", ["simclr", "vicreg"])
+def test_two_view_resume_after_a_kill_continues_exactly(task, tmp_path, monkeypatch) -> None:
+    common = [*QUIET, f"task={task}", f"loss={LOSS[task]}", "model=cnn", "augment=strong",
+              "trainer.max_epochs=2", "trainer.checkpoint_interval_s=0"]  # fmt: skip
+    straight = train(compose_cfg(*common), tmp_path / "a")
+    trainer, _ = make_trainer(compose_cfg(*common), tmp_path / "b")
+    kill_after_epoch_log(trainer, 2, monkeypatch)
+    with pytest.raises(Killed):
+        trainer.fit()
+    resumed = train(compose_cfg(*common, "resume=true"), tmp_path / "b")
+    assert resumed["test"] == straight["test"]
+    a = torch.load(tmp_path / "a/checkpoints/last.pt", weights_only=True)
+    b = torch.load(tmp_path / "b/checkpoints/last.pt", weights_only=True)
+    assert_same_training_state(a, b)
+
+
+@pytest.mark.parametrize("task", ["simclr", "vicreg"])
+def test_two_views_without_augmentation_is_one_line(task, tmp_path) -> None:
+    cfg = compose_cfg(*QUIET, f"task={task}", f"loss={LOSS[task]}", "augment=none")
+    with pytest.raises(ConfigError, match=f"task '{task}' compares two augmented views"):
+        train(cfg, tmp_path)
+
+
+def test_masked_refuses_augmentation(tmp_path) -> None:
+    cfg = compose_cfg(*QUIET, "task=masked", "loss=mse", "augment=light")
+    with pytest.raises(ConfigError, match="task 'masked' trains with its own step"):
+        train(cfg, tmp_path)

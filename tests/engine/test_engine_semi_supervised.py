@@ -155,3 +155,37 @@ def test_semi_supervised_needs_an_index_loss(tmp_path) -> None:
     cfg = compose_cfg(*QUIET, "task=pseudo_label", "data.labels_per_class=5", "loss=bce")
     with pytest.raises(ConfigError, match="use loss=sparse_cross_entropy, not bce"):
         train(cfg, tmp_path)
+
+
+def test_fixmatch_trains_with_weak_and_strong_views(tmp_path) -> None:
+    cfg = compose_cfg(*QUIET, "task=fixmatch", "data.labels_per_class=5", "augment=strong",
+                      "model=cnn", "trainer.max_epochs=1", "task.threshold=0")  # fmt: skip
+    trainer, _ = make_trainer(cfg, tmp_path)
+    logged = []
+    trainer.logger.scalars = lambda values, step: logged.append(values)
+    trainer.fit()
+    last = [v for v in logged if "epoch" in v][-1]
+    assert last["train/mask_rate"] == 1  # τ = 0: every pseudo-label passes
+    assert 0.1 < last["train/pseudo_accuracy"] < 1  # better than chance, far from perfect
+
+
+def test_fixmatch_resume_after_a_kill_continues_exactly(tmp_path, monkeypatch) -> None:
+    common = [*QUIET, "task=fixmatch", "data.labels_per_class=5", "model=cnn", "task.mu=2",
+              "augment=strong", "trainer.max_epochs=2",
+              "trainer.checkpoint_interval_s=0"]  # fmt: skip
+    straight = train(compose_cfg(*common), tmp_path / "a")
+    trainer, _ = make_trainer(compose_cfg(*common), tmp_path / "b")
+    kill_after_epoch_log(trainer, 2, monkeypatch)
+    with pytest.raises(Killed):
+        trainer.fit()
+    resumed = train(compose_cfg(*common, "resume=true"), tmp_path / "b")
+    assert resumed["test"] == straight["test"]
+    a = torch.load(tmp_path / "a/checkpoints/last.pt", weights_only=True)
+    b = torch.load(tmp_path / "b/checkpoints/last.pt", weights_only=True)
+    assert_same_training_state(a, b)
+
+
+def test_fixmatch_without_augmentation_is_one_line(tmp_path) -> None:
+    cfg = compose_cfg(*QUIET, "task=fixmatch", "data.labels_per_class=5", "augment=none")
+    with pytest.raises(ConfigError, match="task 'fixmatch' compares two augmented views"):
+        train(cfg, tmp_path)

@@ -16,6 +16,15 @@ N, C = 6, 5
 REDUCTIONS = ["mean", "sum", "none"]
 
 
+# Losses on two views of one batch (losses/self_supervised.py): their "target" is the
+# other view's embeddings, not a label.
+VIEW_LOSSES = {"nt_xent", "vicreg"}
+
+
+def inputs_of(name: str, gen: torch.Generator) -> tuple[Tensor, Tensor]:
+    return inputs_for("views" if name in VIEW_LOSSES else losses.get(name).target, gen)
+
+
 def inputs_for(target_kind: str, gen: torch.Generator) -> tuple[Tensor, Tensor]:
     """A (prediction, target) pair of the kind the loss declares it reads."""
     if target_kind == "index":
@@ -23,6 +32,8 @@ def inputs_for(target_kind: str, gen: torch.Generator) -> tuple[Tensor, Tensor]:
     if target_kind == "onehot":
         labels = torch.randint(0, C, (N,), generator=gen)
         return torch.randn(N, C, generator=gen), torch.nn.functional.one_hot(labels, C).float()
+    if target_kind == "views":  # a self-supervised loss: two views' embeddings (N, D)
+        return torch.randn(N, 3, generator=gen), torch.randn(N, 3, generator=gen)
     if target_kind == "none":  # a GAN's loss: discriminator logits, real and generated
         return torch.randn(N, 1, generator=gen), torch.randn(N + 2, 1, generator=gen)
     if target_kind == "binary":
@@ -39,7 +50,7 @@ def test_every_loss(name: str, impl: str) -> None:
     assert losses.loss_tasks(name) == cls.tasks
     assert cls.target in losses.base.TARGETS
 
-    pred, target = inputs_for(cls.target, torch.Generator().manual_seed(0))
+    pred, target = inputs_of(name, torch.Generator().manual_seed(0))
     pred.requires_grad_(True)
     loss = losses.create_loss(name, impl=impl)(pred, target)
     assert loss.ndim == 0 and torch.isfinite(loss)
@@ -255,8 +266,7 @@ FUSED_CASES = [
 )
 def test_fused_equals_reference(name: str, reduction: str, kwargs: dict) -> None:
     """Training runs impl=fused; it must compute the formula the reference one spells out."""
-    cls = losses.get(name)
-    pred, target = inputs_for(cls.target, torch.Generator().manual_seed(1))
+    pred, target = inputs_of(name, torch.Generator().manual_seed(1))
     results = []
     for impl in ("fused", "reference"):
         z = pred.double().clone().requires_grad_(True)

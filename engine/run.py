@@ -406,6 +406,9 @@ def train(
         tested = trainer.load_weights_for_test()
         val = built.task.evaluate(model, built.loss_fn, data, "val")
         test = built.task.evaluate(model, built.loss_fn, data, "test")
+        baseline = built.task.baseline(data, "test")  # what a trivial predictor scores
+        if baseline is not None:
+            logger.scalars({f"baseline/{k}": v for k, v in baseline[1].items()}, trainer.step)
         if logger.draws:  # not worth a pass over the test split when nothing is kept
             built.task.after_test(model, data, logger, trainer.step)  # e.g. embeddings
             log_model_pictures(model, cfg.model.name, data, logger, trainer.step)
@@ -415,6 +418,10 @@ def train(
     finally:
         logger.close()
     metrics = {"test": test, "val": val, "test_checkpoint": tested, **summary}
+    if baseline is not None:
+        metrics["baseline"] = {"predictor": baseline[0], "test": baseline[1]}
+    if built.task.units():
+        metrics["units"] = built.task.units()
     write_json(metrics, Path(run_dir) / "metrics.json")
     return metrics
 

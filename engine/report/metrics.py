@@ -461,8 +461,13 @@ def format_report(report: dict[str, Any], kind: Literal["classification", "regre
         f"{key.replace('_', ' ').replace('top ', 'top-')}: {_fmt(report[key])}" for key in top
     ]
     if report["num_classes"] == 2:
-        rule = "argmax" if report["threshold"] is None else f"P(1) >= {report['threshold']}"
+        negative, positive = report["class_names"]
+        rule = (
+            "argmax" if report["threshold"] is None else f"P({positive}) >= {report['threshold']}"
+        )
         lines += [
+            f"positive class: {positive} (class 1; {negative} is class 0): ROC, precision, "
+            "recall and the threshold are about it",
             f"ROC AUC: {_fmt(report['roc_auc'])}",
             f"average precision: {_fmt(report['average_precision'])}",
             f"decision rule: {rule}",

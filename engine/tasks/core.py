@@ -211,6 +211,19 @@ class Task:
         """Loss and metrics of a split's outputs (from :func:`outputs`)."""
         return {"loss": loss_fn(out, t).item(), **self.metrics(out, t, data)}
 
+    def baseline(
+        self, data: DataModule, split: str = "test"
+    ) -> tuple[str, dict[str, float]] | None:
+        """What a trivial predictor, fitted on the training split, scores on ``split``:
+        the number a trained model must beat to have learned anything (its name and its
+        metrics), or None when this task has no such predictor (default)."""
+        return None
+
+    def units(self) -> str | None:
+        """A note on what the numbers are measured in, where the loss and the metrics
+        differ (default: none)."""
+        return None
+
     def after_test(self, model: nn.Module, data: DataModule, logger: Any, step: int) -> None:
         """Log what a task shows beyond scalars, once the test metrics are in (default:
         nothing; the embedding task sends the test embeddings to the projector)."""

@@ -90,6 +90,36 @@ class Classification(Task):
     def metrics(self, out: torch.Tensor, t: torch.Tensor, data: DataModule) -> dict[str, float]:
         return self.train_metrics(out, t)  # accuracy, in train and eval mode alike
 
+    def score(
+        self, out: torch.Tensor, t: torch.Tensor, loss_fn: nn.Module, data: DataModule
+    ) -> dict[str, float]:
+        """Under distillation, the loss on true labels (validation, test) is their
+        cross-entropy, −(1/N) Σ_i log softmax(z_i)_{y_i}: the T²-scaled KL of the
+        training loss means nothing against one-hot labels, and early stopping watches
+        ``val/loss``. (``train/loss`` stays the KL to the teacher's softened outputs.)"""
+        if self.teacher_run is None or t.is_floating_point():
+            return super().score(out, t, loss_fn, data)
+        with torch.inference_mode():
+            loss = nn.functional.cross_entropy(out, t).item()
+        return {"loss": loss, **self.metrics(out, t, data)}
+
+    def class_indices(self, t: torch.Tensor) -> torch.Tensor:
+        """Encoded targets back to class indices, one per sample (or per step); soft
+        targets (a teacher's logits) to the class they favour."""
+        if self.single_logit:
+            return t[..., 0].long()
+        return t.argmax(-1) if t.is_floating_point() else t
+
+    def baseline(self, data: DataModule, split: str = "test") -> tuple[str, dict[str, float]]:
+        """Always the training split's most frequent class (per step for sequence
+        labelling: in the copy task, always 'blank')."""
+        train = self.class_indices(data.splits["train"][1]).flatten()
+        majority = int(torch.bincount(train).argmax())
+        true = self.class_indices(data.splits[split][1]).flatten()
+        name = data.class_names[majority] if data.class_names else str(majority)
+        accuracy = (true == majority).double().mean().item()
+        return f"always the majority class '{name}'", {"accuracy": accuracy}
+
 
 @TASKS.register("regression")
 class Regression(Task):
@@ -113,6 +143,17 @@ class Regression(Task):
             mean = data.stats["y_mean"].double().to(out.device)
             out, t = out * std + mean, t * std + mean
         return out, t
+
+    def baseline(self, data: DataModule, split: str = "test") -> tuple[str, dict[str, float]]:
+        """Always the mean of the training targets (R² = 1 − MSE / that predictor's on
+        the split's own mean: near 0)."""
+        mean = data.splits["train"][1].flatten(0, -2).mean(0)  # (K,)
+        t = data.splits[split][1]
+        t = t.flatten(0, -2)  # (N[, T], K) -> (N·T, K)
+        return "always the training targets' mean", self.metrics(mean.expand_as(t), t, data)
+
+    def units(self) -> str:
+        return "loss on standardized targets; mse and mae in the targets' own units"
 
     def metrics(self, out: torch.Tensor, t: torch.Tensor, data: DataModule) -> dict[str, float]:
         out, t = self.in_units(out, t, data)

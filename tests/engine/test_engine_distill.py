@@ -40,6 +40,10 @@ def test_student_trains_on_the_teachers_logits_and_is_tested_on_labels(teacher_d
     trainer.logger.close()
     test = built.task.evaluate(built.model, built.loss_fn, built.data, "test")
     assert test["accuracy"] > 0.9
+    # on true labels, val/test loss is their cross-entropy, not the T²-scaled KL
+    out = built.model.eval()(built.data.splits["test"][0])
+    expected = torch.nn.functional.cross_entropy(out, built.data.splits["test"][1])
+    assert test["loss"] == pytest.approx(expected.item(), rel=1e-5)
 
 
 def test_distillation_needs_kl_on_logits(teacher_dir, tmp_path):

@@ -405,6 +405,14 @@ def test_format_report():
     text = format_report(binary, "classification")
     assert "ROC AUC: n/a" in text and "average precision: n/a" in text
     assert "decision rule: argmax" in text and "      0.9" in text
+    assert "positive class: 1 (class 1; 0 is class 0)" in text
+    named = classification_report(
+        np.array([0, 1, 1, 0]), probabilities(rng, 4, 2), class_names=["malignant", "benign"]
+    )
+    named["threshold"] = 0.3
+    text = format_report(named, "classification")
+    assert "positive class: benign (class 1; malignant is class 0)" in text
+    assert "decision rule: P(benign) >= 0.3" in text
 
     reg = format_report(regression_report(np.arange(3.0), np.arange(3.0) + 1), "regression")
     assert reg == "mse 1.0000  rmse 1.0000  mae 1.0000  r2 -0.5000"

@@ -30,6 +30,7 @@ from engine.cli import (
     check_overrides,
     display_path,
     fail,
+    quote_values,
     report_errors,
     report_sweep,
 )
@@ -39,6 +40,25 @@ log = logging.getLogger("train")
 
 def format_metrics(metrics: dict[str, float]) -> str:
     return "  ".join(f"{k}={v:.4f}" for k, v in metrics.items())
+
+
+def summary_lines(m: dict, run_dir: str, logdir: str) -> list[str]:
+    """What a finished run prints: test metrics (and their units where the loss is
+    measured otherwise), the trivial baseline to beat, where to look."""
+    lines = [
+        f"test ({m['test_checkpoint']} of {m['epochs']} epochs, {m['steps']} steps, "
+        f"{m['train_time_s']:.1f}s): {format_metrics(m['test'])}"
+    ]
+    if "units" in m:
+        lines.append(f"  ({m['units']})")
+    if "baseline" in m:
+        baseline = m["baseline"]
+        lines.append(f"baseline ({baseline['predictor']}): {format_metrics(baseline['test'])}")
+    return [
+        *lines,
+        f"run dir: {display_path(run_dir)}",
+        f"look at it: tensorboard --logdir {display_path(logdir)}",
+    ]
 
 
 @hydra.main(version_base="1.3", config_path="configs", config_name="train")
@@ -56,13 +76,7 @@ def main(cfg: DictConfig) -> float:
     )
     metrics = train(cfg, run_dir, explicit_keys(hydra_cfg.overrides.task))
     logdir = hydra_cfg.sweep.dir if hydra_cfg.mode == RunMode.MULTIRUN else run_dir
-    m = metrics
-    log.info(
-        f"test ({m['test_checkpoint']} of {m['epochs']} epochs, {m['steps']} steps, "
-        f"{m['train_time_s']:.1f}s): {format_metrics(m['test'])}\n"
-        f"run dir: {display_path(run_dir)}\n"
-        f"look at it: tensorboard --logdir {display_path(logdir)}"
-    )
+    log.info("\n".join(summary_lines(metrics, run_dir, logdir)))
     return metrics["test"]["loss"]
 
 
@@ -116,6 +130,7 @@ if __name__ == "__main__":
         from engine.augmentation import describe_augments
 
         sys.exit(print(describe_augments()))
+    sys.argv[1:] = quote_values(sys.argv[1:])  # data.root=~/data as typed
     check_overrides(sys.argv[1:])
     sys.argv[1:] = args = add_pairings(sys.argv[1:])
     check_keys(args)

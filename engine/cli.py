@@ -68,6 +68,41 @@ def extra_config_dirs(args: Sequence[str]) -> list[Path]:
 # ----------------------------------------------------------------------------- before Hydra
 
 
+def quote_values(args: Sequence[str]) -> list[str]:
+    """Quote the values Hydra's override grammar cannot read as typed, so paths work as
+    a shell user types them: ``data.root=~/data`` becomes ``data.root='~/data'``.
+
+    Only a value Hydra rejects is touched, and only when quoting makes it readable; one
+    that quoting does not help (an unbalanced bracket, say) fails in one line.
+    """
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parser = OverridesParser.create()
+
+    def readable(line: str) -> bool:
+        try:
+            parser.parse_overrides([line])
+        except Exception:
+            return False
+        return True
+
+    quoted = []
+    for arg in args:
+        key, sep, value = arg.partition("=")
+        if arg.startswith("-") or not sep or readable(arg):
+            quoted.append(arg)
+            continue
+        fixed = f"{key}='{value}'" if "'" not in value else f'{key}="{value}"'
+        if not readable(fixed):
+            fail(
+                f"cannot read the override {arg!r} (Hydra's grammar); quote its value for "
+                f"the shell and Hydra: '{key}=\"{value}\"', or see "
+                "https://hydra.cc/docs/advanced/override_grammar/basic/"
+            )
+        quoted.append(fixed)
+    return quoted
+
+
 def check_overrides(args: Sequence[str], config_dir: Path = CONFIG_DIR) -> None:
     """Reject ``group=option`` overrides naming an option that has no YAML file.
 

@@ -15,7 +15,7 @@ import augment
 import losses
 import optimizers
 import zoo
-from engine.cli import add_pairings, check_keys
+from engine.cli import add_pairings, check_keys, quote_values
 from engine.data import list_datasets
 from engine.logger import list_loggers
 from engine.run import train as run_train
@@ -169,3 +169,17 @@ def test_a_renamed_model_key_names_the_new_one(model, old, capsys):
         check_keys([f"model={model}", f"model.{old}=[4]"])
     error = capsys.readouterr().err.strip()
     assert error == f"error: unknown key 'model.{old}'; it is now called model.widths"
+
+
+def test_paths_as_a_shell_user_types_them_are_quoted_for_hydra(capsys):
+    """``data.root=~/data`` stops Hydra's lexer (LexerNoViableAltException); train.py
+    quotes such a value itself, and leaves readable ones alone."""
+    args = ["data=mnist", "data.root=~/data", "data.params.size=32", "-m"]
+    assert quote_values(args) == ["data=mnist", "data.root='~/data'", *args[2:]]
+    cfg = compose_cfg("data=mnist", *quote_values(["data.root=~/data"]))
+    assert cfg.data.params.root == "~/data"
+    with pytest.raises(SystemExit) as e:
+        quote_values(["data.root=it's \"odd"])
+    assert e.value.code == 2
+    line = capsys.readouterr().err.strip()
+    assert line.startswith("error: cannot read the override") and "\n" not in line

@@ -1,0 +1,218 @@
+"""Every command in the README's code blocks runs as shown, so the README cannot drift.
+
+Each ``python train.py ...`` line of an indented code block is run in this process,
+as train.py runs it (the same checks before Hydra, the same composition), shrunk
+with ``SHRINK`` appended; a ``$ python ...`` line is compared with the lines the README
+shows under it (a shown line ending in ``...`` is compared up to there). The block of
+the default run's output is compared with a real default run, timings and dates aside.
+
+A command that cannot run here (it downloads, needs CUDA or torchrun, or names a
+placeholder such as ``<dir>``) is marked in the README by an HTML comment before its
+block, which the reader of the rendered page does not see:
+
+    <!-- readme-test: skip "data=cifar10" downloads CIFAR-10 -->   (lines holding it)
+    <!-- readme-test: skip needs torchrun -->                       (the whole block)
+
+Commands of ``evaluate.py`` and ``sample.py`` and ``-m`` sweeps, ``--help`` and
+``hydra.run.dir=`` lines go through the scripts themselves in the end-to-end tests
+(tests/e2e/); here they are listed, not run (:func:`runs_here`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import re
+import shlex
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from conftest import ROOT
+
+README = ROOT / "README.md"
+SHRINK = ["trainer.max_epochs=1", "trainer.progress_bar=false", "logger=none"]
+MARKER = re.compile(r"<!--\s*readme-test:\s*(skip|output)\s*(.*?)\s*-->")
+
+
+@dataclass
+class Command:
+    line: int  # 1-based, in README.md
+    text: str  # the command as typed, continuation lines joined
+    shown: list[str] = field(default_factory=list)  # the output the README shows ($ lines)
+    skip: str | None = None  # why the README says it is not run here
+
+
+@dataclass
+class Block:
+    line: int
+    lines: list[str]
+    markers: list[tuple[str, str]]  # (skip|output, its argument)
+
+
+def code_blocks(text: str) -> list[Block]:
+    """The README's indented code blocks (fenced ones hold files, not commands), each
+    with the ``readme-test`` comments written between it and the text before it."""
+    blocks: list[Block] = []
+    markers: list[tuple[str, str]] = []
+    fenced, current, previous_blank = False, None, True
+    for number, raw in enumerate(text.splitlines(), start=1):
+        if raw.startswith("```"):
+            fenced = not fenced
+            continue
+        if fenced:
+            continue
+        code = raw.startswith("    ") and (previous_blank or current is not None)
+        if code:
+            if current is None:
+                current = Block(number, [], markers)
+                blocks.append(current)
+                markers = []
+            current.lines.append(raw[4:])
+        elif raw.strip():
+            current = None
+            markers += MARKER.findall(raw)
+        previous_blank = not raw.strip()
+    return blocks
+
+
+def commands(block: Block) -> list[Command]:
+    found: list[Command] = []
+    pending = ""
+    for offset, line in enumerate(block.lines):
+        if pending:
+            pending += " " + line.strip()
+        elif line.startswith(("python ", "$ python ")):
+            pending = line
+            found.append(Command(block.line + offset, ""))
+        elif found and found[-1].text.startswith("$ ") and line.strip():
+            found[-1].shown.append(line)
+            continue
+        else:
+            continue
+        if pending.endswith("\\"):
+            pending = pending[:-1].rstrip()
+            continue
+        found[-1].text, pending = pending, ""
+    for command in found:
+        for kind, argument in block.markers:
+            quoted = re.match(r'"([^"]+)"\s*(.*)', argument)
+            if kind == "skip" and (quoted is None or quoted[1] in command.text):
+                command.skip = quoted[2] if quoted else argument
+    return found
+
+
+def readme_commands() -> list[Command]:
+    return [c for b in code_blocks(README.read_text()) for c in commands(b)]
+
+
+def argv(command: Command) -> list[str]:
+    """The arguments after ``python train.py``, the shell's way (comments dropped)."""
+    words = shlex.split(command.text.removeprefix("$ "), comments=True)
+    return words[2:]
+
+
+def runs_here(command: Command) -> bool:
+    """Whether this test runs ``command``: a train.py line, not marked, without a sweep,
+    ``--help`` or a placeholder (``<dir>``)."""
+    words = shlex.split(command.text.removeprefix("$ "), comments=True)
+    if command.skip is not None or words[1] != "train.py":
+        return False
+    return not any(w in ("-m", "--help") or "<" in w for w in words)
+
+
+@dataclass
+class Result:
+    code: int
+    stdout: str
+    stderr: str
+
+
+def run_train(args: list[str], run_dir: Path) -> Result:
+    """``python train.py <args>``, in this process: train.py's checks before Hydra, the
+    composition, engine.run.train and the lines train.py prints at the end."""
+    sys.path.insert(0, str(ROOT))
+    import train as script
+    from engine.cli import add_pairings, check_keys, check_overrides, compose_config, quote_values
+    from engine.errors import ZooError
+    from engine.run import save_config, train
+
+    out, err = io.StringIO(), io.StringIO()
+    code = 0
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            args = quote_values(args)
+            check_overrides(args)
+            args = add_pairings(args)
+            check_keys(args)
+            cfg = compose_config(args)
+            save_config(cfg, run_dir)  # as Hydra does: later lines may load the run
+            metrics = train(cfg, run_dir)
+            print("\n".join(script.summary_lines(metrics, str(run_dir), str(run_dir))))
+        except SystemExit as e:
+            code = int(e.code or 0)
+        except ZooError as e:
+            print(f"error: {e}", file=err)
+            code = 2
+    return Result(code, out.getvalue(), err.getvalue())
+
+
+COMMANDS = readme_commands()
+BLOCKS = [
+    (block, run)
+    for block in code_blocks(README.read_text())
+    if (run := [c for c in commands(block) if runs_here(c)])
+]
+
+
+def test_the_readme_has_commands_and_every_skip_says_why():
+    assert sum(len(run) for _, run in BLOCKS) >= 20, (
+        "too few commands: has the README's form changed?"
+    )
+    for command in COMMANDS:
+        assert command.skip != "", f"README.md:{command.line}: a skip marker needs a reason"
+
+
+def check(command: Command, result: Result) -> None:
+    where = f"README.md:{command.line}: {command.text}"
+    expected_error = any(s.startswith("error:") for s in command.shown)
+    printed = (result.stdout + result.stderr).splitlines()
+    for shown in command.shown:
+        want = shown.removesuffix("...")
+        assert any(
+            line.startswith(want) if shown.endswith("...") else line == shown for line in printed
+        ), f"{where}: the README shows\n  {shown}\nbut it printed\n  " + "\n  ".join(printed)
+    assert result.code == (2 if expected_error else 0), f"{where}\n" + "\n".join(printed)
+
+
+@pytest.mark.parametrize(("block", "run"), BLOCKS, ids=[f"line{b.line}" for b, _ in BLOCKS])
+def test_readme_block(block: Block, run: list[Command], tmp_path, monkeypatch):
+    """The block's commands in order, from one folder (``runs/teacher`` made by one line
+    is there for the next), each shrunk unless it shows an error."""
+    monkeypatch.chdir(tmp_path)
+    for number, command in enumerate(run):
+        args = argv(command)
+        dirs = [a.split("=", 1)[1] for a in args if a.startswith("hydra.run.dir=")]
+        args = [a for a in args if not a.startswith("hydra.run.dir=")]
+        if not any(s.startswith("error:") for s in command.shown):
+            args += SHRINK
+        check(command, run_train(args, tmp_path / (dirs[-1] if dirs else f"run{number}")))
+
+
+def normalized(line: str) -> str:
+    """A printed line without what changes from run to run: the seconds it took and the
+    run directory's name."""
+    line = re.sub(r"\d+\.\ds\)", "<t>s)", line)
+    return re.sub(r"(run dir: |--logdir ).*", r"\1<dir>", line)
+
+
+def test_the_shown_output_of_the_default_run_is_what_it_prints(tmp_path):
+    blocks = [
+        b for b in code_blocks(README.read_text()) if ("output", "python train.py") in b.markers
+    ]
+    assert len(blocks) == 1, "mark the block of the default run's output"
+    result = run_train(["trainer.progress_bar=false", "logger=none"], tmp_path / "run")
+    assert result.code == 0, result.stderr
+    printed = [normalized(line) for line in result.stdout.splitlines()]
+    assert [normalized(line) for line in blocks[0].lines if line.strip()] == printed

@@ -125,16 +125,23 @@ def keeping_run_config(run_dir: Path | None) -> Iterator[None]:
         restore_run_config()
 
 
-if __name__ == "__main__":
-    if "augment=list" in sys.argv[1:]:  # the augment options and what each does
+def before_hydra(args: list[str]) -> list[str]:
+    """What runs before Hydra starts: listings, the one-line checks of every override,
+    the pairings; the arguments Hydra gets."""
+    if "augment=list" in args:  # the augment options and what each does
         from engine.augmentation import describe_augments
 
         sys.exit(print(describe_augments()))
-    sys.argv[1:] = quote_values(sys.argv[1:])  # data.root=~/data as typed
-    check_overrides(sys.argv[1:])
-    sys.argv[1:] = args = add_pairings(sys.argv[1:])
+    args = quote_values(args)  # data.root=~/data as typed
+    check_overrides(args)
+    args = add_pairings(args)
     check_keys(args)
     check_run_dir(args)
+    return args
+
+
+if __name__ == "__main__":
+    sys.argv[1:] = args = before_hydra(sys.argv[1:])
     with keeping_run_config(existing_run(args)):
         main()
     report_sweep()

@@ -130,11 +130,11 @@ class Result:
 
 
 def run_train(args: list[str], run_dir: Path) -> Result:
-    """``python train.py <args>``, in this process: train.py's checks before Hydra, the
+    """``python train.py <args>``, in this process: train.py's steps before Hydra, the
     composition, engine.run.train and the lines train.py prints at the end."""
     sys.path.insert(0, str(ROOT))
     import train as script
-    from engine.cli import add_pairings, check_keys, check_overrides, compose_config, quote_values
+    from engine.cli import compose_config
     from engine.errors import ZooError
     from engine.run import save_config, train
 
@@ -142,10 +142,7 @@ def run_train(args: list[str], run_dir: Path) -> Result:
     code = 0
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         try:
-            args = quote_values(args)
-            check_overrides(args)
-            args = add_pairings(args)
-            check_keys(args)
+            args = script.before_hydra(args)
             cfg = compose_config(args)
             save_config(cfg, run_dir)  # as Hydra does: later lines may load the run
             metrics = train(cfg, run_dir)
@@ -174,8 +171,14 @@ def test_the_readme_has_commands_and_every_skip_says_why():
         assert command.skip != "", f"README.md:{command.line}: a skip marker needs a reason"
 
 
+HINT = (
+    "(a command that cannot run here, say it downloads, is marked before its block: "
+    '<!-- readme-test: skip "<text of the line>" <why> -->)'
+)
+
+
 def check(command: Command, result: Result) -> None:
-    where = f"README.md:{command.line}: {command.text}"
+    where = f"README.md:{command.line}: {command.text} {HINT}"
     expected_error = any(s.startswith("error:") for s in command.shown)
     printed = (result.stdout + result.stderr).splitlines()
     for shown in command.shown:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -64,20 +65,31 @@ def summary_lines(m: dict, run_dir: str, logdir: str) -> list[str]:
 @hydra.main(version_base="1.3", config_path="configs", config_name="train")
 @report_errors
 def main(cfg: DictConfig) -> float:
+    from engine.objective import objective_value, parse
     from engine.resuming import explicit_keys
     from engine.run import train  # torch and friends: imported after the argument checks
+
+    parse(cfg.objective)  # a test-split objective is refused before training
 
     hydra_cfg = HydraConfig.get()
     run_dir = hydra_cfg.runtime.output_dir
     if cfg.resume:  # Hydra rewrote <run_dir>/.hydra: the run's own files go back now
         restore_run_config()
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # torchrun: one directory, rank 0's
+        from engine.distributed import shared_run_dir
+
+        run_dir = str(shared_run_dir(run_dir))
+    if "joblib" in str(hydra_cfg.launcher.get("_target_")):  # n_jobs trials share the cores
+        import torch
+
+        torch.set_num_threads(1)
     log.info(
         f"{cfg.model.name} on {cfg.data.name} ({cfg.task.name}), run dir {display_path(run_dir)}"
     )
     metrics = train(cfg, run_dir, explicit_keys(hydra_cfg.overrides.task))
     logdir = hydra_cfg.sweep.dir if hydra_cfg.mode == RunMode.MULTIRUN else run_dir
     log.info("\n".join(summary_lines(metrics, run_dir, logdir)))
-    return metrics["test"]["loss"]
+    return objective_value(cfg.objective, metrics)  # what a sweeper optimizes
 
 
 def existing_run(args: list[str]) -> Path | None:
@@ -125,6 +137,17 @@ def keeping_run_config(run_dir: Path | None) -> Iterator[None]:
         restore_run_config()
 
 
+def under_torchrun(args: list[str]) -> list[str]:
+    """Under torchrun only rank 0 writes ``.hydra/`` and the log file (a rank's
+    RANK and WORLD_SIZE come from torchrun's environment)."""
+    if int(os.environ.get("WORLD_SIZE", "1")) == 1:
+        return args
+    if any(a in ("-m", "--multirun") for a in args):
+        fail("torchrun runs one job on several processes; sweep without torchrun (-m)")
+    quiet = ["hydra.output_subdir=null", "hydra/job_logging=zoo_rank"]
+    return args if os.environ.get("RANK", "0") == "0" else [*args, *quiet]
+
+
 def before_hydra(args: list[str]) -> list[str]:
     """What runs before Hydra starts: listings, the one-line checks of every override,
     the pairings; the arguments Hydra gets."""
@@ -134,7 +157,7 @@ def before_hydra(args: list[str]) -> list[str]:
         sys.exit(print(describe_augments()))
     args = quote_values(args)  # data.root=~/data as typed
     check_overrides(args)
-    args = add_pairings(args)
+    args = under_torchrun(add_pairings(args))
     check_keys(args)
     check_run_dir(args)
     return args
@@ -142,6 +165,7 @@ def before_hydra(args: list[str]) -> list[str]:
 
 if __name__ == "__main__":
     sys.argv[1:] = args = before_hydra(sys.argv[1:])
-    with keeping_run_config(existing_run(args)):
+    # Under torchrun the run directory and its .hydra files are rank 0's alone.
+    with keeping_run_config(existing_run(args) if os.environ.get("RANK", "0") == "0" else None):
         main()
     report_sweep()

@@ -415,6 +415,8 @@ def remove_failed_run(run_dir: str | Path) -> bool:
     wrote (``.hydra/`` and the log: no checkpoints, metrics or pictures), and the folders
     above it this call created once they are empty. Never one that was there before."""
     run_dir = _absolute(run_dir)
+    if os.environ.get("RANK", "0") != "0":
+        return False  # under torchrun the directory is rank 0's
     if not _existed or run_dir in _existed or not run_dir.is_dir():
         return False  # (an empty _existed: no RunDirGuard ran, nothing is known to be ours)
     if any(p.name != ".hydra" and p.suffix != ".log" for p in run_dir.iterdir()):

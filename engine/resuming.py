@@ -28,6 +28,8 @@ from engine.errors import ConfigError
 RESUMABLE_CHANGES = (
     "resume",
     "device",
+    "objective",
+    "trainer.compile",  # a compiled run resumes uncompiled and back: same parameter names
     "trainer.max_epochs",
     "trainer.progress_bar",
     "trainer.checkpoint_interval_s",

@@ -31,6 +31,7 @@ from engine import transfer
 from engine.augmentation import build_augment_of, log_augmented
 from engine.checkpoint import load_checkpoint, rng_state, set_rng_state
 from engine.data import DataModule, build_data, call_model, datasets_of_kind
+from engine.distributed import World, rank_device
 from engine.errors import CheckpointError, ConfigError
 from engine.logger import create_logger
 from engine.report.pictures import log_model_pictures
@@ -241,7 +242,7 @@ def distill_from(teacher_dir: Path, cfg: DictConfig, data: DataModule, device) -
 def make_trainer(cfg: DictConfig, run_dir: str | Path) -> tuple[Trainer, Built]:
     """Everything :func:`train` needs, resumed from ``last.pt`` when ``cfg.resume``."""
     run_dir = Path(run_dir)
-    device = resolve_device(cfg.device)
+    device = rank_device(resolve_device(cfg.device))
     seed_everything(cfg.seed, cfg.deterministic, device)
     trainer_kwargs = kwargs_of(cfg.trainer)
     options = [f.name for f in fields(TrainerConfig)]
@@ -251,6 +252,7 @@ def make_trainer(cfg: DictConfig, run_dir: str | Path) -> tuple[Trainer, Built]:
             f"trainer has no option {', '.join(unknown)}; it has {', '.join(options)}"
         )
     trainer_cfg = TrainerConfig(**trainer_kwargs)
+    world = World.from_config(trainer_cfg.strategy, device)
     built = build(cfg, device)
     model, data = built.model, built.data
     if trainer_cfg.tbptt_window is not None and data.lengths is not None:
@@ -321,8 +323,8 @@ def make_trainer(cfg: DictConfig, run_dir: str | Path) -> tuple[Trainer, Built]:
     config = OmegaConf.to_container(cfg, resolve=True)
 
     last = run_dir / "checkpoints" / "last.pt"
-    for stale in last.parent.glob(".*.tmp"):  # a write a kill interrupted (never renamed)
-        stale.unlink()
+    for stale in last.parent.glob(".*.tmp") if world.main else ():  # a write a kill
+        stale.unlink()  # interrupted (never renamed)
     state = None
     if cfg.resume:
         if not last.exists():
@@ -341,7 +343,9 @@ def make_trainer(cfg: DictConfig, run_dir: str | Path) -> tuple[Trainer, Built]:
     logger = create(
         "logger",
         create_logger,
-        cfg.logger,
+        cfg.logger
+        if world.main
+        else OmegaConf.create({"name": "none"}),  # one set of events: rank 0's
         run_dir,
         # A resumed run drops whatever the interrupted one logged after its checkpoint.
         purge_step=None if state is None else state["counters"]["step"] + 1,
@@ -360,6 +364,7 @@ def make_trainer(cfg: DictConfig, run_dir: str | Path) -> tuple[Trainer, Built]:
         seed=cfg.seed,
         extra_state={"config": config, "data_stats": data.stats, "class_names": data.class_names},
         augment=pipeline,
+        world=world,
     )
     if plan is not None:
         trainer.epoch_hooks.append(plan.apply)  # what trains in each epoch (gradual unfreezing)
@@ -422,7 +427,8 @@ def train(
         metrics["baseline"] = {"predictor": baseline[0], "test": baseline[1]}
     if built.task.units():
         metrics["units"] = built.task.units()
-    write_json(metrics, Path(run_dir) / "metrics.json")
+    if trainer.world.main:
+        write_json(metrics, Path(run_dir) / "metrics.json")
     return metrics
 
 

@@ -16,6 +16,13 @@ the counters, written at the end of each epoch. The training data are shuffled b
 generator seeded from ``(seed, epoch)``, so the order of epoch ``k`` does not depend
 on how the run got there. A run resumed from epoch ``k`` therefore ends with the
 same bits as one that was never interrupted.
+
+Scale-out, each in its own module: data parallelism under torchrun (``trainer=ddp``,
+engine/distributed.py: each rank trains on its shard of every global batch, rank 0
+writes), mixed precision (``trainer.precision``, engine/precision.py: autocast of the
+forward and the loss, fp16's gradient scaler) and ``trainer.compile``
+(engine/compilation.py). The training forward goes through ``self.net``, the wrapped
+model; checkpoints and evaluation use ``self.model``, with its plain parameter names.
 """
 
 from __future__ import annotations
@@ -35,8 +42,11 @@ from tqdm.auto import tqdm
 
 from engine.augmentation import augment_generator
 from engine.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
-from engine.data import DataModule, Inputs, call_model
+from engine.compilation import compiled
+from engine.data import DataModule, Inputs, batch_slices, call_model
+from engine.distributed import World
 from engine.errors import ConfigError, TrainingError
+from engine.precision import Precision, check_precision, precision_name
 from engine.tasks import Task, flatten_steps
 from zoo.sequence import as_sequence, detach_state
 
@@ -57,6 +67,10 @@ class TrainerConfig:
     progress_bar: bool = True
     test_checkpoint: str = "best"  # weights the test metrics use: best (val loss) | last
     tbptt_window: int | None = None  # truncated BPTT: steps per window; null = full BPTT
+    strategy: str = "single"  # single (one process) | ddp (torchrun, engine/distributed.py)
+    sync_batchnorm: bool = False  # ddp: batch norm over the global batch, not the shard
+    precision: str = "32"  # 32 | bf16-mixed | 16-mixed (engine/precision.py)
+    compile: bool = False  # torch.compile the training forward (engine/compilation.py)
 
     def __post_init__(self) -> None:
         if self.max_epochs < 0:
@@ -91,6 +105,19 @@ class TrainerConfig:
                 f"trainer.tbptt_window must be >= 1 steps, or null for full BPTT; "
                 f"got {self.tbptt_window}"
             )
+        if self.strategy not in ("single", "ddp"):
+            raise ConfigError(f"trainer.strategy must be single or ddp, got {self.strategy}")
+        if self.strategy == "ddp" and self.tbptt_window is not None:
+            raise ConfigError(
+                "trainer.tbptt_window with trainer=ddp: truncated BPTT steps several backward "
+                "passes per batch, which DDP would each synchronize; use one or the other"
+            )
+        self.precision = precision_name(self.precision)
+        if self.precision != "32" and self.tbptt_window is not None:
+            raise ConfigError(
+                f"trainer.precision={self.precision} with trainer.tbptt_window: truncated BPTT "
+                "runs in float32 here; use trainer.precision=32 or trainer.tbptt_window=null"
+            )
         if self.test_checkpoint not in ("best", "last"):
             raise ConfigError(
                 f"trainer.test_checkpoint must be best or last, got {self.test_checkpoint}"
@@ -122,6 +149,7 @@ class Trainer:
         seed: int,
         extra_state: dict[str, Any] | None = None,
         augment: Any = None,
+        world: World | None = None,
     ) -> None:
         self.cfg = cfg
         self.model, self.task, self.loss_fn = model, task, loss_fn
@@ -167,6 +195,29 @@ class Trainer:
         self._logged_lr: dict[str, float] = {}  # TensorBoard tag -> the rate last drawn
         # Called with the (0-based) epoch before it trains, e.g. transfer's unfreezing.
         self.epoch_hooks: list[Callable[[int], None]] = []
+        self._scale_up(world or World(), data.device)
+
+    def _scale_up(self, world: World, device: torch.device) -> None:
+        """Data parallelism, precision and compilation, as configured: ``self.net`` is
+        what the training forward goes through (DDP around the compiled model, or the
+        model itself); ``self.model`` is what checkpoints and evaluation use."""
+        cfg, own_step = self.cfg, type(self.task).training_step is not Task.training_step
+        self.world = world
+        self.precision = Precision(check_precision(cfg.precision, device), device)
+        if own_step and (world.size > 1 or cfg.precision != "32" or cfg.compile):
+            raise ConfigError(
+                f"task '{self.task.name}' trains with a step of its own; trainer=ddp, "
+                "trainer.precision and trainer.compile apply to the tasks with the default "
+                "step (classification, regression, ...): leave them at their defaults"
+            )
+        if world.size > 1 and self.data.spec.input_kind == "graph":
+            raise ConfigError("trainer=ddp shards batches of samples; graph data has no batches")
+        sizes = [s.stop - s.start for s in batch_slices(self.data.size("train"), cfg.batch_size)]
+        world.check_batches(sizes, cfg.batch_size)
+        self.net = compiled(self.model, device) if cfg.compile else self.model
+        self.net = world.wrap(self.net, cfg.sync_batchnorm)
+        world.seed_rank(self.seed)  # each rank its own dropout draws
+        self._share = 1.0  # this rank's share of the step's batch (engine/distributed.py)
 
     # ------------------------------------------------------------------ the loop
 
@@ -178,15 +229,19 @@ class Trainer:
             initial=min(self.epoch, cfg.max_epochs),
             desc="epochs",
             unit="ep",
-            disable=not cfg.progress_bar,
+            disable=not cfg.progress_bar or not self.world.main,
             dynamic_ncols=True,
         )
         try:
             while self.epoch < cfg.max_epochs and not self.stopped_early:
                 start = time.perf_counter()
-                train = self._train_epoch()
+                with self.world.guard():  # a rank that ends: one line naming it
+                    train = self._train_epoch()
                 self.epoch += 1
-                val = self.task.evaluate(self.model, self.loss_fn, self.data, "val")
+                self.world.sync_buffers(self.model)  # every rank evaluates one model
+                val = self.world.from_main(
+                    self.task.evaluate(self.model, self.loss_fn, self.data, "val")
+                )
                 self.train_time += time.perf_counter() - start
                 self._log_epoch(train, val)
                 if getattr(self.logger, "draws", False):
@@ -236,15 +291,17 @@ class Trainer:
         groups = self._rate_groups()
         lrs: dict[str, list[float]] = {tag: [] for tag, _ in groups}
         schedulers = list(self.schedulers.values())
-        batches = task.train_batches(
-            self.data, self.cfg.batch_size, epoch_generator(self.seed, self.epoch)
+        batches = self.world.shard(
+            task.train_batches(
+                self.data, self.cfg.batch_size, epoch_generator(self.seed, self.epoch)
+            )
         )
         self.augment_generator = augment_generator(self.seed, self.epoch, self.data.device)
         # An optimizer may sit out a step (a GAN's generator with d_steps > 1): its
         # schedule still follows the trainer's steps, which PyTorch would warn about.
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", "Detected call of `lr_scheduler.step")
-            for x, t in batches:
+            for x, t, self._share in batches:
                 for tag, group in groups:  # the rates this step uses
                     lrs[tag].append(group["lr"])
                 step = task.training_step(self, x, t)
@@ -258,7 +315,8 @@ class Trainer:
                 self.step += 1
         metrics = self._summarize(first_step, records, sizes, lrs)
         if outs:
-            metrics |= task.train_metrics(torch.cat(outs), torch.cat(targets))
+            gather = self.world.gather
+            metrics |= task.train_metrics(gather(torch.cat(outs)), gather(torch.cat(targets)))
         return metrics
 
     def _rate_groups(self) -> list[tuple[str, dict[str, Any]]]:
@@ -285,6 +343,10 @@ class Trainer:
         """The epoch's numbers as floats (its one sync), each checked for inf/NaN; the
         per-step logs; and each number's mean over the samples of its steps."""
         flat = [v for record in records for v in record.values()]
+        if flat and self.world.size > 1:  # each step's numbers over the ranks' samples
+            weights = torch.tensor([n for r, n in zip(records, sizes, strict=True) for _ in r])
+            stacked, weights = self.world.weighted_mean(torch.stack(flat), weights.to(flat[0]))
+            flat, sizes = list(stacked), self._global_sizes(records, sizes, weights.tolist())
         values = iter(torch.stack(flat).tolist() if flat else [])  # the epoch's one sync
         rates = next(iter(lrs.values()))  # the rates errors name: the first optimizer's
         series: dict[str, list[float | None]] = {}
@@ -303,6 +365,17 @@ class Trainer:
             metrics[name] = math.fsum(v * n for v, n in pairs) / sum(n for _, n in pairs)
         return metrics
 
+    @staticmethod
+    def _global_sizes(
+        records: list[dict[str, torch.Tensor]], sizes: list[int], weights: list[float]
+    ) -> list[int]:
+        """Each step's number of samples over all ranks (from the reduced weights)."""
+        out, i = [], 0
+        for record, n in zip(records, sizes, strict=True):
+            out.append(round(weights[i]) if record else n)
+            i += len(record)
+        return out
+
     # ------------------------------------------------------------------ what a step calls
 
     def forward_backward(self, x: Inputs, t: torch.Tensor) -> tuple[torch.Tensor, ...]:
@@ -320,8 +393,9 @@ class Trainer:
         every = self.cfg.histogram_every_n_steps
         if every and (self.step + 1) % every == 0:
             self._log_gradients(self.step + 1, self._named[name])
+        self.precision.unscale(self.optimizers[name])
         self._clip(self._params[name])
-        self.optimizers[name].step()
+        self.precision.step(self.optimizers[name])
 
     def update(self, name: str, loss: torch.Tensor) -> None:
         """One step of optimizer ``name`` on ``loss``: zero its gradients, backpropagate,
@@ -356,11 +430,15 @@ class Trainer:
 
     def _forward_backward(self, x: Inputs, t: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """Full backpropagation (through time too, for a recurrent model)."""
-        out, t = flatten_steps(call_model(self.model, x), t)  # (B, T, K) -> (B·T, K)
-        loss = self.loss_fn(out, t)
+        with self.precision.autocast():
+            out, t = flatten_steps(call_model(self.net, x), t)  # (B, T, K) -> (B·T, K)
+            loss = self.loss_fn(out, t)
         penalty = self.penalty()
         self._zero_grad(self._params[self._first])
-        (loss if penalty is None else loss + penalty).backward()
+        # Scaled by this rank's share of the batch, DDP's mean of the ranks' gradients
+        # is the gradient of the whole batch's mean loss (engine/distributed.py).
+        scaled = loss if self._share == 1.0 else loss * self._share
+        self.precision.backward(scaled if penalty is None else scaled + penalty)
         return out, t, loss, penalty
 
     def _forward_backward_truncated(self, x: Inputs, t: torch.Tensor) -> tuple[torch.Tensor, ...]:
@@ -486,7 +564,7 @@ class Trainer:
                 self.stopped_early = True
         finished = self.stopped_early or self.epoch >= self.cfg.max_epochs
         due = time.monotonic() - self._last_save >= self.cfg.checkpoint_interval_s
-        if finished or due:
+        if finished or self.world.from_main(due):  # rank 0's clock decides for all
             self.save()
 
     @property
@@ -503,17 +581,26 @@ class Trainer:
         In that order, so ``last.pt`` never names a best epoch whose weights are not
         on disk. Writing costs milliseconds, as much as an epoch of a small model, so
         ``checkpoint_interval_s`` spaces the writes out; resume is exact either way,
-        it only restarts from an earlier epoch.
+        it only restarts from an earlier epoch. Every rank calls it; rank 0 writes.
         """
+        state = self.state_dict()  # a collective under DDP: every rank's random state
+        if not self.world.main:
+            self._best_saved, self._last_save = True, time.monotonic()
+            return
         if not self._best_saved:
             best = {"model": self._best_state, "epoch": self.best_epoch, **self.extra_state}
             save_checkpoint(best, self.best_path)
             self._best_saved = True
-        save_checkpoint(self.state_dict(), self.last_path)
+        save_checkpoint(state, self.last_path)
         self._last_save = time.monotonic()
 
     def state_dict(self) -> dict[str, Any]:
+        """Everything resume needs; under DDP, with each rank's random state (dropout
+        draws differ by rank), which makes this a collective: every rank calls it."""
+        ranks = self.world.gather_objects(rng_state())
         return {
+            "ranks": {"world_size": self.world.size, "rng": ranks},
+            "precision": self.precision.state_dict(),
             "model": self.model.state_dict(),
             "optimizers": {k: opt.state_dict() for k, opt in self.optimizers.items()},
             "schedulers": {k: sched.state_dict() for k, sched in self.schedulers.items()},
@@ -540,8 +627,16 @@ class Trainer:
         for name, opt in self.optimizers.items():
             opt.load_state_dict(state["optimizers"][name])
             self.schedulers[name].load_state_dict(state["schedulers"][name])
-        set_rng_state(state["rng"])
+        ranks = state.get("ranks", {"world_size": 1, "rng": [state["rng"]]})
+        if ranks["world_size"] != self.world.size:
+            raise ConfigError(
+                f"resume=true with {self.world.size} rank(s), but the run was trained with "
+                f"{ranks['world_size']}; resume with torchrun --nproc-per-node="
+                f"{ranks['world_size']} (the random streams are per rank)"
+            )
+        set_rng_state(ranks["rng"][self.world.rank])
         self.task.load_state_dict(state.get("task", {}))
+        self.precision.load_state_dict(state.get("precision", {}))
         for key, value in state["counters"].items():
             setattr(self, key, value)
 

@@ -37,7 +37,7 @@ REGISTRIES = {
     "augment": lambda: ["none", *augment.list_augments()],
 }
 # Groups that are recipes or settings rather than registered components.
-UNREGISTERED = {"trainer", "experiment", "hydra"}
+UNREGISTERED = {"trainer", "experiment", "hparams_search", "hydra"}
 
 
 def options(group: str) -> list[str]:
@@ -133,6 +133,18 @@ def test_every_experiment_composes_and_builds(name, tmp_path):
     assert sum(p.numel() for p in built.model.parameters()) > 0
 
 
+@pytest.mark.parametrize("option", options("trainer"))
+def test_every_trainer_option_trains_one_step(option, tmp_path):
+    cfg = compose_cfg(*FAST, "trainer.max_epochs=1", "logger=none", f"trainer={option}")
+    assert run_train(cfg, tmp_path)["steps"] >= 1  # trainer=ddp without torchrun: one process
+
+
+@pytest.mark.parametrize("search", options("hparams_search"))
+def test_every_search_composes_with_a_validation_objective(search):
+    cfg = compose_cfg(f"hparams_search={search}")
+    assert cfg.objective.startswith("val/")  # never tuned on the test split
+
+
 def test_pairings_stay_with_the_overrides_ahead_of_flags(capsys):
     args = add_pairings(["data=copy", "--cfg", "job"])
     assert args == ["data=copy", "model=lstm", "--cfg", "job"]  # not after `job`
@@ -154,7 +166,7 @@ def test_package_headers_follow_one_rule(path):
     group = path.relative_to(CONFIG_DIR).parts[0]
     keys = set(OmegaConf.load(path)) - {"defaults"}
     groups = {p.name for p in CONFIG_DIR.iterdir() if p.is_dir()}
-    if group == "experiment":
+    if group in ("experiment", "hparams_search"):  # recipes: they set several groups
         assert header == "_global_"
     elif header is None:
         assert not keys & groups, f"sets {sorted(keys & groups)}: needs # @package _global_"

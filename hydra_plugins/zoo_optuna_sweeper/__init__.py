@@ -1,0 +1,1 @@
+"""A Hydra sweeper on the current Optuna (``hydra/sweeper=optuna``): see ``sweeper.py``."""

@@ -1,0 +1,199 @@
+"""Hyperparameter search with Optuna, as a Hydra sweeper: ``python train.py -m
+hparams_search=digits_optuna`` (configs/hydra/sweeper/optuna.yaml).
+
+Hydra's own Optuna sweeper (hydra-optuna-sweeper, 1.3.0 on PyPI) still requires
+``optuna<3``: Optuna 2.10 with SQLAlchemy 1.3, which the pinned stack here does not
+take. This one is small and runs on the current Optuna: it asks the study for
+``n_jobs`` trials at a time, launches them as one batch through the configured
+Hydra launcher (the basic one, joblib for local parallel trials, submitit for
+SLURM), and tells the study each trial's return value: ``train.py`` returns
+``objective`` (a validation metric), and the direction follows from that metric
+unless ``direction`` is set. A trial that fails is told as failed and the search
+goes on. Each trial is an ordinary job of the sweep: its own run directory (and
+TensorBoard run) under ``hydra.sweep.dir``; the best trial is printed and written
+to ``<sweep dir>/optimization_results.yaml``.
+
+The search space, ``params``, uses Hydra's override grammar, as Hydra's plugin does:
+
+    optim.lr: tag(log, interval(1e-4, 1e-1))   -> FloatDistribution(log=True)
+    model.dropout: interval(0.0, 0.5)          -> FloatDistribution
+    model.hidden_size: choice(64, 128, 256)    -> CategoricalDistribution
+    model.num_layers: range(1, 4)              -> IntDistribution (step 1, 4 excluded)
+    optim: choice(adam, sgd)                   -> a config group's option
+
+and any sweep given on the command line joins it (``'optim.lr=interval(0.01,0.1)'``).
+The sampler is TPE (tree-structured Parzen estimators, Bergstra et al. 2011) seeded
+by ``seed``, or ``random``.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import optuna
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.override_parser.types import (
+    ChoiceSweep,
+    IntervalSweep,
+    Override,
+    RangeSweep,
+    Transformer,
+)
+from hydra.core.plugins import Plugins
+from hydra.plugins.sweeper import Sweeper
+from hydra.types import HydraContext, TaskFunction
+from omegaconf import DictConfig, OmegaConf
+from optuna.distributions import (
+    BaseDistribution,
+    CategoricalDistribution,
+    FloatDistribution,
+    IntDistribution,
+)
+
+log = logging.getLogger(__name__)
+
+SAMPLERS = {"tpe": optuna.samplers.TPESampler, "random": optuna.samplers.RandomSampler}
+
+
+def distribution(override: Override) -> BaseDistribution:
+    """The Optuna distribution of one sweep override (choice, range or interval)."""
+    value = override.value()
+    if override.is_choice_sweep():
+        assert isinstance(value, ChoiceSweep)
+        return CategoricalDistribution(list(override.sweep_iterator(Transformer.encode)))
+    if override.is_range_sweep():
+        assert isinstance(value, RangeSweep)
+        ints = all(isinstance(v, int) for v in (value.start, value.stop, value.step))
+        if ints:  # range(a, b) excludes b, as Python's
+            return IntDistribution(int(value.start), int(value.stop) - 1, step=int(value.step))
+        return FloatDistribution(value.start, value.stop, step=value.step)
+    if override.is_interval_sweep():
+        assert isinstance(value, IntervalSweep)
+        log_scale = "log" in value.tags
+        if isinstance(value.start, int) and isinstance(value.end, int):
+            return IntDistribution(value.start, value.end, log=log_scale)
+        return FloatDistribution(value.start, value.end, log=log_scale)
+    raise ValueError(f"{override.input_line}: not a sweep (choice, range or interval)")
+
+
+def objective_direction(config: DictConfig) -> str:
+    """``maximize`` or ``minimize``, from the app's ``objective`` (engine.objective)."""
+    from engine.objective import direction
+
+    return direction(config.get("objective", "val/loss"))
+
+
+class OptunaSweeper(Sweeper):
+    """Ask, launch a batch, tell: ``n_trials`` trials, ``n_jobs`` at a time."""
+
+    def __init__(
+        self,
+        n_trials: int,
+        n_jobs: int = 1,
+        sampler: str = "tpe",
+        seed: int | None = None,
+        direction: str | None = None,
+        study_name: str | None = None,
+        params: dict[str, Any] | None = None,
+    ) -> None:
+        if sampler not in SAMPLERS:
+            raise ValueError(f"hydra.sweeper.sampler={sampler}: use one of {', '.join(SAMPLERS)}")
+        if n_trials < 1 or n_jobs < 1:
+            raise ValueError("hydra.sweeper.n_trials and n_jobs must be >= 1")
+        self.n_trials, self.n_jobs, self.seed = n_trials, n_jobs, seed
+        self.sampler, self.direction, self.study_name = sampler, direction, study_name
+        self.params = dict(params or {})
+
+    def setup(
+        self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
+    ) -> None:
+        self.hydra_context, self.config = hydra_context, config
+        self.launcher = Plugins.instance().instantiate_launcher(
+            hydra_context=hydra_context, task_function=task_function, config=config
+        )
+
+    def _space(self, arguments: list[str]) -> tuple[dict[str, BaseDistribution], list[str]]:
+        """The search space (config's params, then the command line's sweeps) and the
+        fixed overrides every trial gets."""
+        parser = OverridesParser.create(config_loader=self.hydra_context.config_loader)
+        lines = [f"{k}={v}" for k, v in self.params.items()] + list(arguments)
+        space, fixed = {}, {}
+        for override in parser.parse_overrides(lines):
+            key = override.get_key_element()
+            if override.is_sweep_override():
+                space[key] = distribution(override)
+                fixed.pop(key, None)
+            else:
+                fixed[key] = f"{key}={override.get_value_element_as_str()}"
+                space.pop(key, None)
+        return space, list(fixed.values())
+
+    def sweep(self, arguments: list[str]) -> list[Any]:
+        space, fixed = self._space(arguments)
+        direction = self.direction or objective_direction(self.config)
+        sweep_dir = Path(self.config.hydra.sweep.dir)
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
+        study = optuna.create_study(
+            study_name=self.study_name,
+            direction=direction,
+            sampler=SAMPLERS[self.sampler](seed=self.seed),
+        )
+        log.info(
+            f"Optuna {self.sampler} search, {self.n_trials} trials ({self.n_jobs} at a time), "
+            f"{direction} {self.config.get('objective')} over {', '.join(space)}"
+        )
+        results, done = [], 0
+        while done < self.n_trials:
+            trials = [study.ask(space) for _ in range(min(self.n_jobs, self.n_trials - done))]
+            batch = [[*fixed, *(f"{k}={v}" for k, v in trial.params.items())] for trial in trials]
+            self.validate_batch_is_legal(batch)
+            returns = self.launcher.launch(batch, initial_job_idx=done)
+            for trial, ret in zip(trials, returns, strict=True):
+                value = _value_of(ret)
+                if value is None:
+                    study.tell(trial, state=optuna.trial.TrialState.FAIL)
+                else:
+                    study.tell(trial, value)
+            results.append(returns)
+            done += len(trials)
+        self._report(study, sweep_dir)
+        return results
+
+    @staticmethod
+    def _report(study: optuna.Study, sweep_dir: Path) -> None:
+        finished = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+        if not finished:
+            log.error("no trial finished: nothing to report")
+            return
+        best = study.best_trial
+        params = " ".join(f"{k}={v}" for k, v in best.params.items())
+        log.info(f"best trial #{best.number}: {best.value:.4f} with {params}")
+        OmegaConf.save(
+            OmegaConf.create(
+                {
+                    "name": "optuna",
+                    "direction": study.direction.name.lower(),
+                    "best_trial": best.number,
+                    "best_value": best.value,
+                    "best_params": best.params,
+                    "trials": [
+                        {"number": t.number, "value": t.value, "state": t.state.name,
+                         "params": t.params}
+                        for t in study.trials
+                    ],
+                }
+            ),
+            sweep_dir / "optimization_results.yaml",
+        )  # fmt: skip
+
+
+def _value_of(ret: Any) -> float | None:
+    """A job's objective, or None when it failed (train.py's failed jobs return None)."""
+    try:
+        value = ret.return_value
+    except Exception:  # the launcher kept the job's exception
+        return None
+    return None if value is None else float(value)

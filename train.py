@@ -66,6 +66,7 @@ def summary_lines(m: dict, run_dir: str, logdir: str) -> list[str]:
 @report_errors
 def main(cfg: DictConfig) -> float:
     from engine.objective import objective_value, parse
+    from engine.pruning import TrialPruned
     from engine.resuming import explicit_keys
     from engine.run import train  # torch and friends: imported after the argument checks
 
@@ -86,7 +87,11 @@ def main(cfg: DictConfig) -> float:
     log.info(
         f"{cfg.model.name} on {cfg.data.name} ({cfg.task.name}), run dir {display_path(run_dir)}"
     )
-    metrics = train(cfg, run_dir, explicit_keys(hydra_cfg.overrides.task))
+    try:
+        metrics = train(cfg, run_dir, explicit_keys(hydra_cfg.overrides.task))
+    except TrialPruned as e:  # the search stopped this trial: not a failure
+        log.info(f"trial {e}; run dir: {display_path(run_dir)}")
+        return None
     logdir = hydra_cfg.sweep.dir if hydra_cfg.mode == RunMode.MULTIRUN else run_dir
     log.info("\n".join(summary_lines(metrics, run_dir, logdir)))
     return objective_value(cfg.objective, metrics)  # what a sweeper optimizes

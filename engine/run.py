@@ -34,6 +34,7 @@ from engine.data import DataModule, build_data, call_model, datasets_of_kind
 from engine.distributed import World, rank_device
 from engine.errors import CheckpointError, ConfigError
 from engine.logger import create_logger
+from engine.pruning import pruning_hook
 from engine.report.pictures import log_model_pictures
 from engine.resuming import describe, flatten, record, resumed_config
 from engine.tasks import Task, create_task
@@ -366,6 +367,8 @@ def make_trainer(cfg: DictConfig, run_dir: str | Path) -> tuple[Trainer, Built]:
         augment=pipeline,
         world=world,
     )
+    if cfg.get("trial"):  # a trial of an Optuna search that prunes (engine/pruning.py)
+        trainer.val_hooks.append(pruning_hook(cfg.trial, cfg.objective))
     if plan is not None:
         trainer.epoch_hooks.append(plan.apply)  # what trains in each epoch (gradual unfreezing)
     if state is not None:

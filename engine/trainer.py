@@ -195,6 +195,9 @@ class Trainer:
         self._logged_lr: dict[str, float] = {}  # TensorBoard tag -> the rate last drawn
         # Called with the (0-based) epoch before it trains, e.g. transfer's unfreezing.
         self.epoch_hooks: list[Callable[[int], None]] = []
+        # Called with the number of finished epochs and their validation metrics, after
+        # the checkpoint, e.g. a search's pruning (engine/pruning.py).
+        self.val_hooks: list[Callable[[int, dict[str, float]], None]] = []
         self._scale_up(world or World(), data.device)
 
     def _scale_up(self, world: World, device: torch.device) -> None:
@@ -247,6 +250,8 @@ class Trainer:
                 if getattr(self.logger, "draws", False):
                     self.task.log_epoch(self.model, self.data, self.logger, self.step)
                 self._after_epoch(val["loss"])
+                for hook in self.val_hooks:
+                    hook(self.epoch, val)
                 bar.set_postfix(
                     {f"train_{k}": f"{v:.4g}" for k, v in train.items()}
                     | {f"val_{k}": f"{v:.4g}" for k, v in val.items()},

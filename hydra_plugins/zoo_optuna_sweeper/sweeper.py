@@ -24,6 +24,13 @@ The search space, ``params``, uses Hydra's override grammar, as Hydra's plugin d
 and any sweep given on the command line joins it (``'optim.lr=interval(0.01,0.1)'``).
 The sampler is TPE (tree-structured Parzen estimators, Bergstra et al. 2011) seeded
 by ``seed``, or ``random``.
+
+Pruning (``pruner: median``): the study then lives in ``<sweep dir>/optuna.journal``
+(Optuna's journal file storage: no database, safe for trials in several processes on
+one file system), and each trial gets ``trial={storage, study, id}`` so that the run
+reports its validation objective after every epoch and stops when Optuna's
+``MedianPruner`` finds it worse than the median of the trials before it at that
+epoch (engine/pruning.py). A pruned trial is marked PRUNED, not failed.
 """
 
 from __future__ import annotations
@@ -55,6 +62,8 @@ from optuna.distributions import (
 log = logging.getLogger(__name__)
 
 SAMPLERS = {"tpe": optuna.samplers.TPESampler, "random": optuna.samplers.RandomSampler}
+PRUNERS = (None, "median")
+RUNNING = optuna.trial.TrialState.RUNNING
 
 
 def distribution(override: Override) -> BaseDistribution:
@@ -97,9 +106,17 @@ class OptunaSweeper(Sweeper):
         direction: str | None = None,
         study_name: str | None = None,
         params: dict[str, Any] | None = None,
+        pruner: str | None = None,
+        pruner_startup_trials: int = 4,
+        pruner_warmup_epochs: int = 2,
     ) -> None:
         if sampler not in SAMPLERS:
             raise ValueError(f"hydra.sweeper.sampler={sampler}: use one of {', '.join(SAMPLERS)}")
+        if pruner not in PRUNERS:
+            raise ValueError(f"hydra.sweeper.pruner={pruner}: use null or median")
+        self.pruner = pruner
+        self.pruner_startup_trials = pruner_startup_trials
+        self.pruner_warmup_epochs = pruner_warmup_epochs
         if n_trials < 1 or n_jobs < 1:
             raise ValueError("hydra.sweeper.n_trials and n_jobs must be >= 1")
         self.n_trials, self.n_jobs, self.seed = n_trials, n_jobs, seed
@@ -137,9 +154,11 @@ class OptunaSweeper(Sweeper):
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
         study = optuna.create_study(
-            study_name=self.study_name,
+            study_name=self.study_name or "zoo",
+            storage=self._storage(sweep_dir),
             direction=direction,
             sampler=SAMPLERS[self.sampler](seed=self.seed),
+            pruner=self._pruner(),
         )
         log.info(
             f"Optuna {self.sampler} search, {self.n_trials} trials ({self.n_jobs} at a time), "
@@ -148,10 +167,15 @@ class OptunaSweeper(Sweeper):
         results, done = [], 0
         while done < self.n_trials:
             trials = [study.ask(space) for _ in range(min(self.n_jobs, self.n_trials - done))]
-            batch = [[*fixed, *(f"{k}={v}" for k, v in trial.params.items())] for trial in trials]
+            batch = [
+                [*fixed, *(f"{k}={v}" for k, v in trial.params.items()), *self._handle(trial)]
+                for trial in trials
+            ]
             self.validate_batch_is_legal(batch)
             returns = self.launcher.launch(batch, initial_job_idx=done)
             for trial, ret in zip(trials, returns, strict=True):
+                if study._storage.get_trial(trial._trial_id).state != RUNNING:
+                    continue  # the run told the study itself: pruned
                 value = _value_of(ret)
                 if value is None:
                     study.tell(trial, state=optuna.trial.TrialState.FAIL)
@@ -162,6 +186,30 @@ class OptunaSweeper(Sweeper):
         self._report(study, sweep_dir)
         return results
 
+    def _storage(self, sweep_dir: Path) -> Any:
+        """In memory; a journal file in the sweep directory when trials report to it."""
+        if self.pruner is None:
+            return None
+        from optuna.storages import JournalStorage
+        from optuna.storages.journal import JournalFileBackend
+
+        return JournalStorage(JournalFileBackend(str(sweep_dir.absolute() / "optuna.journal")))
+
+    def _pruner(self) -> optuna.pruners.BasePruner:
+        if self.pruner is None:
+            return optuna.pruners.NopPruner()
+        return optuna.pruners.MedianPruner(
+            n_startup_trials=self.pruner_startup_trials, n_warmup_steps=self.pruner_warmup_epochs
+        )
+
+    def _handle(self, trial: optuna.Trial) -> list[str]:
+        """The override that lets a run report to its trial (with a pruner only)."""
+        if self.pruner is None:
+            return []
+        journal = Path(self.config.hydra.sweep.dir).absolute() / "optuna.journal"
+        study = trial.study.study_name
+        return [f"trial={{storage:'{journal}',study:'{study}',id:{trial._trial_id}}}"]
+
     @staticmethod
     def _report(study: optuna.Study, sweep_dir: Path) -> None:
         finished = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
@@ -170,7 +218,11 @@ class OptunaSweeper(Sweeper):
             return
         best = study.best_trial
         params = " ".join(f"{k}={v}" for k, v in best.params.items())
-        log.info(f"best trial #{best.number}: {best.value:.4f} with {params}")
+        pruned = sum(t.state == optuna.trial.TrialState.PRUNED for t in study.trials)
+        log.info(
+            f"best trial #{best.number}: {best.value:.4f} with {params}"
+            + (f" ({pruned} of {len(study.trials)} trials pruned)" if pruned else "")
+        )
         OmegaConf.save(
             OmegaConf.create(
                 {

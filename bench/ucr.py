@@ -1,0 +1,233 @@
+"""The zoo's sequence families on UCR/UEA datasets, official splits, next to published numbers.
+
+    python bench/ucr.py run [--datasets GunPoint ...] [--families fcn ...] [--seeds 0 1 2 3 4]
+                            [--epochs 100] [--shard 0/1] [--out bench/ucr_runs.jsonl]
+    python bench/ucr.py write [--out bench/ucr_runs.jsonl]   # rewrites RESULTS.md's section
+
+``run`` trains each (dataset, family, seed) through the same config a user gets from
+``python train.py data=ucr data.params.name=<dataset> model=<family> ...`` (the recipe
+below), in this process, and appends its test accuracy to a JSON-lines file as it
+finishes (a killed sweep keeps what it measured; a rerun skips what is there). Seeds go
+outermost, so every (dataset, family) has seed 0 before any has seed 1. ``--shard i/n``
+runs every n-th job from the i-th, to spread a sweep over processes.
+
+``write`` turns the file into the ``ucr`` section of RESULTS.md: per dataset and
+family, test accuracy mean ± std over the seeds that finished (and how many), next to
+Fawaz et al. (2019)'s MLP, FCN and ResNet and the archive's 1-NN DTW, quoted from the
+sources named in :data:`PUBLISHED`.
+
+Recipe (one for every family, sized for a shared 2-core CPU): Adam lr 1e-3, batch 16,
+``--epochs`` epochs (no early stopping), the weights with the lowest validation loss
+tested; the official train part less a stratified 15 % (at least one series per class)
+for validation; inputs standardized per feature on the training part. Families:
+``mlp`` 3 x 500 ReLU units, dropout 0.2 (Wang et al. 2017's MLP widths); ``cnn`` the
+zoo's default CNN (conv 32, 64 with max pooling, a dense head); ``fcn`` and
+``resnet1d`` as Wang et al. 2017; ``gru`` / ``lstm`` the zoo defaults (128 units, one
+layer, gradient norm clipped at 1); ``transformer`` with patch tokens of
+p = ⌈T/16⌉ steps (at most 16 tokens), mean pooling; ``transformer_rows`` the same
+Transformer reading one step per token (``tokens=rows``), to show what patches buy.
+Fawaz et al. trained far longer (FCN 2,000 epochs, ResNet 1,500, MLP 5,000) and kept
+the model with the lowest *training* loss, without a validation hold-out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import re
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from engine.cli import compose_config  # noqa: E402
+from engine.data.ucr import BUNDLED, MULTIVARIATE, archive_dir, read_ts  # noqa: E402
+from engine.errors import ConfigError  # noqa: E402
+from engine.run import train  # noqa: E402
+
+FAMILIES = {
+    "mlp": ["model=mlp", "model.hidden_size=500", "model.num_layers=3"],
+    "cnn": ["model=cnn"],
+    "fcn": ["model=fcn"],
+    "resnet1d": ["model=resnet1d"],
+    "gru": ["model=gru"],
+    "lstm": ["model=lstm"],
+    "transformer": ["model=transformer", "model.tokens=patches", "model.pooling=mean"],
+    "transformer_rows": ["model=transformer", "model.tokens=rows", "model.pooling=mean"],
+}
+DATASETS = ["GunPoint", "ItalyPowerDemand", "ArrowHead", "BasicMotions", "JapaneseVowels"]
+RECIPE = ["optim.lr=0.001", "trainer.batch_size=16", "trainer.patience=null"]
+DEFAULT_OUT = ROOT / "bench" / "ucr_runs.jsonl"
+BEGIN, END = "<!-- ucr:begin -->", "<!-- ucr:end -->"
+
+# Published test accuracies (%), each column's source in SOURCES. Fawaz et al.: mean over
+# their 10 runs (the std in brackets there is left out); "best deep" is the highest of
+# their nine networks (MLP, FCN, ResNet, Encoder, MCNN, t-LeNet, MCDCNN, Time-CNN,
+# TWIESN). 1-NN DTW: 1 − the error rate the archive lists. BasicMotions is in neither
+# source (it came with the 2018 UEA archive, after Fawaz et al.'s study).
+SOURCES = {
+    "Fawaz MLP": "Fawaz et al. 2019, github.com/hfawaz/dl-4-tsc results/results-uea-avg-std.csv "
+    "(UCR 2015 archive; GunPoint is 'Gun_Point' there) and results/results-mts-avg-std.csv "
+    "(JapaneseVowels, Baydogan's multivariate archive, same 270/370 split)",
+    "Fawaz FCN": "as Fawaz MLP",
+    "Fawaz ResNet": "as Fawaz MLP",
+    "Fawaz best deep": "as Fawaz MLP, the best of their nine networks (which one in brackets)",
+    "1-NN DTW": "the UCR archive 2018's DataSummary.csv, column 'DTW (w=100)' (full warping "
+    "window), as copied in github.com/Chang-George-Dong/TrojanTime DataSummary.csv",
+    "1-NN DTW (learned w)": "the same file, column 'DTW (learned_w)'",
+}
+PUBLISHED: dict[str, dict[str, float | str]] = {
+    "ArrowHead": {"Fawaz MLP": 77.8, "Fawaz FCN": 84.3, "Fawaz ResNet": 84.5,
+                  "Fawaz best deep": "84.5 (ResNet)", "1-NN DTW": 70.3,
+                  "1-NN DTW (learned w)": 80.0},
+    "GunPoint": {"Fawaz MLP": 92.7, "Fawaz FCN": 100.0, "Fawaz ResNet": 99.1,
+                 "Fawaz best deep": "100.0 (FCN)", "1-NN DTW": 90.7,
+                 "1-NN DTW (learned w)": 91.3},
+    "ItalyPowerDemand": {"Fawaz MLP": 95.4, "Fawaz FCN": 96.1, "Fawaz ResNet": 96.3,
+                         "Fawaz best deep": "96.5 (Encoder)", "1-NN DTW": 95.0,
+                         "1-NN DTW (learned w)": 95.5},
+    "OSULeaf": {"Fawaz MLP": 55.7, "Fawaz FCN": 97.7, "Fawaz ResNet": 97.9,
+                "Fawaz best deep": "97.9 (ResNet)", "1-NN DTW": 59.1,
+                "1-NN DTW (learned w)": 61.2},
+    "ACSF1": {"1-NN DTW": 64.0, "1-NN DTW (learned w)": 62.0},
+    "PickupGestureWiimoteZ": {"1-NN DTW": 66.0, "1-NN DTW (learned w)": 66.0},
+    "JapaneseVowels": {"Fawaz MLP": 97.6, "Fawaz FCN": 99.3, "Fawaz ResNet": 99.2,
+                       "Fawaz best deep": "99.3 (FCN)"},
+}  # fmt: skip
+
+
+def patch_size(dataset: str) -> int:
+    """⌈T/16⌉ steps per patch: at most 16 tokens for the longest series."""
+    folder = archive_dir() / dataset
+    cases, _, _ = read_ts(folder / f"{dataset}_TRAIN.ts")
+    return math.ceil(max(len(c) for c in cases) / 16)
+
+
+def overrides(dataset: str, family: str, seed: int, epochs: int) -> list[str]:
+    extra = [f"model.patch_size={patch_size(dataset)}"] if family == "transformer" else []
+    return [
+        "data=ucr",
+        f"data.params.name={dataset}",
+        *FAMILIES[family],
+        *extra,
+        *RECIPE,
+        f"trainer.max_epochs={epochs}",
+        f"seed={seed}",
+        "logger=none",
+        "trainer.progress_bar=false",
+    ]
+
+
+def done(out: Path) -> set[tuple[str, str, int, int]]:
+    if not out.is_file():
+        return set()
+    rows = [json.loads(line) for line in out.read_text().splitlines() if line.strip()]
+    return {(r["dataset"], r["family"], r["seed"], r["epochs"]) for r in rows}
+
+
+def run(args: argparse.Namespace) -> None:
+    jobs = [
+        (d, f, s) for s in args.seeds for d in args.datasets for f in args.families
+    ]  # seeds outermost: every pair gets seed 0 first
+    i, n = (int(v) for v in args.shard.split("/"))
+    finished = done(args.out)
+    for k, (dataset, family, seed) in enumerate(jobs):
+        if k % n != i or (dataset, family, seed, args.epochs) in finished:
+            continue
+        cfg = compose_config(overrides(dataset, family, seed, args.epochs))
+        start = time.perf_counter()
+        row = {"dataset": dataset, "family": family, "seed": seed, "epochs": args.epochs}
+        try:
+            with tempfile.TemporaryDirectory(prefix=f"ucr_{dataset}_{seed}_") as run_dir:
+                row["accuracy"] = train(cfg, Path(run_dir))["test"]["accuracy"]
+        except ConfigError as e:  # e.g. the MLP refuses padded series: say so in the table
+            row["refused"] = str(e)
+        row["seconds"] = round(time.perf_counter() - start, 1)
+        with args.out.open("a") as f:
+            f.write(json.dumps(row) + "\n")
+        print(json.dumps(row), flush=True)
+
+
+def cell(values: list[float]) -> str:
+    if not values:
+        return "–"
+    pct = [100 * v for v in values]
+    if len(pct) == 1:
+        return f"{pct[0]:.1f} (1)"
+    return f"{statistics.mean(pct):.1f} ± {statistics.stdev(pct):.1f} ({len(pct)})"
+
+
+def write(args: argparse.Namespace) -> None:
+    rows = [json.loads(line) for line in args.out.read_text().splitlines() if line.strip()]
+    datasets = [d for d in BUNDLED if any(r["dataset"] == d for r in rows)]
+    families = [f for f in FAMILIES if any(r["family"] == f for r in rows)]
+    epochs = sorted({r["epochs"] for r in rows})
+    lines = [
+        BEGIN,
+        "## UCR/UEA time-series classification, official splits (`bench/ucr.py`)",
+        "",
+        f"Test accuracy (%), mean ± std over the seeds that finished (their number in "
+        f"brackets), {', '.join(map(str, epochs))} epochs, recipe in `bench/ucr.py`'s "
+        "docstring. Published columns: see the sources under the table. "
+        "`python bench/ucr.py run` then `python bench/ucr.py write` reproduce it.",
+        "",
+        "| dataset | " + " | ".join(families) + " | best zoo | " + " | ".join(SOURCES) + " |",
+        "|---" * (len(families) + 2 + len(SOURCES)) + "|",
+    ]
+    for d in datasets:
+        mine = [r for r in rows if r["dataset"] == d]
+        accs = {
+            f: [r["accuracy"] for r in mine if r["family"] == f and "accuracy" in r]
+            for f in families
+        }
+        refused = {r["family"] for r in mine if "refused" in r}
+        means = {f: statistics.mean(v) for f, v in accs.items() if v}
+        best = max(means, key=means.get) if means else None
+        name = f"{d} (multivariate)" if d in MULTIVARIATE else d
+        published = [str(PUBLISHED.get(d, {}).get(s, "–")) for s in SOURCES]
+        best_cell = f"{best} {100 * means[best]:.1f}" if best else "–"
+        lines.append(
+            f"| {name} | "
+            + " | ".join("refused" if f in refused else cell(accs[f]) for f in families)
+            + f" | {best_cell} | "
+            + " | ".join(published)
+            + " |"
+        )
+    lines += ["", "Sources of the published columns:", ""]
+    lines += [*(f"- {k}: {v}." for k, v in SOURCES.items()), END]
+    results = ROOT / "RESULTS.md"
+    text = results.read_text()
+    section = "\n".join(lines)
+    if BEGIN in text:
+        text = re.sub(
+            re.escape(BEGIN) + ".*?" + re.escape(END), lambda _: section, text, flags=re.S
+        )
+    else:
+        text = text.rstrip("\n") + "\n\n" + section + "\n"
+    results.write_text(text)
+    print(section)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    r = sub.add_parser("run")
+    r.add_argument("--datasets", nargs="+", default=DATASETS, choices=BUNDLED)
+    r.add_argument("--families", nargs="+", default=list(FAMILIES), choices=list(FAMILIES))
+    r.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
+    r.add_argument("--epochs", type=int, default=100)
+    r.add_argument("--shard", default="0/1")
+    r.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    w = sub.add_parser("write")
+    w.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    args = parser.parse_args()
+    (run if args.command == "run" else write)(args)
+
+
+if __name__ == "__main__":
+    main()

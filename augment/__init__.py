@@ -47,9 +47,8 @@ import_submodules(__name__, __path__)
 
 
 def describe(name: str) -> str:
-    """The first line of an augment's docstring (for ``augment=list``)."""
-    doc = (AUGMENTS.get(name).__doc__ or "").strip()
-    return " ".join(doc.split("\n\n")[0].split())
+    """The first paragraph of an augment's docstring (for ``augment=list``)."""
+    return " ".join((AUGMENTS.get(name).__doc__ or "").split("\n\n")[0].split())
 
 
 __all__ = [

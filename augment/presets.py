@@ -23,6 +23,7 @@ Recipe = list[tuple[str, dict[str, Any]]]
 
 @register_augment("light", kinds=("image", "sequence"))
 def light(kind: str, shape: tuple[int, ...], hflip: bool = False) -> Recipe:
+    """Preset: a small affine (images); jitter and scaling (sequences)."""
     if kind == "sequence":
         return [("jitter", {"sigma": 0.03}), ("scaling", {"sigma": 0.1})]
     recipe: Recipe = [("affine", {"degrees": 10, "translate": 0.1, "scale": (0.9, 1.1)})]
@@ -31,6 +32,8 @@ def light(kind: str, shape: tuple[int, ...], hflip: bool = False) -> Recipe:
 
 @register_augment("strong", kinds=("image", "sequence"))
 def strong(kind: str, shape: tuple[int, ...], hflip: bool = False) -> Recipe:
+    """Preset: affine with shear, brightness and contrast, erasing (images); jitter,
+    scaling, time warp and crop-and-resize (sequences)."""
     if kind == "sequence":
         return [
             ("jitter", {"sigma": 0.05}),

@@ -90,20 +90,28 @@ def describe_augments() -> str:
 
 @torch.no_grad()
 def log_augmented(pipeline: augment.Pipeline, data: DataModule, logger: Any, step: int) -> None:
-    """TensorBoard picture ``augment/train``: the first training images in the top row
-    and two augmented draws of them below, in the data's raw units, so a user sees
-    what the model is fed. Drawn from a generator of its own: the run's draws are
-    the same with and without a logger."""
-    if not pipeline or data.spec.input_kind != "image" or not getattr(logger, "draws", False):
+    """TensorBoard picture ``augment/train``: the first training samples in the top row
+    and two augmented draws of them below, so a user sees what the model is fed.
+    Images are drawn in the data's raw units; sequences ``(T, F)`` as heat strips,
+    one row of pixels per feature, time across. Drawn from a generator of its own: the
+    run's draws are the same with and without a logger."""
+    kind = data.spec.input_kind
+    if not pipeline or kind not in ("image", "sequence") or not getattr(logger, "draws", False):
         return
-    from engine.report.pictures import image_grid  # drawing only when there is a picture
+    from engine.report.pictures import colorize, grid, image_grid  # only to draw
 
-    x, t = next(iter(data.batches("train", 8)))
+    x, _ = next(iter(data.batches("train", 8)))
     g = torch.Generator(device=x.device).manual_seed(0)
-    if pipeline.mixes:
-        t = torch.zeros(len(x), 1, device=x.device)  # the picture shows inputs only
-    rows = [x, *(pipeline.batch(x, t, g)[0] for _ in range(2))]
-    raw = data.unscale(torch.cat(rows))  # (3·8, C, H, W)
-    lo, hi = raw.amin(), raw.amax()
-    picture = image_grid((raw - lo) / (hi - lo).clamp_min(1e-12), per_row=len(x))
+    t = torch.zeros(len(x), 1, device=x.device)  # the picture shows inputs only
+    rows = torch.cat([x, *(pipeline.batch(x, t, g)[0] for _ in range(2))])  # (3·8, ...)
+    if kind == "image":
+        raw = data.unscale(rows)
+        lo, hi = raw.amin(), raw.amax()
+        picture = image_grid((raw - lo) / (hi - lo).clamp_min(1e-12), per_row=len(x))
+    else:
+        values = rows.transpose(1, 2).cpu().numpy()  # (3·8, T, F) -> (3·8, F, T)
+        lo, hi = float(values.min()), float(values.max())
+        tall = max(1, 16 // values.shape[1])  # pixel rows per feature: strips 16 px high
+        cells = [colorize(v, lo, hi).repeat(tall, axis=0) for v in values]
+        picture = grid([cells[i : i + len(x)] for i in range(0, len(cells), len(x))])
     logger.image("augment/train", picture, step)

@@ -122,14 +122,20 @@ def test_what_cannot_work_is_one_line(tmp_path, overrides, said):
     assert said in str(e.value) and "\n" not in str(e.value)
 
 
-def test_tensorboard_shows_original_and_augmented_samples(tmp_path):
-    cfg = compose_cfg(*FAST, "model.hidden_size=16", "augment=strong", "trainer.max_epochs=1")
+@pytest.mark.parametrize(
+    "overrides",
+    [["model.hidden_size=16", "augment=strong"], ["data=sine", "data.params.n_samples=200",
+                                                  "augment=jitter"]],
+    ids=["images", "sequences"],
+)  # fmt: skip
+def test_tensorboard_shows_original_and_augmented_samples(tmp_path, overrides):
+    cfg = compose_cfg(*FAST, *overrides, "trainer.max_epochs=1")
     save_config(cfg, tmp_path)
     train(cfg, tmp_path)
     events = EventAccumulator(str(tmp_path), size_guidance={"images": 0})
     events.Reload()
     (picture,) = events.Images("augment/train")
-    assert picture.step == 0 and picture.height > 2 * picture.width / 8  # three rows of 8
+    assert picture.step == 0 and picture.height >= 3 * 16  # three rows: original, 2 draws
 
 
 def test_augment_list_names_every_option():

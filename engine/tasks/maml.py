@@ -89,7 +89,7 @@ class MAML(Episodic):
 
     def __init__(
         self,
-        inner_lr: float = 0.4,
+        inner_lr: float = 0.1,
         inner_steps: int = 1,
         test_steps: int = 3,
         first_order: bool = False,

@@ -17,7 +17,17 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-COPIED = ("zoo", "losses", "optimizers", "engine", "configs", "tests", "train.py", "pyproject.toml")
+COPIED = (
+    "zoo",
+    "losses",
+    "optimizers",
+    "augment",
+    "engine",
+    "configs",
+    "tests",
+    "train.py",
+    "pyproject.toml",
+)
 NEW = {
     "model": "tiny",
     "loss": "focal",

@@ -27,6 +27,7 @@ Where it continues: the trainer calls :class:`World` at its few points of contac
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import datetime
 import os
@@ -63,6 +64,16 @@ def init_process_group() -> None:
     if torch.cuda.is_available():
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
     dist.init_process_group(backend=backend, timeout=datetime.timedelta(minutes=10))
+    # Leave the group before the interpreter ends: a group still alive then is torn
+    # down with gloo's threads running, and C++ aborts the rank ("terminate called
+    # without an active exception", SIGABRT) -- seen under load at the end of a job.
+    atexit.register(leave_process_group)
+
+
+def leave_process_group() -> None:
+    """Destroy this process's group (a local call: no other rank is waited for)."""
+    if dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def shared_run_dir(own: str | Path) -> Path:

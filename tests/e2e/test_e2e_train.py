@@ -29,8 +29,13 @@ def printed_metrics(line: str) -> dict[str, str]:
 
 def test_default_run_ends_with_test_metrics_run_dir_and_tensorboard(default_run):
     assert default_run.stderr.strip() == ""
-    test_line, dir_line, tb_line = last_lines(default_run.stdout, 3)
+    test_line, baseline_line, dir_line, tb_line = last_lines(default_run.stdout, 4)
     metrics = default_run.metrics()
+    # The trivial predictor's score on the same test split, beside the model's.
+    assert baseline_line.startswith("baseline (always the majority class ")
+    assert printed_metrics(baseline_line) == {
+        "accuracy": f"{metrics['baseline']['test']['accuracy']:.4f}"
+    }
 
     assert re.fullmatch(r"test \(best of 3 epochs, \d+ steps, \d+\.\ds\): .*", test_line)
     shown = printed_metrics(test_line)
@@ -103,8 +108,13 @@ def test_regression_on_diabetes_reports_mse_mae_r2(tmp_path_factory):
     assert "accuracy" not in test
     assert test["mse"] > 0 and test["mae"] > 0 and test["r2"] <= 1
 
-    test_line = last_lines(run.stdout, 3)[0]
+    tail = last_lines(run.stdout, 5)  # test, its units, baseline, run dir, tensorboard
+    test_line = tail[0]
     assert test_line.startswith("test (")
+    assert (
+        tail[1].strip() == "(loss on standardized targets; mse and mae in the targets' own units)"
+    )
+    assert tail[2].startswith("baseline (always the training targets' mean): ")
     shown = printed_metrics(test_line)
     for name in ("mse", "mae", "r2"):
         assert shown[name] == f"{test[name]:.4f}"

@@ -27,6 +27,7 @@ TAGS = {
     "val/accuracy",
     "test/loss",
     "test/accuracy",
+    "baseline/accuracy",  # the majority class on the test split
 }
 
 

@@ -155,14 +155,15 @@ def differing(a: dict[str, Any], b: dict[str, Any], ignore: tuple[str, ...] = ()
     return sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k) and k not in ignore)
 
 
-def data_difference(a: DictConfig, b: DictConfig) -> str | None:
+def data_difference(a: DictConfig, b: DictConfig, ignore: tuple[str, ...] = ()) -> str | None:
     """How two runs' data differ (``data.scale='minmax' there, 'standard' here``), or
-    None when they have the same data config and data seed: the same split."""
+    None when they have the same data config and data seed: the same split. Keys in
+    ``ignore`` may differ (``data.labels_per_class`` keeps val and test as they are)."""
     flat_a = flatten({"data": OmegaConf.to_container(a.data, resolve=True)})
     flat_b = flatten({"data": OmegaConf.to_container(b.data, resolve=True)})
     shown = [
         f"{k}={flat_a.get(k)!r} there, {flat_b.get(k)!r} here"
-        for k in differing(flat_a, flat_b)[:3]
+        for k in differing(flat_a, flat_b, ignore)[:3]
     ]
     if data_seed(a) != data_seed(b):
         shown.append(f"data seed {data_seed(a)} there, {data_seed(b)} here")
@@ -179,25 +180,40 @@ def load_other_run(run_dir: Path, checkpoint: str, device: torch.device) -> tupl
         set_rng_state(state)
 
 
+# Tasks whose model ends in a linear head over features: any such run is an encoder.
+HEADED_TASKS = ("classification", "regression")
+
+
 def backbone_of(cfg: DictConfig, device: torch.device) -> dict[str, Any]:
     """A model built on another run's (``model.run``, e.g. ``model=probe``): that run's
-    encoder as ``backbone`` and its ``latent_size``, checked to read the same data."""
+    encoder as ``backbone`` and its ``latent_size``, checked to read the same data.
+
+    The encoder is an autoencoder's or VAE's ``feature_extractor()``, or any classifier
+    or regressor with its head taken off (:func:`engine.transfer.without_head`): the
+    features its head read. The probe then trains under the run's transfer plan.
+    """
     run_dir = Path(str(cfg.model.run))
     source_cfg, source, _ = load_other_run(run_dir, cfg.model.get("checkpoint", "best"), device)
-    if "feature_extractor" not in zoo.model_capabilities(source_cfg.model.name):
+    if "feature_extractor" in zoo.model_capabilities(source_cfg.model.name):
+        backbone, latent_size = source.model.feature_extractor(), source.model.latent_size
+    elif source_cfg.task.name in HEADED_TASKS:
+        backbone, latent_size = transfer.without_head(source.model)
+    else:
         encoders = " or ".join(zoo.models_with("feature_extractor"))
         raise ConfigError(
-            f"model.run={run_dir} is a '{source_cfg.model.name}' run; model '{cfg.model.name}' "
-            f"needs the encoder of a run of model {encoders}"
+            f"model.run={run_dir} is a '{source_cfg.model.name}' run of task "
+            f"'{source_cfg.task.name}'; model '{cfg.model.name}' needs the encoder of a "
+            f"classifier or regressor run, or of a run of model {encoders}"
         )
-    differ = data_difference(source_cfg, cfg)
+    # The same split: labels_per_class leaves val and test as they are.
+    differ = data_difference(source_cfg, cfg, ignore=("data.labels_per_class",))
     if differ:
         raise ConfigError(
             f"model.run={run_dir} was trained on other data ({differ}); train "
             f"'{cfg.model.name}' on the same data, scaling and split, so its inputs look like "
             "the encoder's and its test split is one the encoder never saw"
         )
-    return {"backbone": source.model.feature_extractor(), "latent_size": source.model.latent_size}
+    return {"backbone": backbone, "latent_size": latent_size}
 
 
 def write_json(data: dict[str, Any], path: Path) -> None:
@@ -276,9 +292,10 @@ def make_trainer(cfg: DictConfig, run_dir: str | Path) -> tuple[Trainer, Built]:
 
     steps_per_epoch = data.num_batches("train", trainer_cfg.batch_size)
     groups = built.task.optimizer_groups(model)
-    plan = transfer.prepare(
-        cfg.get("transfer"), model, cfg.model.name, data, trainer_cfg.max_epochs, cfg.resume
-    )
+    node = cfg.get("transfer")
+    if cfg.model.get("run"):  # model=probe: another run's encoder, frozen by the same plan
+        node = transfer.probe_options(node, cfg.model)
+    plan = transfer.prepare(node, model, cfg.model.name, data, trainer_cfg.max_epochs, cfg.resume)
     if plan is not None and len(groups) > 1:
         raise ConfigError(
             f"transfer trains one network; task '{built.task.name}' trains {len(groups)} "

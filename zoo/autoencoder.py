@@ -29,8 +29,9 @@ activation: the loss decides whether they are logits or values.
   toward the prior, so decoding z ~ N(0, I) gives new samples, which a plain
   autoencoder's scattered codes cannot. The encoder outputs log σ² rather than σ:
   any real number is valid, and exp keeps σ positive.
-* ``model=probe``: a classifier on the frozen encoder of a trained autoencoder or
-  VAE run, to measure how good its codes are (:class:`Probe`).
+* ``model=probe``: a classifier on the frozen encoder of a trained run (an autoencoder's
+  or VAE's, or any classifier's minus its head), to measure how good its features
+  are (:class:`Probe`).
 
 Default sizes suit the 8x8 digits (F = 64): an MLP 64 -> 256 -> 128 -> Z and back,
 Z = 16 for the autoencoder (a quarter of the pixels) and Z = 8 for the VAE, whose KL
@@ -42,7 +43,8 @@ give it its own (experiment=autoencoder_digits_conv: ``widths=[32, 64]``).
 Where it continues: the training step and the ELBO (reconstruction + β·KL) live in
 engine/tasks/generative.py (``task=reconstruction``), the KL term in
 losses/divergence.py (:func:`~losses.divergence.gaussian_kl`); a probe's encoder is
-loaded from its run by engine/run.py (``backbone_of``); sample.py decodes codes and
+loaded from its run by engine/run.py (``backbone_of``) and frozen by the transfer plan
+(engine/transfer/plan.py); sample.py decodes codes and
 prior draws (engine/report/sampling.py).
 """
 

@@ -21,7 +21,7 @@ from typing import Any
 
 from torch import nn
 
-from engine.transfer.layers import head_of, layer_of, layers
+from engine.transfer.layers import head_of, layer_of, layers, without_head
 from engine.transfer.plan import Plan, TransferConfig
 from engine.transfer.weights import LoadReport, Source, load_by_name, read_source, start_from
 
@@ -31,6 +31,17 @@ STRATEGIES = ("none", "feature_extraction", "finetune", "gradual")
 def list_strategies() -> list[str]:
     """The ``transfer`` config group's options."""
     return sorted(STRATEGIES)
+
+
+def probe_options(node: Any, model_node: Any) -> dict[str, Any]:
+    """The transfer options of ``model=probe``: its ``head`` is the new part, and its
+    ``freeze`` (default true) freezes everything else, as feature extraction does."""
+    options = dict(node or {})
+    options["head"] = "head"
+    options["freeze_backbone"] = bool(model_node.get("freeze", True)) or bool(
+        options.get("freeze_backbone")
+    )
+    return options
 
 
 def prepare(
@@ -67,6 +78,8 @@ __all__ = [
     "list_strategies",
     "load_by_name",
     "prepare",
+    "probe_options",
     "read_source",
     "start_from",
+    "without_head",
 ]

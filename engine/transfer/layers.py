@@ -72,3 +72,18 @@ def matched(model: nn.Module, patterns: list[str], what: str) -> set[str]:
             )
         picked |= hits
     return picked
+
+
+def without_head(model: nn.Module) -> tuple[nn.Module, int]:
+    """``model`` with its linear head (:func:`head_of`) replaced by the identity: a
+    feature extractor x -> ``(B, Z)``; and Z, the head's input width."""
+    name = head_of(model)
+    head = model.get_submodule(name)
+    if not isinstance(head, nn.Linear):
+        raise ConfigError(
+            f"the model's head {name} is a {type(head).__name__}, not a Linear layer: its "
+            "features have no single width to build a new head on"
+        )
+    parent, _, leaf = name.rpartition(".")
+    setattr(model.get_submodule(parent) if parent else model, leaf, nn.Identity())
+    return model, head.in_features

@@ -268,10 +268,27 @@ def test_discriminator_optimizer_from_values_alone_is_optims_with_them(tmp_path)
     assert isinstance(d, torch.optim.Adam) and d.param_groups[0]["lr"] == 0.0005
 
 
+def test_probe_on_a_classifier_reads_the_features_its_head_read(tmp_path):
+    # Any classifier is an encoder: its head comes off, a new one trains on the frozen rest.
+    train(compose_cfg(*QUIET, "trainer.max_epochs=2", "model.hidden_size=16"), tmp_path / "mlp")
+    _, mlp, _ = load_run(tmp_path / "mlp")
+    probe = ["model=probe", f"model.run={tmp_path / 'mlp'}", "data.labels_per_class=5"]
+    trainer, built = make_trainer(compose_cfg(*QUIET, *probe), tmp_path / "probe")
+    assert built.model.latent_size == 16 and isinstance(
+        built.model.backbone.head, torch.nn.Identity
+    )
+    trained = [p for g in trainer.optimizer.param_groups for p in g["params"]]
+    assert {id(p) for p in trained} == {id(p) for p in built.model.head.parameters()}
+    trainer.fit()
+    source = mlp.model.state_dict()
+    for key, value in built.model.backbone.state_dict().items():
+        assert torch.equal(value, source[key]), key  # weights and batch norm statistics
+
+
 def test_probe_on_a_run_without_an_encoder_is_one_line(tmp_path):
-    train(compose_cfg(*QUIET, "trainer.max_epochs=1"), tmp_path / "mlp")
-    cfg = compose_cfg(*QUIET, "model=probe", f"model.run={tmp_path / 'mlp'}")
-    with pytest.raises(ConfigError, match="is a 'mlp' run; model 'probe' needs the encoder"):
+    train(compose_cfg(*QUIET, *GAN, "trainer.max_epochs=1"), tmp_path / "gan")
+    cfg = compose_cfg(*QUIET, "model=probe", f"model.run={tmp_path / 'gan'}")
+    with pytest.raises(ConfigError, match="is a 'gan' run of task 'adversarial'; model 'probe'"):
         make_trainer(cfg, tmp_path / "probe")
 
 

@@ -8,7 +8,7 @@
 Reads each run's .hydra/config.yaml and checkpoints/<checkpoint>.pt, rebuilds the
 data split and the model, prints a report (per-class precision, recall and F1,
 top-k accuracy, ROC AUC, average precision; or MSE, MAE, RMSE, R²) and writes
-metrics.json, predictions.npz and the figures to <run_dir>/eval (or out_dir).
+metrics.json, predictions.npz and the figures to <run_dir>/eval/<split> (or out_dir).
 """
 
 from __future__ import annotations
@@ -37,12 +37,13 @@ from engine.cli import (
 log = logging.getLogger("evaluate")
 
 
-def eval_dir(run_dir: str | None, out_dir: str | None) -> str:
-    """Where results go: out_dir, else <run_dir>/eval, else a new ensembles/ folder."""
+def eval_dir(run_dir: str | None, out_dir: str | None, split: str = "test") -> str:
+    """Where results go: out_dir, else <run_dir>/eval/<split> (a val evaluation beside
+    the test one, not over it), else a new ensembles/ folder."""
     if out_dir:
         return out_dir
     if run_dir:
-        return f"{run_dir}/eval"
+        return f"{run_dir}/eval/{split}"
     return time.strftime("ensembles/%Y-%m-%d/%H-%M-%S")
 
 
@@ -71,6 +72,10 @@ def main(cfg: DictConfig) -> None:
         export=cfg.export,
         pictures=cfg.pictures,
     )
+    if cfg.run_dir and cfg.pictures:  # each epoch's train and val metrics, one chart each
+        from engine.history import draw_learning_curves
+
+        draw_learning_curves(Path(cfg.run_dir), out_dir / "learning_curves.png")
     report = result["report"]
     if result.get("generative"):  # the task's metrics, printed below
         lines = []
@@ -97,6 +102,9 @@ def main(cfg: DictConfig) -> None:
             f"{onnx['max_abs_diff']:.1e}\n"
             f"its inputs: {onnx['preprocessing']}"
         )
+    figures = sorted(out_dir.glob("*.png"))
+    if figures:
+        lines.append(f"figures: {' '.join(display_path(f) for f in figures)}")
     lines.append(f"wrote {display_path(out_dir / 'metrics.json')}")
     log.info("\n".join(lines))
 
@@ -112,7 +120,7 @@ def expand_runs(value: Any) -> list[str]:
 
 
 def check_run_dirs(args: list[str]) -> None:
-    """Fail before Hydra starts (and creates <run_dir>/eval) if a run_dir is not a run."""
+    """Fail before Hydra starts (and creates <run_dir>/eval/<split>) if a run_dir is not a run."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
     single = [a.split("=", 1)[1] for a in args if a.startswith("run_dir=")]

@@ -46,6 +46,8 @@ from engine.compilation import compiled
 from engine.data import DataModule, Inputs, batch_slices, call_model
 from engine.distributed import World
 from engine.errors import ConfigError, TrainingError
+from engine.history import FILE as HISTORY_FILE
+from engine.history import write_history
 from engine.precision import Precision, check_precision, precision_name
 from engine.tasks import Task, flatten_steps
 from zoo.sequence import as_sequence, detach_state
@@ -193,6 +195,8 @@ class Trainer:
         self._best_saved = True  # whether best.pt holds them already
         self._last_save = time.monotonic()
         self._logged_lr: dict[str, float] = {}  # TensorBoard tag -> the rate last drawn
+        # One row per finished epoch, saved in last.pt and written to history.csv.
+        self.history: list[dict[str, float]] = []
         # Called with the (0-based) epoch before it trains, e.g. transfer's unfreezing.
         self.epoch_hooks: list[Callable[[int], None]] = []
         # Called with the number of finished epochs and their validation metrics, after
@@ -534,6 +538,10 @@ class Trainer:
         for split, metrics in (("train", train), ("val", val)):
             scalars.update({f"{split}/{name}": value for name, value in metrics.items()})
         self.logger.scalars(scalars, self.step)
+        lr = self.optimizer.param_groups[0]["lr"]
+        self.history.append({"epoch": self.epoch, "step": self.step, "lr": lr, **scalars})
+        if self.world.main:  # one file for the job (rank 0 writes, as for the rest)
+            write_history(self.history, self.checkpoint_dir.parent / HISTORY_FILE)
 
     def _diverged(
         self,
@@ -611,6 +619,7 @@ class Trainer:
             "schedulers": {k: sched.state_dict() for k, sched in self.schedulers.items()},
             "rng": rng_state(),
             "task": self.task.state_dict(),  # e.g. an EMA teacher
+            "history": self.history,
             "counters": {
                 "epoch": self.epoch,
                 "step": self.step,
@@ -642,6 +651,7 @@ class Trainer:
         set_rng_state(ranks["rng"][self.world.rank])
         self.task.load_state_dict(state.get("task", {}))
         self.precision.load_state_dict(state.get("precision", {}))
+        self.history = list(state.get("history", []))  # what came after it is dropped
         for key, value in state["counters"].items():
             setattr(self, key, value)
 

@@ -22,7 +22,7 @@ def test_evaluate_reproduces_the_training_test_metrics(tmp_path_factory, tmp_pat
     assert proc.stderr.strip() == ""
 
     expected = trained.metrics()
-    result = read_json(run / "eval" / "metrics.json")
+    result = read_json(run / "eval" / "test" / "metrics.json")
     assert (result["split"], result["checkpoint"]) == ("test", "best")
     assert result["epoch"] == expected["best_epoch"]
     assert result["test"] == expected["test"]  # bit for bit, not approximately
@@ -33,7 +33,7 @@ def test_evaluate_reproduces_the_training_test_metrics(tmp_path_factory, tmp_pat
         assert f"{key}={value:.4f}" in metrics_line
     assert wrote_line.startswith("wrote ")
     written = Path(wrote_line.removeprefix("wrote "))
-    assert (ROOT / written).resolve() == (run / "eval" / "metrics.json").resolve()
+    assert (ROOT / written).resolve() == (run / "eval" / "test" / "metrics.json").resolve()
 
 
 def test_evaluate_needs_only_the_run_directory_from_anywhere(tmp_path_factory, tmp_path):
@@ -48,8 +48,8 @@ def test_evaluate_needs_only_the_run_directory_from_anywhere(tmp_path_factory, t
 
     proc = run_script("evaluate.py", f"run_dir={run}", cwd=cwd)
     assert proc.returncode == 0, proc.stderr
-    assert read_json(run / "eval" / "metrics.json")["test"] == trained.metrics()["test"]
-    assert f"wrote {run / 'eval' / 'metrics.json'}" in proc.stdout
+    assert read_json(run / "eval" / "test" / "metrics.json")["test"] == trained.metrics()["test"]
+    assert f"wrote {run / 'eval' / 'test' / 'metrics.json'}" in proc.stdout
     assert list(cwd.iterdir()) == [], "evaluate.py wrote into the working directory"
 
 
@@ -59,11 +59,24 @@ def test_evaluate_writes_the_report_files_and_exports_onnx(tmp_path_factory, tmp
     assert proc.returncode == 0, proc.stderr
     assert "precision" in proc.stdout and "macro avg" in proc.stdout  # the report table
     assert "onnxruntime matches PyTorch within" in proc.stdout
-    result = read_json(run / "eval" / "metrics.json")
+    result = read_json(run / "eval" / "test" / "metrics.json")
     assert result["onnx"]["max_abs_diff"] <= 1e-4
     assert (run / "model.onnx").is_file()
     for name in ("predictions.npz", "confusion_matrix.png", "roc.png", "precision_recall.png"):
-        assert (run / "eval" / name).is_file(), name
+        assert (run / "eval" / "test" / name).is_file(), name
+    figures = next(line for line in proc.stdout.splitlines() if line.startswith("figures: "))
+    assert str(run / "eval" / "test" / "roc.png") in figures.split()
+
+
+def test_a_val_evaluation_goes_beside_the_test_one(tmp_path_factory, tmp_path):
+    run = copy_run(shared_run(tmp_path_factory, "default"), tmp_path / "run")
+    (run / "eval" / "test").mkdir(parents=True)
+    (run / "eval" / "test" / "metrics.json").write_text("{}")  # an earlier test evaluation
+    proc = run_script("evaluate.py", f"run_dir={run}", "split=val", "pictures=false")
+    assert proc.returncode == 0, proc.stderr
+    assert read_json(run / "eval" / "val" / "metrics.json")["split"] == "val"
+    assert (run / "eval" / "test" / "metrics.json").read_text() == "{}"
+    assert f"wrote {run / 'eval' / 'val' / 'metrics.json'}" in proc.stdout
 
 
 def test_evaluate_an_ensemble_from_the_command_line(tmp_path_factory, tmp_path):

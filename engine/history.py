@@ -1,0 +1,101 @@
+"""A run's history without TensorBoard: ``history.csv`` and its learning curves.
+
+Keras' ``fit`` returns a ``History`` (each epoch's metrics); lightning-hydra-template
+writes a CSV. The trainer keeps one row per finished epoch (``epoch``, ``step``, the
+first optimizer's ``lr`` at the epoch's end, and every ``train/*`` and ``val/*``
+metric it logs) in its checkpoints, so a resumed run's history continues exactly,
+and writes them to ``<run_dir>/history.csv`` after every epoch.
+
+The learning curves draw each metric's train and validation values on one chart, the
+picture of over- and underfitting (the validation loss turning up while the training
+loss keeps falling)::
+
+    python -m engine.history <run_dir>     # writes <run_dir>/learning_curves.png
+
+``python evaluate.py run_dir=<dir>`` draws them too, beside its other figures.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+FILE = "history.csv"
+
+
+def write_history(rows: list[dict[str, float]], path: Path) -> None:
+    """The rows as CSV (columns in the order first seen; a metric an epoch lacks is
+    empty), written atomically like checkpoints."""
+    columns: list[str] = []
+    for row in rows:
+        columns += [k for k in row if k not in columns]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    with tmp.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)
+    os.replace(tmp, path)
+
+
+def read_history(path: Path) -> dict[str, np.ndarray]:
+    """``history.csv`` as one float array per column (NaN where a value is missing)."""
+    with Path(path).open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    columns = list(rows[0]) if rows else []
+    return {c: np.array([float(r[c]) if r[c] else math.nan for r in rows]) for c in columns}
+
+
+def learning_curves_figure(history: dict[str, np.ndarray]) -> Any:
+    """One chart per metric (loss first), its train and val values against the epoch."""
+    from engine.report.plots import _pyplot
+
+    plt = _pyplot()
+    names = sorted(
+        {c.split("/", 1)[1] for c in history if c.startswith(("train/", "val/"))},
+        key=lambda n: (n != "loss", n),
+    )
+    fig, axes = plt.subplots(
+        1, max(len(names), 1), figsize=(4.5 * max(len(names), 1), 3.6), dpi=80, squeeze=False
+    )
+    epoch = history.get("epoch", np.arange(1, 1 + len(next(iter(history.values()), []))))
+    for ax, name in zip(axes[0], names, strict=False):
+        for split, style in (("train", "-"), ("val", "--")):
+            values = history.get(f"{split}/{name}")
+            if values is not None:
+                ax.plot(epoch, values, style, marker=".", label=split)
+        ax.set(title=name, xlabel="epoch")
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.suptitle("learning curves: train and validation, per epoch")
+    fig.tight_layout()
+    return fig
+
+
+def draw_learning_curves(run_dir: Path, out: Path) -> Path | None:
+    """Draw ``<run_dir>/history.csv`` to ``out`` (a PNG); None when there is no history."""
+    from engine.report.plots import save_figure
+
+    path = Path(run_dir) / FILE
+    if not path.is_file():
+        return None
+    history = read_history(path)
+    if not history or len(next(iter(history.values()))) == 0:
+        return None
+    save_figure(learning_curves_figure(history), out)
+    return out
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2 or not (Path(sys.argv[1]) / FILE).is_file():
+        print("error: give a run directory that holds history.csv: python -m engine.history <dir>")
+        raise SystemExit(2)
+    drawn = draw_learning_curves(Path(sys.argv[1]), Path(sys.argv[1]) / "learning_curves.png")
+    print(f"wrote {drawn}" if drawn else "error: history.csv holds no epoch yet")
+    raise SystemExit(0 if drawn else 2)

@@ -27,7 +27,11 @@ def test_evaluate_reproduces_the_training_test_metrics(tmp_path_factory, tmp_pat
     assert result["epoch"] == expected["best_epoch"]
     assert result["test"] == expected["test"]  # bit for bit, not approximately
 
-    metrics_line, wrote_line = last_lines(proc.stdout, 2)
+    metrics_line, figures_line, wrote_line = last_lines(proc.stdout, 3)
+    assert figures_line.startswith("figures: ")
+    figures = figures_line.removeprefix("figures: ").split()
+    assert figures and all((ROOT / f).resolve().parent == run / "eval" / "test" for f in figures)
+    assert all((ROOT / f).exists() for f in figures)
     assert metrics_line.startswith(f"test (best checkpoint, epoch {expected['best_epoch']}): ")
     for key, value in expected["test"].items():
         assert f"{key}={value:.4f}" in metrics_line

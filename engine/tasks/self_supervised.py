@@ -85,8 +85,24 @@ class Representation(Task):
     def mark_epoch(self, trainer: Any) -> None:
         self._epoch, self._in_training = trainer.epoch + 1, True
 
-    def pretext_loss(self, model: nn.Module, data: DataModule, split: str) -> float:
+    def batch_loss(self, model: nn.Module, x: Any, generator: torch.Generator | None) -> Tensor:
+        """The pretext loss of one batch, its randomness (masks, views) drawn from
+        ``generator`` (None: the global RNG, in training)."""
         raise NotImplementedError
+
+    def eval_generator(self, device: torch.device) -> torch.Generator:
+        """The fixed draws of evaluation: the same masks or views at every epoch."""
+        return torch.Generator(device=device).manual_seed(EVAL_SEED)
+
+    def pretext_loss(self, model: nn.Module, data: DataModule, split: str) -> float:
+        """The batch loss's mean over a split, in eval mode, from fixed draws."""
+        generator = self.eval_generator(data.device)
+        total, n = 0.0, 0
+        with eval_mode(model):
+            for x, t in data.batches(split, 4096):
+                total += self.batch_loss(model, x, generator).item() * len(t)
+                n += len(t)
+        return total / n
 
     @torch.inference_mode()
     def evaluate(
@@ -213,9 +229,10 @@ class Masked(Representation):
         tokenize = getattr(model, "tokenize", as_sequence)
         return tokenize(x)
 
-    def masked_loss(
+    def batch_loss(
         self, model: nn.Module, x: Any, generator: torch.Generator | None = None
     ) -> Tensor:
+        """L on the hidden positions of one batch, with a fresh mask."""
         x, lengths = x if isinstance(x, tuple) else (x, None)
         mask = draw_mask(x, self.input_kind, self.mask_ratio, self.patch_size, lengths, generator)
         visible = x.masked_fill(mask, 0.0)
@@ -228,18 +245,12 @@ class Masked(Representation):
 
     def training_step(self, trainer: Any, x: Any, t: Tensor) -> Step:
         self.mark_epoch(trainer)
-        loss = self.masked_loss(trainer.model, x)
+        loss = self.batch_loss(trainer.model, x)
         trainer.update("model", loss)
         return Step({"loss": loss})
 
-    def pretext_loss(self, model: nn.Module, data: DataModule, split: str) -> float:
-        generator = torch.Generator().manual_seed(EVAL_SEED)
-        total, n = 0.0, 0
-        with eval_mode(model):
-            for x, t in data.batches(split, 4096):
-                total += self.masked_loss(model, x, generator).item() * len(t)
-                n += len(t)
-        return total / n
+    def eval_generator(self, device: torch.device) -> torch.Generator:
+        return torch.Generator().manual_seed(EVAL_SEED)  # masks are drawn on the CPU
 
 
 def replace_module(model: nn.Module, old: nn.Module, new: nn.Module) -> None:
@@ -281,7 +292,7 @@ class TwoViews(Representation):
     def output_size(self, spec: DataSpec) -> int:
         return self.dim
 
-    def views_loss(self, model: nn.Module, x: Tensor, generator: torch.Generator | None) -> Tensor:
+    def batch_loss(self, model: nn.Module, x: Tensor, generator: torch.Generator | None) -> Tensor:
         if self.pipeline:
             v1, v2 = self.pipeline(x, generator), self.pipeline(x, generator)
         else:  # a loaded run evaluated without its pipeline: the inputs themselves
@@ -292,18 +303,9 @@ class TwoViews(Representation):
     def training_step(self, trainer: Any, x: Any, t: Tensor) -> Step:
         self.mark_epoch(trainer)
         self.pipeline = trainer.augment
-        loss = self.views_loss(trainer.model, x, trainer.augment_generator)
+        loss = self.batch_loss(trainer.model, x, trainer.augment_generator)
         trainer.update("model", loss)
         return Step({"loss": loss})
-
-    def pretext_loss(self, model: nn.Module, data: DataModule, split: str) -> float:
-        generator = torch.Generator(device=data.device).manual_seed(EVAL_SEED)
-        total, n = 0.0, 0
-        with eval_mode(model):
-            for x, t in data.batches(split, 4096):
-                total += self.views_loss(model, x, generator).item() * len(t)
-                n += len(t)
-        return total / n
 
 
 @TASKS.register("simclr")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 from conftest import FAST, compose_cfg, train_run
-from resume_checks import Killed, assert_same_training_state, kill_after_epoch_log
+from resume_checks import check_resume_after_kill
 from torch import nn
 
 from engine.errors import ConfigError
@@ -64,10 +64,10 @@ def test_masked_loss_counts_only_hidden_positions() -> None:
     mask = draw_mask(x, "image", 0.5, 2, generator=torch.Generator().manual_seed(7))
     wrong = x + 5.0
     model = Echo(torch.where(mask, x, wrong))
-    loss = task.masked_loss(model, x, torch.Generator().manual_seed(7))
+    loss = task.batch_loss(model, x, torch.Generator().manual_seed(7))
     assert loss.item() == 0.0
     model = Echo(wrong)
-    loss = task.masked_loss(model, x, torch.Generator().manual_seed(7))
+    loss = task.batch_loss(model, x, torch.Generator().manual_seed(7))
     assert loss.item() == pytest.approx(25.0)  # (5)² on each hidden position
     loss.backward()
     grad = model.out.grad
@@ -97,16 +97,7 @@ def test_masked_on_a_sequence_regression_has_no_probe(tmp_path) -> None:
 def test_masked_resume_after_a_kill_continues_exactly(tmp_path, monkeypatch) -> None:
     common = [*QUIET, "task=masked", "loss=mse", "model=cnn", "trainer.max_epochs=3",
               "trainer.checkpoint_interval_s=0", "task.probe_every=1"]  # fmt: skip
-    straight = train(compose_cfg(*common), tmp_path / "a")
-    trainer, _ = make_trainer(compose_cfg(*common), tmp_path / "b")
-    kill_after_epoch_log(trainer, 3, monkeypatch)
-    with pytest.raises(Killed):
-        trainer.fit()
-    resumed = train(compose_cfg(*common, "resume=true"), tmp_path / "b")
-    assert resumed["test"] == straight["test"]
-    a = torch.load(tmp_path / "a/checkpoints/last.pt", weights_only=True)
-    b = torch.load(tmp_path / "b/checkpoints/last.pt", weights_only=True)
-    assert_same_training_state(a, b)
+    check_resume_after_kill(common, tmp_path, monkeypatch, 3)
 
 
 def test_probes_during_training_are_logged_every_few_epochs(tmp_path) -> None:
@@ -154,16 +145,7 @@ LOSS = {"simclr": "nt_xent", "vicreg": "vicreg"}
 def test_two_view_resume_after_a_kill_continues_exactly(task, tmp_path, monkeypatch) -> None:
     common = [*QUIET, f"task={task}", f"loss={LOSS[task]}", "model=cnn", "augment=strong",
               "trainer.max_epochs=2", "trainer.checkpoint_interval_s=0"]  # fmt: skip
-    straight = train(compose_cfg(*common), tmp_path / "a")
-    trainer, _ = make_trainer(compose_cfg(*common), tmp_path / "b")
-    kill_after_epoch_log(trainer, 2, monkeypatch)
-    with pytest.raises(Killed):
-        trainer.fit()
-    resumed = train(compose_cfg(*common, "resume=true"), tmp_path / "b")
-    assert resumed["test"] == straight["test"]
-    a = torch.load(tmp_path / "a/checkpoints/last.pt", weights_only=True)
-    b = torch.load(tmp_path / "b/checkpoints/last.pt", weights_only=True)
-    assert_same_training_state(a, b)
+    check_resume_after_kill(common, tmp_path, monkeypatch, 2)
 
 
 @pytest.mark.parametrize("task", ["simclr", "vicreg"])

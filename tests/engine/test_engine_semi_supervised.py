@@ -6,12 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 from conftest import compose_cfg
-from resume_checks import (
-    Killed,
-    assert_bitwise_equal,
-    assert_same_training_state,
-    kill_after_epoch_log,
-)
+from resume_checks import assert_bitwise_equal, check_resume_after_kill
 from torch import nn
 
 from engine.errors import ConfigError
@@ -124,18 +119,10 @@ def test_semi_supervised_task_trains_and_reports_its_pseudo_labels(task, tmp_pat
 def test_semi_supervised_resume_after_a_kill_continues_exactly(task, tmp_path, monkeypatch):
     common = [*QUIET, f"task={task}", "data.labels_per_class=5", "model=cnn", "task.mu=2",
               "trainer.max_epochs=3", "trainer.checkpoint_interval_s=0"]  # fmt: skip
-    straight = train(compose_cfg(*common), tmp_path / "a")
-    trainer, _ = make_trainer(compose_cfg(*common), tmp_path / "b")
-    kill_after_epoch_log(trainer, 3, monkeypatch)
-    with pytest.raises(Killed):
-        trainer.fit()
-    resumed = train(compose_cfg(*common, "resume=true"), tmp_path / "b")
-    assert resumed["test"] == straight["test"]
-    a = torch.load(tmp_path / "a/checkpoints/last.pt", weights_only=True)
-    b = torch.load(tmp_path / "b/checkpoints/last.pt", weights_only=True)
-    assert_same_training_state(a, b)
-    assert_bitwise_equal(a["task"], b["task"]) if a["task"] else None
+    a, b = check_resume_after_kill(common, tmp_path, monkeypatch, 3)
     assert bool(a["task"]) == (task == "mean_teacher")  # the teacher is in the checkpoint
+    if a["task"]:
+        assert_bitwise_equal(a["task"], b["task"])
 
 
 @pytest.mark.parametrize("task", SEMI)
@@ -173,16 +160,7 @@ def test_fixmatch_resume_after_a_kill_continues_exactly(tmp_path, monkeypatch) -
     common = [*QUIET, "task=fixmatch", "data.labels_per_class=5", "model=cnn", "task.mu=2",
               "augment=strong", "trainer.max_epochs=2",
               "trainer.checkpoint_interval_s=0"]  # fmt: skip
-    straight = train(compose_cfg(*common), tmp_path / "a")
-    trainer, _ = make_trainer(compose_cfg(*common), tmp_path / "b")
-    kill_after_epoch_log(trainer, 2, monkeypatch)
-    with pytest.raises(Killed):
-        trainer.fit()
-    resumed = train(compose_cfg(*common, "resume=true"), tmp_path / "b")
-    assert resumed["test"] == straight["test"]
-    a = torch.load(tmp_path / "a/checkpoints/last.pt", weights_only=True)
-    b = torch.load(tmp_path / "b/checkpoints/last.pt", weights_only=True)
-    assert_same_training_state(a, b)
+    check_resume_after_kill(common, tmp_path, monkeypatch, 2)
 
 
 def test_fixmatch_without_augmentation_is_one_line(tmp_path) -> None:

@@ -82,19 +82,6 @@ def check_resume_after_kill(common: list[str], tmp_path, monkeypatch, epoch: int
     """Train the config of overrides ``common`` straight through (run a), and again
     killed after epoch ``epoch`` has logged, then resumed (run b): both end with the same
     test metrics and training state. Returns their ``last.pt`` states (a, b)."""
-    import pytest
-    from conftest import compose_cfg
-
-    from engine.run import make_trainer, train
-
-    straight = train(compose_cfg(*common), tmp_path / "a")
-    trainer, _ = make_trainer(compose_cfg(*common), tmp_path / "b")
-    kill_after_epoch_log(trainer, epoch, monkeypatch)
-    with pytest.raises(Killed):
-        trainer.fit()
-    resumed = train(compose_cfg(*common, "resume=true"), tmp_path / "b")
+    straight, resumed, a, b = killed_and_resumed(common, tmp_path, monkeypatch, epoch)
     assert resumed["test"] == straight["test"]
-    a = torch.load(tmp_path / "a/checkpoints/last.pt", weights_only=True)
-    b = torch.load(tmp_path / "b/checkpoints/last.pt", weights_only=True)
-    assert_same_training_state(a, b)
     return a, b

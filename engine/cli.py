@@ -28,7 +28,7 @@ import yaml
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from engine.errors import ZooError
+from engine.errors import ZooError, error_line
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 _PLAIN = re.compile(r"[A-Za-z0-9_\-]+")
@@ -37,7 +37,7 @@ log = logging.getLogger("engine")
 
 def fail(message: str, code: int = 2) -> None:
     """Print ``error: message`` as one line on stderr and exit non-zero."""
-    print(f"error: {message}", file=sys.stderr, flush=True)
+    print(error_line(message), file=sys.stderr, flush=True)
     raise SystemExit(code)
 
 

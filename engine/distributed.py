@@ -31,7 +31,11 @@ import atexit
 import contextlib
 import datetime
 import os
+import signal
 import socket
+import sys
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -41,7 +45,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from engine.errors import ConfigError, TrainingError
+from engine.errors import ConfigError, TrainingError, error_line
 from engine.sync_batchnorm import convert_sync_batchnorm
 
 
@@ -106,9 +110,14 @@ class World:
     def __init__(self, size: int = 1, rank: int = 0) -> None:
         self.size, self.rank = size, rank
         self._where: list[tuple[str, int]] = [(socket.gethostname(), os.getpid())]
+        self._guarded = 0  # how deep this rank is in guard(): training or a collective
+        self._report = threading.RLock()  # one line per rank, from whichever path is first
+        self._reported = False
         if size > 1:  # where each rank runs, to name the one that ends early
             self._where = [("", 0)] * size
             dist.all_gather_object(self._where, (socket.gethostname(), os.getpid()))
+            signal.signal(signal.SIGTERM, self._on_sigterm)
+            threading.Thread(target=self._watch, name="rank-watch", daemon=True).start()
 
     @classmethod
     def from_config(cls, strategy: str, device: torch.device) -> World:
@@ -233,25 +242,75 @@ class World:
         """Around training: a rank that ended (killed, crashed, out of memory) makes the
         others' next collective fail (DDP's gradient all-reduce, gloo's "Connection
         reset by peer"); this turns that into one line naming the rank, and the job
-        ends (torchrun stops every rank once one has failed) instead of hanging."""
+        ends (torchrun stops every rank once one has failed) instead of hanging. Where
+        no error comes (a collective still waiting), :meth:`_watch` writes the line."""
+        self._guarded += 1
         try:
             yield
         except (RuntimeError, dist.DistError) as e:
-            gone = self._gone()
+            gone = self._gone(wait_s=3.0)
             text = str(e)
             if self.size > 1 and (gone or isinstance(e, dist.DistError) or "gloo" in text):
+                self._claim_report()
                 raise TrainingError(self._lost(gone, text)) from None
             raise
+        finally:
+            self._guarded -= 1
+
+    def _on_sigterm(self, signum: int, frame: Any) -> None:
+        """torchrun's SIGTERM to the ranks left once one has failed: it can come before
+        this rank's next collective has noticed (torchrun looks every 0.1 s; a loaded
+        machine may not run this rank that soon), so the line naming the ended rank is
+        written here too. A second SIGTERM ends the process at once."""
+        signal.signal(signum, signal.SIG_DFL)
+        self._claim_report()
+        gone = self._gone()
+        if gone:
+            raise TrainingError(self._lost(gone, "stopped by torchrun"))
+        raise TrainingError(
+            f"rank {self.rank} of {self.size} was stopped (SIGTERM) during training; "
+            "resume=true with the same hydra.run.dir continues from the last checkpoint"
+        )
+
+    def _watch(self, every_s: float = 0.5, grace_s: float = 5.0) -> None:
+        """A thread that ends this rank when another rank on this node has ended while
+        this one is inside :meth:`guard` and has not heard of it grace_s later: a
+        collective can wait for the lost rank without an error (gloo, rank 0 paused by
+        a loaded machine while rank 1 was killed), and torchrun's SIGTERM handler
+        (:meth:`_on_sigterm`) runs only once the main thread is back in Python."""
+        since: float | None = None
+        while True:
+            time.sleep(every_s)
+            gone = self._gone() if self._guarded else []
+            since = (since or time.monotonic()) if gone else None
+            if since is not None and time.monotonic() - since >= grace_s:
+                with self._report:  # held until the process ends: no second line
+                    if self._reported:
+                        return
+                    print(error_line(self._lost(gone, "")), file=sys.stderr, flush=True)
+                    os._exit(2)  # the main thread waits in C++; nothing else can end it
+
+    def _claim_report(self) -> None:
+        """The main thread reports (by raising); the watch thread then stays quiet."""
+        with self._report:
+            self._reported = True
 
     def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         """A collective, under :meth:`guard`."""
         with self.guard():
             return fn(*args, **kwargs)
 
-    def _gone(self) -> list[int]:
-        """The ranks on this node whose process has ended."""
+    def _gone(self, wait_s: float = 0.0) -> list[int]:
+        """The ranks on this node whose process has ended, waiting up to wait_s for one:
+        a killed process closes its sockets (our collective's error) a moment before
+        /proc shows it ended."""
         here = socket.gethostname()
-        return [r for r, (host, pid) in enumerate(self._where) if host == here and _ended(pid)]
+        deadline = time.monotonic() + wait_s
+        while True:
+            gone = [r for r, (h, pid) in enumerate(self._where) if h == here and _ended(pid)]
+            if gone or time.monotonic() >= deadline:
+                return gone
+            time.sleep(0.05)
 
     def _lost(self, gone: list[int], error: str) -> str:
         first = (error.strip().splitlines() or ["?"])[0][:160]

@@ -1,6 +1,11 @@
 """Errors a user can act on. Entry points print them as one line and exit non-zero."""
 
 
+def error_line(message: str) -> str:
+    """How every entry point prints an error: one line, ``error: <message>``."""
+    return f"error: {message}"
+
+
 class ZooError(Exception):
     """Base class: the message alone says what is wrong and what would work."""
 

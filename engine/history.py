@@ -93,9 +93,11 @@ def draw_learning_curves(run_dir: Path, out: Path) -> Path | None:
 
 
 if __name__ == "__main__":
+    from engine.cli import fail
+
     if len(sys.argv) != 2 or not (Path(sys.argv[1]) / FILE).is_file():
-        print("error: give a run directory that holds history.csv: python -m engine.history <dir>")
-        raise SystemExit(2)
+        fail("give a run directory that holds history.csv: python -m engine.history <dir>")
     drawn = draw_learning_curves(Path(sys.argv[1]), Path(sys.argv[1]) / "learning_curves.png")
-    print(f"wrote {drawn}" if drawn else "error: history.csv holds no epoch yet")
-    raise SystemExit(0 if drawn else 2)
+    if not drawn:
+        fail("history.csv holds no epoch yet")
+    print(f"wrote {drawn}")

@@ -84,7 +84,10 @@ def test_resume_under_torchrun_is_bitwise_exact(tmp_path):
     assert_bitwise_equal(a["ranks"], b["ranks"])  # rank 1's random state too
 
 
-def test_a_rank_that_dies_ends_the_job_with_one_line(tmp_path):
+@pytest.mark.parametrize("rank_0", ["running", "paused"])
+def test_a_rank_that_dies_ends_the_job_with_one_line(tmp_path, rank_0):
+    """Rank 0 hears of it from its next collective (running) or from torchrun's SIGTERM
+    (paused: torchrun stops the job before rank 0 runs again, as on a loaded machine)."""
     run_dir = tmp_path / "run"
     proc = torchrun(
         *SMALL, "data=digits", "logger=none", "trainer.max_epochs=100000",
@@ -95,13 +98,29 @@ def test_a_rank_that_dies_ends_the_job_with_one_line(tmp_path):
         while not (run_dir / "checkpoints" / "last.pt").exists():  # training is under way
             assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read()
             time.sleep(0.2)
+        main = rank_pid(proc.pid, 0)
+        if rank_0 == "paused":
+            os.kill(main, signal.SIGSTOP)
         os.kill(rank_pid(proc.pid, 1), signal.SIGKILL)
+        if rank_0 == "paused":
+            while not pending(main, signal.SIGTERM):  # torchrun has stopped the job
+                assert time.monotonic() < deadline, "torchrun sent no SIGTERM"
+                time.sleep(0.1)
+            os.kill(main, signal.SIGCONT)
         _, stderr = proc.communicate(timeout=120)  # no hang
     finally:
         proc.kill()
     assert proc.returncode != 0
     errors = [line for line in stderr.splitlines() if line.startswith("error: ")]
-    assert errors == [errors[0]] and errors[0].startswith("error: rank 1 of 2 ended"), stderr
+    assert len(errors) == 1 and errors[0].startswith("error: rank 1 of 2 ended"), stderr
+
+
+def pending(pid: int, sig: int) -> bool:
+    """Whether ``sig`` waits to be delivered to process ``pid`` (its ShdPnd mask)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("ShdPnd:"):
+            return bool(int(line.split()[1], 16) >> (sig - 1) & 1)
+    return False
 
 
 def rank_pid(parent: int, rank: int) -> int:

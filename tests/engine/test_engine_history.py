@@ -53,4 +53,4 @@ def test_the_command_draws_them_or_says_what_is_missing(tmp_path):
     refused = subprocess.run(
         [*command, str(tmp_path / "x")], cwd=ROOT, capture_output=True, text=True
     )
-    assert refused.returncode == 2 and refused.stdout.startswith("error: give a run directory")
+    assert refused.returncode == 2 and refused.stderr.startswith("error: give a run directory")

@@ -69,7 +69,14 @@ CONFIGS = [
             T,
             F,
             kind,
-            {"hidden_size": 64, "num_layers": 2, "num_heads": 4, "dropout": dropout},
+            # one step per token, as measured (a series' default is patches of ⌈T/16⌉ steps)
+            {
+                "hidden_size": 64,
+                "num_layers": 2,
+                "num_heads": 4,
+                "dropout": dropout,
+                "tokens": "rows",
+            },
         )
         for dropout in (0.1, 0.0)
         for T, F, kind in ((8, 8, "classification"), (64, 2, "regression"))

@@ -21,6 +21,9 @@ and every block's output is zeroed on the padded steps, so (in eval mode, BN the
 using its running statistics) the padding never reaches a real step's features, and a
 series' output does not depend on how much it is padded.
 
+Both declare the ``embedding`` capability: the head's output z (its width any
+``out_features``) is what the few-shot tasks compare by distance.
+
 What it reads: sequences ``(B, T, F)``, the F features as channels; images row by row
 and vectors one feature per step (:mod:`zoo.sequence`), like every sequence family.
 
@@ -31,7 +34,7 @@ engine/data/ucr.py, and bench/ucr.py compares them with the published numbers.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
 
 import torch
 from torch import Tensor, nn
@@ -133,6 +136,7 @@ class TimeSeriesCNN(nn.Module):
         else:  # kernel_size: one per block
             kernels = _kernels(name, kernel_size, len(widths))
         self.residual = residual
+        self.embedding_size = out_features  # D: the output read as an embedding
         blocks: list[nn.Module] = []
         width = in_features
         for i, c in enumerate(widths):
@@ -158,49 +162,33 @@ class TimeSeriesCNN(nn.Module):
         return self.head(pooled)  # (B, K)
 
 
-class FCN(TimeSeriesCNN):
-    """Wang et al.'s FCN: three conv-BN-ReLU blocks of 128, 256, 128 filters of widths 8,
-    5, 3, then GAP and a linear head (arguments as :class:`TimeSeriesCNN`)."""
+# Wang et al. 2017's two networks: filters per block, and whether a block is residual
+# (three convolutions and a shortcut) or one convolution. Both use widths 8, 5, 3.
+ARCHITECTURES = {"fcn": ((128, 256, 128), False), "resnet1d": ((64, 128, 128), True)}
 
-    def __init__(
-        self,
-        in_features: int,
-        out_features: int,
-        widths: list[int] | tuple[int, ...] = (128, 256, 128),
+
+def _register(name: str) -> Callable[..., TimeSeriesCNN]:
+    """Register ``name``'s builder: :class:`TimeSeriesCNN` over the data's steps with that
+    architecture's defaults (its config's options are the builder's keyword arguments)."""
+    default_widths, residual = ARCHITECTURES[name]
+
+    def build(
+        spec: DataSpec,
+        out_features: int | None = None,
+        widths: list[int] | tuple[int, ...] = default_widths,
         kernel_size: int | list[int] | tuple[int, ...] = (8, 5, 3),
         impl: str = "fused",
-    ) -> None:
-        super().__init__(in_features, out_features, widths, kernel_size, False, impl)
+    ) -> TimeSeriesCNN:
+        _, features = sequence_shape(spec)  # F, the features per step
+        out = spec.num_outputs if out_features is None else out_features
+        return TimeSeriesCNN(features, out, widths, kernel_size, residual, impl)
+
+    build.__name__ = build.__qualname__ = f"build_{name}"
+    build.__doc__ = f"Wang et al.'s {name}: :class:`TimeSeriesCNN` with widths {default_widths}."
+    return register_model(
+        name, input_kinds=SEQUENCE_INPUT_KINDS, reads_lengths=True, capabilities=("embedding",)
+    )(build)
 
 
-class ResNet1d(TimeSeriesCNN):
-    """Wang et al.'s 1-D ResNet: three residual blocks of 64, 128, 128 filters, each three
-    convolutions of widths 8, 5, 3, then GAP and a linear head."""
-
-    def __init__(
-        self,
-        in_features: int,
-        out_features: int,
-        widths: list[int] | tuple[int, ...] = (64, 128, 128),
-        kernel_size: int | list[int] | tuple[int, ...] = (8, 5, 3),
-        impl: str = "fused",
-    ) -> None:
-        super().__init__(in_features, out_features, widths, kernel_size, True, impl)
-
-
-def _sizes(spec: DataSpec, out_features: int | None) -> tuple[int, int]:
-    """F, the features per step, and K, the outputs."""
-    _, features = sequence_shape(spec)
-    return features, spec.num_outputs if out_features is None else out_features
-
-
-@register_model("fcn", input_kinds=SEQUENCE_INPUT_KINDS, reads_lengths=True)
-def build_fcn(spec: DataSpec, out_features: int | None = None, **options: Any) -> FCN:
-    """:class:`FCN` over the data's steps; ``options`` are its other arguments."""
-    return FCN(*_sizes(spec, out_features), **options)
-
-
-@register_model("resnet1d", input_kinds=SEQUENCE_INPUT_KINDS, reads_lengths=True)
-def build_resnet1d(spec: DataSpec, out_features: int | None = None, **options: Any) -> ResNet1d:
-    """:class:`ResNet1d` over the data's steps; ``options`` are its other arguments."""
-    return ResNet1d(*_sizes(spec, out_features), **options)
+build_fcn = _register("fcn")
+build_resnet1d = _register("resnet1d")

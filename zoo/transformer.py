@@ -18,7 +18,11 @@ leaves the last block's output un-normalized). Before the blocks:
   ``(B, T, F)`` with ``tokens="patches"`` as ⌈T/p⌉ patches of p consecutive steps, p·F
   values each, zeros after the last step (PatchTST: Nie et al., "A time series is worth
   64 words", ICLR 2023): one scalar per token carries too little for attention to
-  compare, a patch carries a local shape;
+  compare, a patch carries a local shape. ``tokens="auto"`` (the default) picks
+  patches for a series read whole (sequence data, one output per series: the UCR/UEA
+  sets, the adding problem) and rows for the rest (images, vectors, per-step targets);
+  ``patch_size=None`` (the default) is p = ⌈T/16⌉ steps for series (at most 16
+  tokens) and 2 pixels for images;
 * a linear embedding F -> d, then a position code added to each token (attention
   itself is blind to order): sinusoidal (Vaswani et al., sec. 3.5)
 
@@ -63,6 +67,8 @@ from zoo.spec import DataSpec
 POSITIONALS = ("sinusoidal", "learned", "none")
 POOLINGS = ("cls", "mean")
 TOKENS = ("rows", "patches")
+SERIES_TOKENS = 16  # patch_size=None: p = ⌈T/16⌉, so a series gives at most 16 tokens
+IMAGE_PATCH = 2  # patch_size=None on images: 2 x 2 pixels (an 8 x 8 digit: 16 tokens)
 
 
 def sinusoidal_encoding(num_positions: int, d: int) -> Tensor:
@@ -315,14 +321,22 @@ class Transformer(nn.Module):
 def build_transformer(
     spec: DataSpec,
     out_features: int | None = None,
-    tokens: str = "rows",
-    patch_size: int = 2,
+    tokens: str = "auto",
+    patch_size: int | None = None,
     **options: Any,
 ) -> Transformer:
     """:class:`Transformer` over the data's rows or steps (``tokens="rows"``) or its
-    images' or series' patches; ``options`` are its other arguments."""
+    images' or series' patches; ``tokens="auto"``: patches for a series read whole,
+    rows otherwise; ``patch_size=None``: ⌈T/16⌉ steps, or 2 x 2 pixels for images.
+    ``options`` are its other arguments."""
+    check_choice("transformer tokens", tokens, ("auto", *TOKENS))
+    series = spec.input_kind == "sequence" and not spec.step_targets
+    if tokens == "auto":
+        tokens = "patches" if series else "rows"
     if tokens == "patches" and spec.input_kind == "sequence":
         steps, features = sequence_shape(spec)
+        if patch_size is None:
+            patch_size = patch_count(steps, SERIES_TOKENS)  # ⌈T/16⌉
         if patch_size < 1:
             raise ValueError(f"transformer patch_size must be >= 1, got {patch_size}")
         max_len, in_features = patch_count(steps, patch_size), features * patch_size
@@ -333,6 +347,7 @@ def build_transformer(
                 f"{spec.input_kind}; use tokens=rows"
             )
         c, h, w = check_image("transformer", spec.input_shape)
+        patch_size = IMAGE_PATCH if patch_size is None else patch_size
         if patch_size < 1 or h % patch_size or w % patch_size:
             raise ValueError(
                 f"transformer patch_size {patch_size} must divide the {h}x{w} images; "
@@ -347,7 +362,7 @@ def build_transformer(
         out,
         max_len,
         tokens=tokens,
-        patch_size=patch_size,
+        patch_size=IMAGE_PATCH if patch_size is None else patch_size,
         step_outputs=spec.step_targets,
         **options,
     )

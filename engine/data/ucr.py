@@ -32,7 +32,7 @@ PickupGestureWiimoteZ) are padded at the end with zeros to the longest, with
 ``lengths`` their real steps, for the engine's padded-batch path.
 
 Where it continues: the data core (``engine/data/core.py``) makes the official or the
-seeded split; the models made for these series are ``zoo/fcn.py`` (FCN and ResNet of
+seeded split; the models made for these series are ``zoo/timeseries_cnn.py`` (FCN and ResNet of
 Wang et al. 2017), ``zoo/recurrent.py`` and ``zoo/transformer.py`` (``tokens=patches``);
 the pinned comparison with the published numbers is ``bench/ucr.py``.
 """

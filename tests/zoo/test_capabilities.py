@@ -46,7 +46,9 @@ def test_the_zoo_declares_what_the_engine_relies_on() -> None:
     assert zoo.models_with("feature_extractor") == ["autoencoder", "vae"]
     assert zoo.models_with("forward_window") == ["gru", "lstm", "rnn"]
     assert zoo.models_with("attention_maps") == ["transformer"]
-    assert zoo.models_with("embedding") == ["cnn", "gru", "lstm", "mlp", "rnn", "transformer"]
+    assert zoo.models_with("embedding") == [
+        "cnn", "fcn", "gru", "lstm", "mlp", "resnet1d", "rnn", "transformer"
+    ]  # fmt: skip
     assert {"first_layer_filters", "feature_maps"} <= zoo.model_capabilities("cnn")
     tasks = {n: zoo.model_task(n) for n in zoo.list_models() if zoo.model_task(n)}
     assert tasks == {"autoencoder": "reconstruction", "gan": "adversarial", "vae": "reconstruction"}

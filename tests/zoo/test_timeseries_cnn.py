@@ -7,6 +7,8 @@ import pytest
 import torch
 from torch import nn
 
+import zoo
+from engine.cli import compose_config
 from zoo import DataSpec, create_model
 from zoo.timeseries_cnn import TimeSeriesCNN, conv_bn
 from zoo.transformer import patch_steps
@@ -68,8 +70,9 @@ def test_fcn_and_resnet_have_wang_et_als_layers() -> None:
         ("fcn", {"impl": "reference"}),
         ("transformer", {"tokens": "patches", "patch_size": 4, "pooling": "mean"}),
         ("transformer", {"tokens": "patches", "patch_size": 3, "pooling": "cls"}),
+        ("transformer", {"pooling": "mean"}),
     ],
-    ids=["fcn", "resnet1d", "fcn_reference", "patches_mean", "patches_cls"],
+    ids=["fcn", "resnet1d", "fcn_reference", "patches_mean", "patches_cls", "series_default"],
 )
 def test_padding_does_not_change_real_steps(name: str, kwargs: dict) -> None:
     """A padded series' output equals its output alone, whatever the padding holds."""
@@ -109,6 +112,49 @@ def test_patch_steps_groups_consecutive_steps() -> None:
 def test_transformer_patches_size_the_tokens() -> None:
     model = create_model("transformer", SEQ, tokens="patches", patch_size=8)
     assert model.embed.in_features == 8 * F and model.max_len == 3  # ⌈20/8⌉ tokens
+
+
+def test_transformer_reads_series_as_patches_by_default() -> None:
+    """tokens=auto, patch_size=None: p = ⌈T/16⌉ steps per token for a series read whole
+    (at most 16 tokens), one step per token for per-step targets, rows for images."""
+    model = create_model("transformer", SEQ)  # T = 20: p = ⌈20/16⌉ = 2, 10 tokens
+    assert (model.tokens, model.patch_size, model.max_len) == ("patches", 2, 10)
+    assert model.embed.in_features == 2 * F
+    arrowhead = DataSpec("sequence", (251, 1), "classification", num_classes=3)
+    model = create_model("transformer", arrowhead)  # p = ⌈251/16⌉ = 16, ⌈251/16⌉ = 16 tokens
+    assert (model.tokens, model.patch_size, model.max_len) == ("patches", 16, 16)
+    steps = DataSpec("sequence", (T, F), "classification", num_classes=4, step_targets=True)
+    assert create_model("transformer", steps).tokens == "rows"
+    image = DataSpec("image", (1, 8, 8), "classification", num_classes=10)
+    assert create_model("transformer", image).tokens == "rows"
+    patches = create_model("transformer", image, tokens="patches")  # 2 x 2 pixels
+    assert (patches.patch_size, patches.max_len) == (2, 16)
+    model = compose_config(["model=transformer"]).model  # what train.py gets
+    assert (model.tokens, model.patch_size) == ("auto", None)
+
+
+@pytest.mark.parametrize("name", ["fcn", "resnet1d"])
+def test_fcn_and_resnet_outputs_are_embeddings(name: str) -> None:
+    """The ``embedding`` capability: an output of the width the few-shot tasks ask for."""
+    assert "embedding" in zoo.model_capabilities(name)
+    model = create_model(name, SEQ, out_features=16, widths=[8, 8, 8])
+    assert model.embedding_size == 16
+    assert model(torch.randn(2, T, F), LENGTHS[:2]).shape == (2, 16)
+
+
+SEQUENCE_FAMILIES = ["mlp", "cnn", "rnn", "lstm", "gru", "transformer", "fcn", "resnet1d"]
+
+
+@pytest.mark.parametrize("name", SEQUENCE_FAMILIES)
+def test_every_sequence_family_reads_every_feature(name: str) -> None:
+    """No family reads one feature only, so multivariate series (BasicMotions, D = 6)
+    have no model to be refused by: changing only the last feature changes the output."""
+    model = model_for(name)
+    x = torch.randn(2, T, F, dtype=torch.float64)
+    moved = x.clone()
+    moved[:, :, F - 1] += 1.0
+    with torch.no_grad():
+        assert not torch.allclose(model(x), model(moved))
 
 
 @pytest.mark.parametrize(

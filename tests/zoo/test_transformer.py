@@ -174,7 +174,7 @@ def test_builder_builds_a_transformer() -> None:
         (SEQ, {"dropout": 1.0}, r"dropout must be in \[0, 1\), got 1.0"),
         (SEQ, {"positional": "rope"}, "positional must be one of sinusoidal, learned, none"),
         (SEQ, {"pooling": "max"}, "pooling must be one of cls, mean; got 'max'"),
-        (SEQ, {"tokens": "pixels"}, "tokens must be one of rows, patches; got 'pixels'"),
+        (SEQ, {"tokens": "pixels"}, "tokens must be one of auto, rows, patches; got 'pixels'"),
         (SEQ, {"impl": "flash"}, "impl must be one of fused, reference; got 'flash'"),
         (SEQ, {"causal": True}, "causal=true with pooling=cls"),
         (VECTOR, {"tokens": "patches"}, "tokens=patches needs image or sequence data, not vector"),

@@ -1,15 +1,17 @@
 """Geometric image transforms: random affine, random resized crop, horizontal flip.
 
 Each one moves pixels: the output pixel at p reads the input at A⁻¹p for an affine
-map A drawn per sample, so a whole batch is one ``affine_grid`` (or one grid of
-coordinates) and one ``grid_sample`` with bilinear interpolation and zero padding.
+map A drawn per sample, so a whole batch is one grid of sampling coordinates
+(built from the ``(B, 2, 3)`` maps) and one ``grid_sample`` with bilinear
+interpolation and zero padding.
 The map is torchvision's (``transforms.v2.functional.affine``, about the centre)
 
     A = T · C · R S Sh · C⁻¹,    R S Sh = s · [[cos θ, −sin θ], [sin θ, cos θ]] · Sh(φx, φy)
 
 with θ the rotation, s the scale, φ the shear angles and T a translation by
-(tx, ty) pixels; the tests hold every transform equal to torchvision's for the
-same fixed parameters. Geometric augmentation is the guide's "rotate, crop, flip,
+(tx, ty) pixels (the sampling grid is built from A⁻¹ directly, see :func:`warp`);
+the tests hold every transform equal to torchvision's for the same fixed
+parameters. Geometric augmentation is the guide's "rotate, crop, flip,
 zoom" (Simard, Steinkraus & Platt 2003 for distortions of handwritten digits;
 Krizhevsky et al. 2012 for crops and flips); a horizontal flip changes a digit's
 class (a mirrored 2 is no 2), so it is off in the presets for digits.
@@ -72,16 +74,24 @@ def inverse_affine(
 def warp(x: Tensor, inverse: Tensor) -> Tensor:
     """Resample a batch by per-sample inverse maps in centred pixel coordinates.
 
-    ``affine_grid`` (align_corners=False) works in coordinates normalized to [−1, 1]
-    by half the width and height, so the pixel map is conjugated into them.
+    Output pixel (i, j) has centred coordinates (u, v) = (j + ½ − W/2, i + ½ − H/2)
+    and reads the input at A⁻¹(u, v), which ``grid_sample`` (align_corners=False)
+    takes normalized by half the width and height:
+
+        g_x = (2/W)·(m00·u + m01·v + m02),    g_y = (2/H)·(m10·u + m11·v + m12).
+
+    That is what ``affine_grid`` computes, but as the sum of a per-column and a
+    per-row term: a few operations on ``(B, H, W, 2)`` where ``affine_grid`` runs a
+    batched matrix product over every pixel, which on a CPU took longer than the
+    sampling itself.
     """
     _, _, h, w = x.shape
-    theta = inverse.clone()  # (B, 2, 3)
-    theta[:, 0, 1] *= h / w
-    theta[:, 1, 0] *= w / h
-    theta[:, 0, 2] *= 2 / w
-    theta[:, 1, 2] *= 2 / h
-    grid = F.affine_grid(theta.to(x.dtype), list(x.shape), align_corners=False)  # (B, H, W, 2)
+    m = inverse.to(x.dtype) * x.new_tensor([[2 / w], [2 / h]])  # (B, 2, 3), rows scaled
+    u = torch.arange(w, dtype=x.dtype, device=x.device) + (0.5 - w / 2)  # (W,)
+    v = torch.arange(h, dtype=x.dtype, device=x.device) + (0.5 - h / 2)  # (H,)
+    by_column = m[:, :, 0, None] * u  # (B, 2, W): m·0 u
+    by_row = m[:, :, 1, None] * v + m[:, :, 2, None]  # (B, 2, H): m·1 v + m·2
+    grid = by_column.transpose(1, 2)[:, None] + by_row.transpose(1, 2)[:, :, None]  # (B, H, W, 2)
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 
 

@@ -13,7 +13,9 @@
    against the time of a whole step (augmentation, forward, backward, update).
 
 Times are the median of ``--repeats`` turns, the two sides alternating in one
-process, one torch thread.
+process, one torch thread, measured as the CPU time of this process
+(``time.process_time``) rather than the wall clock: on a shared machine other
+programs preempt the benchmark, which the wall clock counts and CPU time does not.
 """
 
 from __future__ import annotations
@@ -54,10 +56,10 @@ TORCHVISION = {
 def seconds(fn: Callable[[], object], repeats: int, inner: int) -> list[float]:
     out = []
     for _ in range(repeats):
-        start = time.perf_counter()
+        start = time.process_time()
         for _ in range(inner):
             fn()
-        out.append((time.perf_counter() - start) / inner)
+        out.append((time.process_time() - start) / inner)
     return out
 
 

@@ -59,6 +59,13 @@ def chosen(g: torch.Generator, n: int, p: float, device: torch.device) -> Tensor
     return torch.rand(n, generator=g, device=device) < p
 
 
+def gaussian_noise(x: Tensor, sigma: float, generator: torch.Generator) -> Tensor:
+    """``x + σ·ε`` with ε ~ N(0, 1) drawn for every element, like ``x`` (images' noise,
+    sequences' jitter)."""
+    eps = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+    return x + sigma * eps
+
+
 def check_probability(name: str, p: float) -> float:
     if not 0.0 <= p <= 1.0:
         raise ValueError(f"augment {name}: p must be a probability in [0, 1], got {p}")
@@ -144,7 +151,11 @@ class Transform:
         """Refuse, in one line, an input it cannot apply to (``shape`` per sample)."""
         check_kind(self.name, self.kinds, kind)
 
-    def __call__(self, x: Tensor, generator: torch.Generator) -> Tensor:
+    def __call__(
+        self, x: Tensor, generator: torch.Generator, lengths: Tensor | None = None
+    ) -> Tensor:
+        if lengths is not None:  # only sequence transforms know valid steps
+            raise AugmentError(f"augment '{self.name}' does not take padded sequences")
         return self.apply(x, generator)
 
     def keep(self, out: Tensor, x: Tensor, generator: torch.Generator) -> Tensor:
@@ -183,7 +194,9 @@ class Pipeline:
     ``pipeline(x, g)`` augments inputs only (what two views of a batch need);
     ``pipeline.batch(x, t, g)`` augments and then mixes labels (what a supervised
     step needs). ``mean`` and ``std`` are the data's scaling (``x = (raw − mean) /
-    std``); with them the transforms see raw units.
+    std``); with them the transforms see raw units. Padded sequences come as the
+    pair ``(x, lengths)`` and leave as one: each transform then sees ``lengths``
+    and acts on the valid steps only (``augment/signal.py``).
     """
 
     def __init__(
@@ -214,7 +227,12 @@ class Pipeline:
         std = None if self.std is None else self.std.to(device)
         return Pipeline([*self.transforms, *([self.mixing] if self.mixing else [])], mean, std)
 
-    def __call__(self, x: Tensor, generator: torch.Generator) -> Tensor:
+    def __call__(self, x: Tensor | tuple[Tensor, Tensor], generator: torch.Generator) -> Any:
+        if isinstance(x, tuple):  # padded sequences (B, T, F) and their lengths (B,)
+            x, lengths = x
+            for transform in self.transforms:
+                x = transform(x, generator, lengths=lengths)
+            return x, lengths
         raw = False  # which units x is in now
         for transform in self.transforms:
             if self.std is not None and transform.raw_units != raw:
@@ -226,7 +244,7 @@ class Pipeline:
     def scaled(self, raw: Tensor) -> Tensor:
         return (raw - self.mean) / self.std
 
-    def batch(self, x: Tensor, t: Tensor, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+    def batch(self, x: Any, t: Tensor, generator: torch.Generator) -> tuple[Any, Tensor]:
         x = self(x, generator)
         if self.mixing is not None:
             x, t = self.mixing.mix(x, t, generator)

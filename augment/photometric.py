@@ -32,6 +32,7 @@ from augment.base import (
     box_mask,
     check_range,
     chosen,
+    gaussian_noise,
     random_box,
     register_augment,
     uniform,
@@ -180,8 +181,7 @@ class GaussianNoise(ImageTransform):
         self.sigma = float(sigma)
 
     def apply(self, x: Tensor, generator: torch.Generator) -> Tensor:
-        eps = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
-        return self.keep(x + self.sigma * eps, x, generator)
+        return self.keep(gaussian_noise(x, self.sigma, generator), x, generator)
 
 
 @register_augment("erasing", kinds=("image",))

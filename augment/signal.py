@@ -19,23 +19,40 @@ time warp and crop are one ``gather`` of the batch each. The data are in their
 scaled units (zero mean, unit spread per feature), so σ is a fraction of a
 feature's spread.
 
-Shapes: sequences ``(B, T, F)`` in, the same out.
+Padded sequences of different lengths (``lengths`` ``(B,)``, padding at the end)
+are transformed within their valid steps: each sample's T above is its own length
+L, so a shift rolls the first L steps, a time warp or crop maps [0, L − 1] onto
+itself and never reads the padding, jitter touches valid steps only, and the
+padding (t ≥ L) stays zero. Without ``lengths`` every sample is T steps long.
+
+Shapes: sequences ``(B, T, F)`` (and ``lengths`` ``(B,)``) in, ``(B, T, F)`` out.
 """
 
 from __future__ import annotations
-
-import math
 
 import torch
 from torch import Tensor
 from torch.nn import functional as F
 
-from augment.base import AugmentError, Transform, register_augment, uniform
+from augment.base import AugmentError, Transform, gaussian_noise, register_augment
 
 
 class SignalTransform(Transform):
+    """A transform of sequences, padded ones too: ``apply(x, generator, lengths)``
+    with ``lengths`` ``(B,)`` the valid steps of each sample (all T when not padded)."""
+
     kinds = ("sequence",)
     raw_units = False
+
+    def __call__(
+        self, x: Tensor, generator: torch.Generator, lengths: Tensor | None = None
+    ) -> Tensor:
+        if lengths is None:
+            return self.apply(x, generator, torch.full((x.shape[0],), x.shape[1], device=x.device))
+        return self.apply(x, generator, lengths.to(x.device)) * valid(x, lengths)
+
+    def apply(self, x: Tensor, generator: torch.Generator, lengths: Tensor) -> Tensor:
+        raise NotImplementedError
 
     def check(self, kind: str, shape: tuple[int, ...]) -> None:
         super().check(kind, shape)
@@ -44,6 +61,20 @@ class SignalTransform(Transform):
                 f"augment '{self.name}' needs sequences (T, F) of at least 2 steps, "
                 f"got inputs of shape {shape}"
             )
+
+
+def valid(x: Tensor, lengths: Tensor) -> Tensor:
+    """Whether step t of each sample is a valid one (t < L): ``(B, T, 1)`` in x's dtype."""
+    steps = torch.arange(x.shape[1], device=x.device)[None, :]  # (1, T)
+    return (steps < lengths.to(x.device)[:, None]).unsqueeze(-1).to(x.dtype)
+
+
+def positions(lengths: Tensor, t: int, dtype: torch.dtype) -> Tensor:
+    """Output step t of each sample as a fraction of its valid span, t / (L − 1),
+    clamped to [0, 1] on the padding: ``(B,)`` -> ``(B, T)``."""
+    steps = torch.arange(t, device=lengths.device, dtype=dtype)[None, :]  # (1, T)
+    span = (lengths.to(dtype) - 1).clamp(min=1)[:, None]  # (B, 1)
+    return (steps / span).clamp(max=1)
 
 
 def sample_at(x: Tensor, tau: Tensor) -> Tensor:
@@ -72,9 +103,8 @@ class Jitter(SignalTransform):
             raise ValueError(f"augment jitter: sigma must be >= 0, got {sigma}")
         self.sigma = float(sigma)
 
-    def apply(self, x: Tensor, generator: torch.Generator) -> Tensor:
-        eps = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
-        return self.keep(x + self.sigma * eps, x, generator)
+    def apply(self, x: Tensor, generator: torch.Generator, lengths: Tensor) -> Tensor:
+        return self.keep(gaussian_noise(x, self.sigma, generator), x, generator)
 
 
 @register_augment("scaling", kinds=("sequence",))
@@ -89,7 +119,7 @@ class Scaling(SignalTransform):
             raise ValueError(f"augment scaling: sigma must be >= 0, got {sigma}")
         self.sigma = float(sigma)
 
-    def apply(self, x: Tensor, generator: torch.Generator) -> Tensor:
+    def apply(self, x: Tensor, generator: torch.Generator, lengths: Tensor) -> Tensor:
         b, _, f = x.shape
         s = 1 + self.sigma * torch.randn(b, 1, f, generator=generator, device=x.device)
         return self.keep(x * s.to(x.dtype), x, generator)
@@ -97,8 +127,9 @@ class Scaling(SignalTransform):
 
 @register_augment("shift", kinds=("sequence",))
 class CircularShift(SignalTransform):
-    """Roll each sequence by k ~ U{−max_shift·T, ..., max_shift·T} steps (what leaves
-    the end comes back at the start): ``torch.roll`` with a shift per sample."""
+    """Roll each sequence by k ~ U{−⌊max_shift·L⌋, ..., ⌊max_shift·L⌋} steps (what
+    leaves the end comes back at the start): ``torch.roll`` with a shift per sample,
+    of the first L (valid) steps."""
 
     name = "shift"
 
@@ -108,18 +139,19 @@ class CircularShift(SignalTransform):
             raise ValueError(f"augment shift: max_shift must be in [0, 1], got {max_shift}")
         self.max_shift = float(max_shift)
 
-    def apply(self, x: Tensor, generator: torch.Generator) -> Tensor:
+    def apply(self, x: Tensor, generator: torch.Generator, lengths: Tensor) -> Tensor:
         b, t, f = x.shape
-        most = int(self.max_shift * t)
-        k = torch.randint(-most, most + 1, (b, 1), generator=generator, device=x.device)
+        most = torch.floor(self.max_shift * lengths)  # (B,)
+        u = torch.rand(b, generator=generator, device=x.device)
+        k = (torch.floor(u * (2 * most + 1)) - most).long()[:, None]  # (B, 1), uniform
         steps = torch.arange(t, device=x.device)[None, :]  # (1, T)
-        source = (steps - k).remainder(t)  # (B, T): x_t comes from step t − k
+        source = (steps - k).remainder(lengths[:, None])  # (B, T): x_t comes from t − k
         return self.keep(x.gather(1, source.unsqueeze(-1).expand(-1, -1, f)), x, generator)
 
 
 @register_augment("time_warp", kinds=("sequence",))
 class TimeWarp(SignalTransform):
-    """Speed the sequence up and down smoothly: a monotone map τ of [0, T − 1] onto
+    """Speed the sequence up and down smoothly: a monotone map τ of [0, L − 1] onto
     itself, the running sum of speeds drawn at ``knots`` points."""
 
     name = "time_warp"
@@ -132,21 +164,24 @@ class TimeWarp(SignalTransform):
             raise ValueError(f"augment time_warp: knots must be >= 1, got {knots}")
         self.sigma, self.knots = float(sigma), int(knots)
 
-    def apply(self, x: Tensor, generator: torch.Generator) -> Tensor:
+    def apply(self, x: Tensor, generator: torch.Generator, lengths: Tensor) -> Tensor:
         b, t, _ = x.shape
         speeds = 1 + self.sigma * torch.randn(
             b, 1, self.knots + 2, generator=generator, device=x.device
         )
         speeds = speeds.clamp(min=0.1)  # keep τ strictly increasing
         speed = F.interpolate(speeds, size=t - 1, mode="linear", align_corners=True)[:, 0]
-        tau = F.pad(speed.cumsum(dim=1), (1, 0))  # (B, T): τ(0) = 0, increasing
-        tau = tau / tau[:, -1:] * (t - 1)  # onto [0, T − 1]
+        warp = F.pad(speed.cumsum(dim=1), (1, 0))  # (B, T): increasing from 0
+        warp = (warp / warp[:, -1:]).unsqueeze(-1)  # (B, T, 1): [0, 1] onto [0, 1]
+        # Each sample's output step t, at t / (L − 1) of the way, reads the warp there.
+        at = positions(lengths, t, warp.dtype) * (t - 1)  # (B, T), in the warp's steps
+        tau = sample_at(warp, at)[..., 0] * (lengths[:, None] - 1)  # (B, T) in [0, L − 1]
         return self.keep(sample_at(x, tau), x, generator)
 
 
 @register_augment("crop_resize", kinds=("sequence",))
 class CropResize(SignalTransform):
-    """A window of ⌈ratio·T⌉ steps at a random start, stretched back to T steps
+    """A window of ⌈ratio·L⌉ steps at a random start, stretched back to L steps
     (Le Guennec et al.'s window slicing)."""
 
     name = "crop_resize"
@@ -157,9 +192,12 @@ class CropResize(SignalTransform):
             raise ValueError(f"augment crop_resize: ratio must be in (0, 1], got {ratio}")
         self.ratio = float(ratio)
 
-    def apply(self, x: Tensor, generator: torch.Generator) -> Tensor:
+    def apply(self, x: Tensor, generator: torch.Generator, lengths: Tensor) -> Tensor:
         b, t, _ = x.shape
-        length = max(2, math.ceil(self.ratio * t))
-        start = torch.floor(uniform(generator, b, 0, t - length + 1, x.device))  # (B,)
-        steps = torch.linspace(0, length - 1, t, device=x.device)  # (T,)
-        return self.keep(sample_at(x, start[:, None] + steps[None, :]), x, generator)
+        span = lengths.to(torch.float32)  # (B,): L
+        window = torch.ceil(self.ratio * span).clamp(min=2).minimum(span)  # (B,)
+        start = torch.floor(
+            torch.rand(b, generator=generator, device=x.device) * (span - window + 1)
+        )
+        at = positions(lengths, t, torch.float32) * (window - 1)[:, None]  # (B, T)
+        return self.keep(sample_at(x, start[:, None] + at), x, generator)

@@ -4,11 +4,14 @@ random generator, and the picture of what the model is fed.
 ``augment=<name>`` (configs/augment/) names a transform or a preset of the
 ``augment`` package. :func:`build_augment_of` builds it for the run's data and
 refuses, in one line, what cannot work: data that are not images or sequences
-(tables, graphs), padded sequences, a task with its own training step that does not
-take augmented batches (GAN, autoencoder), and label mixing without class
-distributions as targets (mixup needs ``loss=cross_entropy``, whose targets are
-one-hot rows, or ``bce``). The default training step applies it to training batches
-only (``engine/tasks/core.py``); validation and test never see it.
+(tables, graphs), a task with its own training step that does not take augmented
+batches (GAN, autoencoder), label mixing without class distributions as targets
+(mixup needs ``loss=cross_entropy``, whose targets are one-hot rows, or ``bce``),
+and label mixing of padded sequences (two samples of different lengths do not mix
+step by step). Padded sequences otherwise go through the signal transforms as
+``(x, lengths)``, each acting within a sample's valid steps. The default training
+step applies it to training batches only (``engine/tasks/core.py``); validation
+and test never see it.
 
 Exact resume: the transforms draw from :func:`augment_generator`, a generator on the
 data's device seeded from ``(seed, epoch)`` like the shuffling, not from the global
@@ -50,11 +53,6 @@ def build_augment_of(node: Any, data: DataModule, task: Task, loss_name: str) ->
             f"task '{task.name}' trains with its own step, which does not take augmented "
             f"batches; use augment=none"
         )
-    if spec.padded:
-        raise ConfigError(
-            f"augment={name} does not take padded sequences of different lengths (the "
-            "padding would move into the signal); use augment=none, or data of one length"
-        )
     try:
         pipeline = augment.build_augment(node, spec.input_kind, spec.input_shape, data.stats)
     except augment.AugmentError as e:
@@ -70,6 +68,12 @@ def build_augment_of(node: Any, data: DataModule, task: Task, loss_name: str) ->
         raise ConfigError(
             f"augment={name} mixes labels into soft targets, which loss '{loss_name}' does not "
             f"take; use loss=cross_entropy (class distributions) on classification data"
+        )
+    if pipeline.mixes and spec.padded:
+        raise ConfigError(
+            f"augment={name} mixes pairs of samples step by step, which padded sequences of "
+            "different lengths do not allow; use augment=light or strong (they keep to each "
+            "sequence's valid steps), or data of one length"
         )
     return pipeline.to(data.device)
 
@@ -101,9 +105,14 @@ def log_augmented(pipeline: augment.Pipeline, data: DataModule, logger: Any, ste
     from engine.report.pictures import colorize, grid, image_grid  # only to draw
 
     x, _ = next(iter(data.batches("train", 8)))
-    g = torch.Generator(device=x.device).manual_seed(0)
-    t = torch.zeros(len(x), 1, device=x.device)  # the picture shows inputs only
-    rows = torch.cat([x, *(pipeline.batch(x, t, g)[0] for _ in range(2))])  # (3·8, ...)
+    g = torch.Generator(device=x[0].device).manual_seed(0)
+    if isinstance(x, tuple):  # padded sequences: the steps past each length stay zero
+        views = [pipeline(x, g)[0] for _ in range(2)]
+        x = x[0]
+    else:
+        t = torch.zeros(len(x), 1, device=x.device)  # the picture shows inputs only
+        views = [pipeline.batch(x, t, g)[0] for _ in range(2)]
+    rows = torch.cat([x, *views])  # (3·8, ...)
     if kind == "image":
         raw = data.unscale(rows)
         lo, hi = raw.amin(), raw.amax()

@@ -119,10 +119,70 @@ def test_shift_is_a_roll_per_sample():
     shift = augment.create_transform("shift", max_shift=0.5)
     g = torch.Generator().manual_seed(1)
     out = shift(x, g)
-    k = torch.randint(-10, 11, (6, 1), generator=torch.Generator().manual_seed(1))
+    u = torch.rand(6, generator=torch.Generator().manual_seed(1))
+    k = torch.floor(u * 21) - 10  # U{-10, ..., 10}
     expected = torch.stack([torch.roll(x[i], int(k[i]), dims=0) for i in range(6)])
     torch.testing.assert_close(out, expected, atol=0, rtol=0)
     assert len({int(v) for v in k}) > 1
+
+
+# Padded sequences: 16 steps at most, the valid ones first, zeros after.
+LENGTHS = torch.tensor([16, 11, 6, 2, 1, 16, 9, 3])
+
+
+def padded(features: int = 2, seed: int = 0) -> torch.Tensor:
+    x = torch.randn(len(LENGTHS), 16, features, generator=torch.Generator().manual_seed(seed))
+    return x * (torch.arange(16)[None, :, None] < LENGTHS[:, None, None])
+
+
+def test_shift_of_a_padded_batch_rolls_the_valid_steps_only():
+    x = padded()
+    out, lengths = augment.build_augment({"name": "shift", "max_shift": 0.5}, "sequence", (16, 2))(
+        (x, LENGTHS), torch.Generator().manual_seed(1)
+    )
+    u = torch.rand(len(x), generator=torch.Generator().manual_seed(1))
+    most = torch.floor(0.5 * LENGTHS)
+    k = torch.floor(u * (2 * most + 1)) - most  # U{-⌊L/2⌋, ..., ⌊L/2⌋}
+    expected = torch.zeros_like(x)
+    for i, n in enumerate(LENGTHS.tolist()):
+        expected[i, :n] = torch.roll(x[i, :n], int(k[i]), dims=0)
+    assert torch.equal(lengths, LENGTHS)
+    torch.testing.assert_close(out, expected, atol=0, rtol=0)
+    assert len({int(v) for v in k}) > 2
+
+
+def test_time_warp_of_a_padded_batch_keeps_each_sequences_ends():
+    x = padded()
+    out, _ = augment.build_augment({"name": "time_warp", "sigma": 0.3}, "sequence", (16, 2))(
+        (x, LENGTHS), torch.Generator().manual_seed(0)
+    )
+    last = LENGTHS - 1
+    rows = torch.arange(len(x))
+    torch.testing.assert_close(out[:, 0], x[:, 0], atol=1e-5, rtol=0)
+    torch.testing.assert_close(out[rows, last], x[rows, last], atol=1e-5, rtol=0)
+    assert not torch.allclose(out, x)
+
+
+SEQUENCE_AUGMENTS = [
+    n
+    for n in augment.list_augments()
+    if "sequence" in augment.AUGMENTS.meta(n)["kinds"] and not augment.AUGMENTS.meta(n)["mixes"]
+]
+
+
+@pytest.mark.parametrize("name", SEQUENCE_AUGMENTS)
+def test_padded_sequences_are_augmented_within_their_lengths(name):
+    """The padding stays zero and is never read: garbage there changes nothing."""
+    x = padded()
+    valid = (torch.arange(16)[None, :] < LENGTHS[:, None]).unsqueeze(-1).expand_as(x)
+    junk = torch.where(valid, x, torch.full_like(x, 1e3))
+    pipeline = augment.build_augment(name, "sequence", (16, 2))
+    out, lengths = pipeline((x, LENGTHS), torch.Generator().manual_seed(0))
+    out_junk, _ = pipeline((junk, LENGTHS), torch.Generator().manual_seed(0))
+    assert torch.equal(lengths, LENGTHS)
+    assert not out[~valid].any()  # the padding is left zero
+    torch.testing.assert_close(out_junk, out, atol=1e-5, rtol=0)
+    assert not torch.allclose(out[valid], x[valid])  # the valid steps did change
 
 
 def test_crop_resize_equals_linear_interpolation_of_the_window():

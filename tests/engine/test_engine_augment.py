@@ -81,6 +81,46 @@ def test_the_generator_is_a_function_of_seed_and_epoch():
     assert torch.equal(draw[1], again) and not torch.equal(draw[0], draw[1])
 
 
+PADDED = ["data=adding", "data.params.n_samples=200", "data.params.length=12",
+          "+data.params.min_length=4", "model=lstm", "model.hidden_size=8"]  # fmt: skip
+
+
+def test_padded_sequences_train_with_augmentation_within_their_lengths(tmp_path, monkeypatch):
+    batches = []
+    apply = augment.Pipeline.__call__
+
+    def spy(self, x, generator):
+        out = apply(self, x, generator)
+        batches.append((x, out))
+        return out
+
+    monkeypatch.setattr(augment.Pipeline, "__call__", spy)
+    metrics = run(tmp_path, *PADDED, "augment=strong", "trainer.max_epochs=1")
+    assert len(batches) == metrics["steps"] > 0
+    for (x, lengths), (out, out_lengths) in batches:
+        assert out_lengths is lengths and out.shape == x.shape
+        padding = torch.arange(x.shape[1])[None, :] >= lengths[:, None]  # (B, T)
+        assert padding.any() and not out[padding].any()  # the padding stays zero
+        assert not torch.equal(out[~padding], x[~padding])
+
+
+def test_mixing_padded_sequences_is_one_line():
+    """Label mixing of classification data with lengths: refused (no such data set
+    ships padded, so the run's data and task are stood in for)."""
+    from types import SimpleNamespace
+
+    from engine.augmentation import build_augment_of
+
+    spec = SimpleNamespace(padded=True, input_kind="sequence", input_shape=(12, 1),
+                           target_kind="classification")  # fmt: skip
+    data = SimpleNamespace(spec=spec, stats={}, device=torch.device("cpu"))
+    task = SimpleNamespace(takes_augment=True, loss_target="onehot")
+    assert build_augment_of({"name": "strong"}, data, task, "cross_entropy")
+    with pytest.raises(ConfigError) as e:
+        build_augment_of({"name": "mixup"}, data, task, "cross_entropy")
+    assert "padded sequences" in str(e.value) and "\n" not in str(e.value)
+
+
 @pytest.mark.parametrize("option", ["mixup", "cutmix"])
 def test_mixing_trains_on_soft_targets_through_cross_entropy(tmp_path, monkeypatch, option):
     cfg = cfg_of(f"augment={option}", "trainer.max_epochs=1")

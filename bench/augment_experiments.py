@@ -1,7 +1,7 @@
 """Does augmentation reduce overfitting? The pinned experiments of RESULTS.md's
 "Data augmentation" section, seeds 0-4.
 
-    python bench/augment_experiments.py        # [--seeds 0 1 2 3 4]
+    python bench/augment_experiments.py        # [--seeds 0 1 2 3 4] [--setups digits signals]
 
 The CNN on the digits with 10 labels per class (``data.labels_per_class=10``) and
 with the full training split, without and with ``augment=light``; an MLP and a GRU
@@ -17,7 +17,9 @@ import argparse
 import statistics
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -44,11 +46,16 @@ ARMS = ("none", "light")
 BEGIN, END = "<!-- augment:begin -->", "<!-- augment:end -->"
 
 
-def one_run(overrides: list[str], seed: int) -> tuple[float, float]:
-    """Test accuracy and the final train - val accuracy gap of one run."""
+def one_run(
+    overrides: list[str], seed: int, prepare: Callable[[Any, Any], None] | None = None
+) -> tuple[float, float]:
+    """Test accuracy and the final train - val accuracy gap of one run (``prepare``,
+    given the trainer and the built run, may change them before training)."""
     cfg = compose_cfg(*overrides, f"seed={seed}", "logger=none", "trainer.progress_bar=false")
     with tempfile.TemporaryDirectory() as run_dir:
         trainer, built = make_trainer(cfg, run_dir)
+        if prepare is not None:
+            prepare(trainer, built)
         trainer.fit()
         task, model, data = built.task, built.model, built.data
         # The gap at the end, on the clean splits (the train metric of the epochs
@@ -67,10 +74,18 @@ def mean_std(values: list[float]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    parser.add_argument(
+        "--setups", nargs="+", choices=["digits", "signals"], default=["digits", "signals"],
+        help="run only these setups; the table keeps its rows of the others",
+    )  # fmt: skip
     args = parser.parse_args()
     torch.set_num_threads(1)
+    kept = table_rows()
     rows = []
     for setup, overrides in SETUPS.items():
+        if ("digits" if setup.startswith("digits") else "signals") not in args.setups:
+            rows += [row for row in kept if row.startswith(f"| {setup} |")]
+            continue
         results = {}
         for arm in ARMS:
             runs = [one_run([*overrides, f"augment={arm}"], s) for s in args.seeds]
@@ -88,9 +103,10 @@ def main() -> None:
                 + " |"
             )
     seeds = ", ".join(map(str, args.seeds))
-    section = "\n".join(
+    replace_section(
+        BEGIN,
+        END,
         [
-            BEGIN,
             "## Data augmentation",
             "",
             f"`python bench/augment_experiments.py` (seeds {seeds}; test accuracy in %, mean ± "
@@ -103,18 +119,32 @@ def main() -> None:
             "| setup | augment | test accuracy | train − val gap | gain |",
             "|---|---|---|---|---|",
             *rows,
-            END,
-        ]
+        ],
     )
+
+
+def table_rows() -> list[str]:
+    """The rows of the section's table as RESULTS.md has them now (none if absent)."""
+    text = (ROOT / "RESULTS.md").read_text()
+    if BEGIN not in text:
+        return []
+    section = text.split(BEGIN, 1)[1].split(END, 1)[0]
+    return [line for line in section.splitlines() if line.startswith("| ") and "---" not in line]
+
+
+def replace_section(begin: str, end: str, lines: list[str]) -> None:
+    """Write ``lines`` between the markers ``begin`` and ``end`` of RESULTS.md (at the
+    end of the file if they are not there yet), leaving the rest as it is."""
+    section = "\n".join([begin, *lines, end])
     path = ROOT / "RESULTS.md"
     text = path.read_text()
-    if BEGIN in text:
-        head, rest = text.split(BEGIN, 1)
-        text = head + section + rest.split(END, 1)[1]
+    if begin in text:
+        head, rest = text.split(begin, 1)
+        text = head + section + rest.split(end, 1)[1]
     else:
         text = text.rstrip("\n") + "\n\n" + section + "\n"
     path.write_text(text)
-    print(f"wrote the augment section of {path}")
+    print(f"wrote {begin} ... {end} of {path}")
 
 
 if __name__ == "__main__":

@@ -9,6 +9,9 @@ Reads each run's .hydra/config.yaml and checkpoints/<checkpoint>.pt, rebuilds th
 data split and the model, prints a report (per-class precision, recall and F1,
 top-k accuracy, ROC AUC, average precision; or MSE, MAE, RMSE, R²) and writes
 metrics.json, predictions.npz and the figures to <run_dir>/eval/<split> (or out_dir).
+A few-shot or zero-shot run (task=protonet|siamese|fewshot_baseline|maml|zeroshot)
+reports its own protocol instead: the run's test episodes of the novel classes (mean
+accuracy and 95% CI for each K) or its unseen and generalized accuracies.
 """
 
 from __future__ import annotations
@@ -77,7 +80,7 @@ def main(cfg: DictConfig) -> None:
 
         draw_learning_curves(Path(cfg.run_dir), out_dir / "learning_curves.png")
     report = result["report"]
-    if result.get("generative"):  # the task's metrics, printed below
+    if result.get("generative") or result.get("held_out"):  # the task's metrics, below
         lines = []
     elif "nn_accuracy" in report:  # embeddings: retrieval of the split against train
         lines = ["  ".join(f"{k}={v:.4f}" for k, v in report.items() if k != "loss")]

@@ -29,6 +29,8 @@ from engine.tasks import outputs
 
 log = logging.getLogger(__name__)
 ENSEMBLE_RULES = ("mean", "vote")
+# Tasks tested on classes they never trained on: their own protocol is the report.
+HELD_OUT_CLASS_TASKS = ("protonet", "siamese", "fewshot_baseline", "maml", "zeroshot")
 
 
 @dataclass
@@ -217,6 +219,13 @@ def evaluate_runs(
         return _evaluate_generative(
             loaded[0], dirs[0], out_dir, split, checkpoint, export, pictures
         )
+    if built0.task.name in HELD_OUT_CLASS_TASKS:  # novel or unseen classes: no classifier
+        if len(dirs) > 1 or export:
+            raise ConfigError(
+                f"a {built0.task.name} run is evaluated alone (run_dir=<dir>, export=null): its "
+                "test classes are ones it never trained on, named by episodes or attributes"
+            )
+        return _evaluate_held_out(loaded[0], out_dir, split, checkpoint, pictures)
     predicted = [predict(built, split) for _, built, _ in loaded]
     members = [p for p, _ in predicted]
 
@@ -269,6 +278,23 @@ def evaluate_runs(
     return result
 
 
+def _task_metrics(
+    loaded: tuple[Any, Built, dict[str, Any]], split: str, checkpoint: str, kind: str
+) -> dict[str, Any]:
+    """The task's own metrics on ``split`` as the report; ``kind`` flags the result
+    (``generative``, ``held_out``) so evaluate.py prints them as they are."""
+    _, built, state = loaded
+    metrics = built.task.evaluate(built.model, built.loss_fn, built.data, split)
+    return {
+        "split": split,
+        "checkpoint": checkpoint,
+        kind: True,
+        split: metrics,
+        "report": metrics,
+        "epoch": checkpoint_epoch(state),
+    }
+
+
 def _evaluate_generative(
     loaded: tuple[Any, Built, dict[str, Any]],
     run_dir: Path,
@@ -283,12 +309,9 @@ def _evaluate_generative(
     as PNGs and TensorBoard images."""
     from engine.report.pictures import encode_png
 
-    cfg, built, state = loaded
+    cfg, built, _ = loaded
     task, model, data = built.task, built.model, built.data
-    result: dict[str, Any] = {"split": split, "checkpoint": checkpoint, "generative": True}
-    result[split] = task.evaluate(model, built.loss_fn, data, split)
-    result["report"] = result[split]
-    result["epoch"] = checkpoint_epoch(state)
+    result = _task_metrics(loaded, split, checkpoint, "generative")
     save_arrays(task.arrays(model, data, split), out_dir / "samples.npz")
     if pictures:
         drawn = {tag.replace("/", "_"): p for tag, p in task.pictures(model, data, split).items()}
@@ -298,6 +321,51 @@ def _evaluate_generative(
     if export == "onnx":
         sample = task.example_input(data, 8)
         result["onnx"] = export_model(built.model, sample, run_dir, cfg.model.name)
+    write_json(finite(result), out_dir / "metrics.json")
+    return result
+
+
+class _Drawn:
+    """Stands in for the run's logger when a task's ``after_test`` draws: keeps the
+    images and the projector's embeddings instead of writing TensorBoard events."""
+
+    def __init__(self) -> None:
+        self.images: dict[str, np.ndarray] = {}
+        self.embeddings: dict[str, np.ndarray] = {}
+
+    def image(self, tag: str, image: np.ndarray, step: int) -> None:
+        self.images[tag.replace("/", "_")] = image
+
+    def embedding(self, z: torch.Tensor, labels: list[str], tag: str, step: int) -> None:
+        self.embeddings[f"{tag}_embeddings"] = z.detach().float().cpu().numpy()
+        self.embeddings[f"{tag}_labels"] = np.asarray(labels)
+
+
+def _evaluate_held_out(
+    loaded: tuple[Any, Built, dict[str, Any]],
+    out_dir: Path,
+    split: str,
+    checkpoint: str,
+    pictures: bool,
+) -> dict[str, Any]:
+    """A few-shot or zero-shot run: the task's own protocol on ``split``, as training's
+    test reported it (few-shot: ``test_episodes`` episodes of the novel classes for each
+    K, mean and 95% CI; zero-shot: unseen and generalized accuracies). On the test split
+    also the novel (unseen) classes' embeddings, in predictions.npz, and the drawn test
+    episode as a PNG (few-shot on images)."""
+    from engine.report.pictures import encode_png
+
+    _, built, _ = loaded
+    task, model, data = built.task, built.model, built.data
+    result = _task_metrics(loaded, split, checkpoint, "held_out")
+    if split == "test":
+        drawn = _Drawn()
+        task.after_test(model, data, drawn, 0)
+        save_arrays(drawn.embeddings, out_dir / "predictions.npz")
+        if pictures:
+            for name, pixels in drawn.images.items():
+                (out_dir / f"{name}.png").write_bytes(encode_png(pixels))
+            _log_images(drawn.images, out_dir)
     write_json(finite(result), out_dir / "metrics.json")
     return result
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 from conftest import FAST, compose_cfg
@@ -12,9 +13,11 @@ from resume_checks import assert_bitwise_equal, killed_and_resumed
 from torch import nn
 from torch.nn import functional as F
 
+import zoo
 from engine.data.episodes import EpisodeSampler, class_split, mean_ci
 from engine.errors import ConfigError
-from engine.run import make_trainer, train
+from engine.report.evaluation import evaluate_runs
+from engine.run import make_trainer, save_config, train
 from engine.tasks.fewshot import prototype_logits
 from engine.tasks.maml import inner_loop
 
@@ -111,6 +114,7 @@ def test_second_order_maml_differentiates_through_the_inner_step() -> None:
     ("extra", "message"),
     [
         (["task.k_shot=200"], "has only"),  # K + Q beyond a base class's samples
+        (["task.q_queries=200"], "has only"),  # Q alone beyond them
         (["task.shots=[190]"], "novel class '.' has only"),  # K + Q beyond a novel class's
         (["task.n_way=6"], "task.n_way=6 but there are only 5"),
         (["task.base_classes=[0,1,2]", "task.novel_classes=[2,3,4]"], "both base and novel"),
@@ -165,3 +169,35 @@ def test_novel_embeddings_reach_the_projector_and_an_episode_is_drawn(tmp_path) 
     events = EventAccumulator(str(tmp_path), size_guidance={"images": 0})
     events.Reload()
     assert "episode/1shot" in events.Tags()["images"]
+
+
+@pytest.mark.parametrize("model", zoo.models_with("embedding"))
+def test_every_embedding_model_trains_episodes_and_beats_chance(model, tmp_path) -> None:
+    """Each model that declares ``embedding`` is a protonet's f(x): its output, of the
+    task's width D, is what prototypes average (RNNs read an image row by row)."""
+    cfg = compose_cfg(*overrides("protonet", "trainer.max_epochs=1", f"model={model}"))
+    trainer, built = make_trainer(cfg, tmp_path / "shape")
+    x = built.task.example_input(built.data)
+    assert trainer.model(x).shape == (len(x), built.task.dim)  # (B, D)
+    test = train(cfg, tmp_path / "run")["test"]
+    assert test["accuracy_5shot"] > 0.3  # chance is 0.2 on 5 novel digits
+
+
+@pytest.mark.parametrize("task", TASKS)
+def test_evaluate_repeats_the_runs_episode_protocol(task, tmp_path) -> None:
+    """evaluate.py on a few-shot run: the same episodes, so the same numbers as the
+    run's own test, and the novel embeddings and a drawn episode beside them."""
+    extra = ["trainer.max_epochs=1", "task.test_steps=1"] if task == "maml" else []
+    run = tmp_path / "run"
+    cfg = compose_cfg(*overrides(task, "trainer.max_epochs=1", *extra))
+    save_config(cfg, run)  # .hydra/config.yaml, as train.py writes it
+    trained = train(cfg, run)
+    result = evaluate_runs([run], tmp_path / "eval")
+    assert result["test"] == trained["test"]
+    assert {"accuracy_1shot", "ci95_1shot", "accuracy_5shot", "ci95_5shot"} <= set(result["test"])
+    assert (tmp_path / "eval" / "episode_1shot.png").is_file()
+    saved = np.load(tmp_path / "eval" / "predictions.npz")
+    assert set(saved["novel_labels"].tolist()) == {"5", "6", "7", "8", "9"}
+    with pytest.raises(ConfigError, match="is evaluated alone") as e:
+        evaluate_runs([run, run], tmp_path / "ensemble")
+    assert "\n" not in str(e.value)

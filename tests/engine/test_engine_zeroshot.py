@@ -3,14 +3,17 @@ both methods training, testing and resuming through the trainer."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from conftest import FAST, compose_cfg
 from resume_checks import killed_and_resumed
 
+import zoo
 from engine.data.attributes import SHIPPED, read_table
 from engine.errors import ConfigError
-from engine.run import make_trainer, train
+from engine.report.evaluation import evaluate_runs
+from engine.run import make_trainer, save_config, train
 from engine.tasks.zeroshot import dap_scores, eszsl_weights
 
 QUIET = [*FAST, "logger=none", "task=zeroshot", "loss=bce"]
@@ -96,3 +99,30 @@ def test_resume_after_a_kill_continues_exactly(tmp_path, monkeypatch) -> None:
     common = [*QUIET, "trainer.max_epochs=2", "trainer.checkpoint_interval_s=0"]
     straight, resumed, *_ = killed_and_resumed(common, tmp_path, monkeypatch, epoch=2)
     assert resumed["test"] == straight["test"]
+
+
+@pytest.mark.parametrize("model", zoo.models_with("embedding"))
+def test_every_embedding_model_learns_the_attributes(model, tmp_path) -> None:
+    """Any model with the ``embedding`` capability gives the A attribute logits, and
+    training on the seen digits lowers their validation BCE below the untrained one's."""
+    common = [*QUIET, f"model={model}"]
+    runs = {}
+    for name, epochs in (("untrained", 0), ("trained", 3)):
+        cfg = compose_cfg(*common, f"trainer.max_epochs={epochs}")
+        save_config(cfg, tmp_path / name)
+        runs[name] = train(cfg, tmp_path / name)
+    untrained, trained = runs["untrained"], runs["trained"]
+    assert trained["val"]["loss"] < untrained["val"]["loss"]
+    assert 0 <= trained["test"]["unseen_accuracy"] <= 1
+
+
+def test_evaluate_repeats_the_zero_shot_metrics(tmp_path) -> None:
+    run = tmp_path / "run"
+    cfg = compose_cfg(*QUIET, "task.method=eszsl")
+    save_config(cfg, run)  # .hydra/config.yaml, as train.py writes it
+    trained = train(cfg, run)
+    result = evaluate_runs([run], tmp_path / "eval")
+    assert result["test"] == trained["test"]
+    saved = np.load(tmp_path / "eval" / "predictions.npz")
+    assert set(saved["unseen_labels"].tolist()) == {"7", "8", "9"}
+    assert saved["unseen_embeddings"].shape[1] == 8  # one logit per attribute

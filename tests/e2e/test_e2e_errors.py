@@ -53,6 +53,14 @@ BAD_TRAIN_INPUT = {
         ["data=mnist", "data.params.download=false", "data.root=/nonexistent_zoo_data"],
         ["mnist", "/nonexistent_zoo_data", "download", "data=digits"],
     ),
+    "unknown-ucr-dataset": (
+        ["data=ucr", "data.params.name=Coffee"],
+        ["data=ucr", "Coffee", "ACSF1", "GunPoint", "JapaneseVowels", "data.params.name="],
+    ),
+    "official-split-on-data-without-one": (
+        ["data.split=official"],
+        ["data.split=official", "data=digits", "mnist", "ucr", "data.split=random"],
+    ),
     "unknown-trainer-option-added-with-plus": (
         ["+trainer.nonexistent_key=1"],
         ["trainer", "nonexistent_key", "max_epochs", "batch_size"],

@@ -1,7 +1,8 @@
 """The zoo's sequence families on UCR/UEA datasets, official splits, next to published numbers.
 
     python bench/ucr.py run [--datasets GunPoint ...] [--families fcn ...] [--seeds 0 1 2 3 4]
-                            [--epochs 100] [--shard 0/1] [--out bench/ucr_runs.jsonl]
+                            [--epochs 100] [--batch-size 16] [--shard 0/1]
+                            [--out bench/ucr_runs.jsonl]
     python bench/ucr.py write [--out bench/ucr_runs.jsonl]   # rewrites RESULTS.md's section
 
 ``run`` trains each (dataset, family, seed) through the same config a user gets from
@@ -64,7 +65,7 @@ FAMILIES = {
     "transformer_rows": ["model=transformer", "model.tokens=rows", "model.pooling=mean"],
 }
 DATASETS = ["GunPoint", "ItalyPowerDemand", "ArrowHead", "BasicMotions", "JapaneseVowels"]
-RECIPE = ["optim.lr=0.001", "trainer.batch_size=16", "trainer.patience=null"]
+RECIPE = ["optim.lr=0.001", "trainer.patience=null"]  # and --batch-size (16)
 # Which weights are tested (--select): the last ones, one validation series per class (the
 # rest of the small train parts train); or those with the lowest loss on a 15 % hold-out.
 SELECT = {
@@ -117,7 +118,9 @@ def patch_size(dataset: str) -> int:
     return math.ceil(max(len(c) for c in cases) / 16)
 
 
-def overrides(dataset: str, family: str, seed: int, epochs: int, select: str) -> list[str]:
+def overrides(
+    dataset: str, family: str, seed: int, epochs: int, select: str, batch: int = 16
+) -> list[str]:
     extra = [f"model.patch_size={patch_size(dataset)}"] if family == "transformer" else []
     return [
         "data=ucr",
@@ -125,6 +128,7 @@ def overrides(dataset: str, family: str, seed: int, epochs: int, select: str) ->
         *FAMILIES[family],
         *extra,
         *RECIPE,
+        f"trainer.batch_size={batch}",
         *SELECT[select],
         f"trainer.max_epochs={epochs}",
         f"seed={seed}",
@@ -135,12 +139,15 @@ def overrides(dataset: str, family: str, seed: int, epochs: int, select: str) ->
 
 def load(out: Path) -> list[dict]:
     rows = [json.loads(line) for line in out.read_text().splitlines() if line.strip()]
-    return [{"select": "best", **r} for r in rows]  # the first sweep did not say
+    return [{"select": "best", "batch": 16, **r} for r in rows]  # older rows did not say
 
 
-def done(out: Path) -> set[tuple[str, str, int, int, str]]:
-    rows = load(out) if out.is_file() else []
-    return {(r["dataset"], r["family"], r["seed"], r["epochs"], r["select"]) for r in rows}
+def key(r: dict) -> tuple[str, str, int, int, str, int]:
+    return (r["dataset"], r["family"], r["seed"], r["epochs"], r["select"], r["batch"])
+
+
+def done(out: Path) -> set[tuple[str, str, int, int, str, int]]:
+    return {key(r) for r in (load(out) if out.is_file() else [])}
 
 
 def run(args: argparse.Namespace) -> None:
@@ -150,12 +157,14 @@ def run(args: argparse.Namespace) -> None:
     i, n = (int(v) for v in args.shard.split("/"))
     finished = done(args.out)
     for k, (dataset, family, seed) in enumerate(jobs):
-        if k % n != i or (dataset, family, seed, args.epochs, args.select) in finished:
-            continue
-        cfg = compose_config(overrides(dataset, family, seed, args.epochs, args.select))
-        start = time.perf_counter()
         row = {"dataset": dataset, "family": family, "seed": seed, "epochs": args.epochs}
-        row["select"] = args.select
+        row |= {"select": args.select, "batch": args.batch_size}
+        if k % n != i or key(row) in finished:
+            continue
+        cfg = compose_config(
+            overrides(dataset, family, seed, args.epochs, args.select, args.batch_size)
+        )
+        start = time.perf_counter()
         try:
             with tempfile.TemporaryDirectory(prefix=f"ucr_{dataset}_{seed}_") as run_dir:
                 row["accuracy"] = train(cfg, Path(run_dir))["test"]["accuracy"]
@@ -218,13 +227,18 @@ def write(args: argparse.Namespace) -> None:
         "under the tables. `python bench/ucr.py run [--select best --epochs 100]` then "
         "`python bench/ucr.py write` reproduce them.",
     ]
-    for select, epochs in sorted({(r["select"], r["epochs"]) for r in rows}, reverse=True):
+    recipes = sorted({(r["select"], r["epochs"], r["batch"]) for r in rows}, reverse=True)
+    for select, epochs, batch in recipes:
         what = {
             "last": "the last weights, one validation series per class",
             "best": "the weights with the lowest loss on a 15 % validation hold-out",
         }[select]
-        lines += ["", f"**{epochs} epochs, {what}** (`--select {select} --epochs {epochs}`):"]
-        lines += ["", *table([r for r in rows if (r["select"], r["epochs"]) == (select, epochs)])]
+        flags = f"--select {select} --epochs {epochs} --batch-size {batch}"
+        lines += ["", f"**{epochs} epochs, batch {batch}, {what}** (`{flags}`):"]
+        mine = [
+            r for r in rows if (r["select"], r["epochs"], r["batch"]) == (select, epochs, batch)
+        ]
+        lines += ["", *table(mine)]
     lines += ["", "Sources of the published columns:", ""]
     lines += [*(f"- {k}: {v}." for k, v in SOURCES.items()), END]
     results = ROOT / "RESULTS.md"
@@ -248,6 +262,7 @@ def main() -> None:
     r.add_argument("--families", nargs="+", default=list(FAMILIES), choices=list(FAMILIES))
     r.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
     r.add_argument("--epochs", type=int, default=150)
+    r.add_argument("--batch-size", type=int, default=16)
     r.add_argument("--select", default="last", choices=list(SELECT))
     r.add_argument("--shard", default="0/1")
     r.add_argument("--out", type=Path, default=DEFAULT_OUT)

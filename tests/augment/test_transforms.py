@@ -16,7 +16,9 @@ from augment.photometric import (
     adjust_contrast,
     adjust_hue,
     adjust_saturation,
+    colour_jitter,
     erase,
+    linear_jitter,
 )
 from augment.signal import sample_at
 
@@ -95,6 +97,39 @@ def test_colour_equals_torchvision_per_sample(ours, theirs, factors, channels):
     f = torch.tensor(factors)
     expected = per_sample(lambda img, v: theirs(img, float(v)), x, f)
     torch.testing.assert_close(ours(x, f).clamp(0, 1), expected, atol=1e-5, rtol=0)
+
+
+ORDERS = torch.tensor([[0, 1, 2, 3], [3, 2, 1, 0], [1, 3, 0, 2], [2, 0, 3, 1]])
+TV_STEPS = (TF.adjust_brightness, TF.adjust_contrast, TF.adjust_saturation, TF.adjust_hue)
+
+
+def test_colour_jitter_in_each_samples_order_equals_torchvision_in_that_order():
+    """Four samples, four orders of (brightness, contrast, saturation, hue): each as
+    torchvision's functions applied one after the other in that sample's order."""
+    x = 0.2 + 0.4 * images()  # within [0, 1] all along: torchvision's clamps do nothing
+    b, c = torch.tensor([0.8, 1.2, 1.1, 0.9]), torch.tensor([1.2, 0.8, 0.9, 1.15])
+    s, h = torch.tensor([0.85, 1.2, 1.1, 0.8]), torch.tensor([0.2, -0.3, 0.1, -0.15])
+    ours = colour_jitter(x, b, c, s, h, ORDERS)
+    expected = []
+    for i in range(len(x)):
+        img = x[i]
+        for k in ORDERS[i].tolist():
+            img = TV_STEPS[k](img, float((b, c, s, h)[k][i]))
+        expected.append(img)
+    torch.testing.assert_close(ours, torch.stack(expected), atol=1e-5, rtol=0)
+    # The order matters (through hue): one order for all would give another batch.
+    same = colour_jitter(x, b, c, s, h, ORDERS[:1].expand(4, -1))
+    assert not torch.allclose(same, ours, atol=1e-3)
+
+
+@pytest.mark.parametrize("channels", [3, 1])
+def test_brightness_contrast_saturation_in_one_pass_equal_three(channels):
+    x = images(c=channels)
+    b, c = torch.tensor([0.5, 1.0, 1.3, 0.9]), torch.tensor([0.5, 1.0, 1.3, 0.0])
+    s = torch.tensor([0.5, 1.0, 1.3, 0.0]) if channels == 3 else None
+    steps = adjust_contrast(adjust_brightness(x, b), c)
+    steps = adjust_saturation(steps, s) if s is not None else steps
+    torch.testing.assert_close(linear_jitter(x, b, c, s), steps, atol=1e-5, rtol=0)
 
 
 def test_erase_equals_torchvision_per_sample():

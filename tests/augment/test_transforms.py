@@ -122,6 +122,20 @@ def test_colour_jitter_in_each_samples_order_equals_torchvision_in_that_order():
     assert not torch.allclose(same, ours, atol=1e-3)
 
 
+def test_colour_with_hue_draws_factors_and_an_order_for_every_sample():
+    x = 0.2 + 0.4 * images(n=64)
+    jitter = augment.create_transform(
+        "color", brightness=0.2, contrast=0.2, saturation=0.2, hue=0.1
+    )
+    out = jitter(x, torch.Generator().manual_seed(5))
+    g = torch.Generator().manual_seed(5)  # the same draws, in the transform's sequence
+    b, c, s = (0.8 + 0.4 * torch.rand(64, generator=g) for _ in range(3))
+    h = -0.1 + 0.2 * torch.rand(64, generator=g)
+    order = torch.rand(64, 4, generator=g).argsort(dim=1)
+    torch.testing.assert_close(out, colour_jitter(x, b, c, s, h, order), atol=1e-6, rtol=0)
+    assert set(order.argsort(dim=1)[:, 3].tolist()) == {0, 1, 2, 3}  # hue at every place
+
+
 @pytest.mark.parametrize("channels", [3, 1])
 def test_brightness_contrast_saturation_in_one_pass_equal_three(channels):
     x = images(c=channels)

@@ -165,8 +165,8 @@ def test_what_cannot_work_is_one_line(tmp_path, overrides, said):
 @pytest.mark.parametrize(
     "overrides",
     [["model.hidden_size=16", "augment=strong"], ["data=sine", "data.params.n_samples=200",
-                                                  "augment=jitter"]],
-    ids=["images", "sequences"],
+                                                  "augment=jitter"], [*PADDED, "augment=strong"]],
+    ids=["images", "sequences", "padded_sequences"],
 )  # fmt: skip
 def test_tensorboard_shows_original_and_augmented_samples(tmp_path, overrides):
     cfg = compose_cfg(*FAST, *overrides, "trainer.max_epochs=1")

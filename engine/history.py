@@ -4,7 +4,7 @@ Keras' ``fit`` returns a ``History`` (each epoch's metrics); lightning-hydra-tem
 writes a CSV. The trainer keeps one row per finished epoch (``epoch``, ``step``, the
 first optimizer's ``lr`` at the epoch's end, and every ``train/*`` and ``val/*``
 metric it logs) in its checkpoints, so a resumed run's history continues exactly,
-and writes them to ``<run_dir>/history.csv`` after every epoch.
+and appends each to ``<run_dir>/history.csv`` as the epoch ends (:class:`History`).
 
 The learning curves draw each metric's train and validation values on one chart, the
 picture of over- and underfitting (the validation loss turning up while the training
@@ -29,9 +29,9 @@ import numpy as np
 FILE = "history.csv"
 
 
-def write_history(rows: list[dict[str, float]], path: Path) -> None:
+def write_history(rows: list[dict[str, float]], path: Path) -> list[str]:
     """The rows as CSV (columns in the order first seen; a metric an epoch lacks is
-    empty), written atomically like checkpoints."""
+    empty), written atomically like checkpoints; returns the columns."""
     columns: list[str] = []
     for row in rows:
         columns += [k for k in row if k not in columns]
@@ -42,6 +42,46 @@ def write_history(rows: list[dict[str, float]], path: Path) -> None:
         writer.writeheader()
         writer.writerows(rows)
     os.replace(tmp, path)
+    return columns
+
+
+class History:
+    """The finished epochs' rows: kept in memory (``rows``, which ``last.pt`` saves) and
+    written to ``path`` (None: kept only, as on a DDP rank other than 0).
+
+    Each epoch appends its one row to the file, so an epoch costs the same however
+    long the run. The file is written whole only where appending cannot give the
+    right rows: at a run's first epoch (an old file in the run directory goes), on
+    resume (:meth:`restore`: the rows a killed run wrote past its last checkpoint
+    go, so the file holds what an uninterrupted run's would), and when a row brings
+    a column the header lacks.
+    """
+
+    def __init__(self, path: Path | None) -> None:
+        self.rows: list[dict[str, float]] = []
+        self.path = path
+        self._columns: list[str] | None = None  # the file's header; None: not written yet
+
+    def append(self, row: dict[str, float]) -> None:
+        self.rows.append(row)
+        if self.path is None:
+            return
+        if self._columns is None or not row.keys() <= set(self._columns):
+            self._columns = write_history(self.rows, self.path)
+            return
+        with self.path.open("a", newline="") as f:
+            csv.DictWriter(f, fieldnames=self._columns).writerow(row)
+
+    def restore(self, rows: list[dict[str, float]]) -> None:
+        """Continue from a checkpoint's rows; the file holds exactly those."""
+        self.rows = list(rows)
+        if self.path is None:
+            return
+        if self.rows:
+            self._columns = write_history(self.rows, self.path)
+        else:  # nothing finished yet: the first epoch writes the file
+            self.path.unlink(missing_ok=True)
+            self._columns = None
 
 
 def read_history(path: Path) -> dict[str, np.ndarray]:

@@ -285,7 +285,8 @@ def make_trainer(cfg: DictConfig, run_dir: str | Path) -> tuple[Trainer, Built]:
         raise ConfigError(
             f"trainer.tbptt_window needs a unidirectional recurrent model, not model "
             f"'{cfg.model.name}'{' with bidirectional=true' * bool(cfg.model.get('bidirectional'))}"
-            "; use model=rnn, lstm or gru (bidirectional=false), or trainer.tbptt_window=null"
+            f"; use model={' or '.join(zoo.models_with('forward_window'))} "
+            "(bidirectional=false), or trainer.tbptt_window=null"
         )
     if cfg.task.get("teacher_run"):
         distill_from(Path(cfg.task.teacher_run), cfg, data, device)

@@ -31,7 +31,7 @@ import math
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -47,10 +47,20 @@ from engine.data import DataModule, Inputs, batch_slices, call_model
 from engine.distributed import World
 from engine.errors import ConfigError, TrainingError
 from engine.history import FILE as HISTORY_FILE
-from engine.history import write_history
+from engine.history import History
 from engine.precision import Precision, check_precision, precision_name
 from engine.tasks import Task, flatten_steps
 from zoo.sequence import as_sequence, detach_state
+
+# What each type in TrainerConfig's annotations accepts, and how an error names it. A
+# bool is no number here (true is not a patience); an integer is a float.
+KINDS: dict[str, tuple[str, Callable[[Any], bool]]] = {
+    "int": ("an integer", lambda v: isinstance(v, int) and not isinstance(v, bool)),
+    "float": ("a number", lambda v: isinstance(v, int | float) and not isinstance(v, bool)),
+    "bool": ("true or false", lambda v: isinstance(v, bool)),
+    "str": ("a string", lambda v: isinstance(v, str)),
+    "None": ("null", lambda v: v is None),
+}
 
 
 @dataclass
@@ -75,6 +85,12 @@ class TrainerConfig:
     compile: bool = False  # torch.compile the training forward (engine/compilation.py)
 
     def __post_init__(self) -> None:
+        self.precision = precision_name(self.precision)  # YAML reads 32 as a number
+        for field in fields(self):  # trainer.patience=abc: this line, not a TypeError below
+            value, kinds = getattr(self, field.name), str(field.type).split(" | ")
+            if not any(KINDS[kind][1](value) for kind in kinds):
+                wanted = " or ".join(KINDS[kind][0] for kind in kinds)
+                raise ConfigError(f"trainer.{field.name} must be {wanted}, got {value!r}")
         if self.max_epochs < 0:
             raise ConfigError(f"trainer.max_epochs must be >= 0, got {self.max_epochs}")
         if self.batch_size < 1:
@@ -114,7 +130,6 @@ class TrainerConfig:
                 "trainer.tbptt_window with trainer=ddp: truncated BPTT steps several backward "
                 "passes per batch, which DDP would each synchronize; use one or the other"
             )
-        self.precision = precision_name(self.precision)
         if self.precision != "32" and self.tbptt_window is not None:
             raise ConfigError(
                 f"trainer.precision={self.precision} with trainer.tbptt_window: truncated BPTT "
@@ -133,7 +148,14 @@ def epoch_generator(seed: int, epoch: int) -> torch.Generator:
 
 
 class Trainer:
-    """Fits a model with a task's loss; knows nothing about any concrete model."""
+    """Fits a model with a task's loss; knows nothing about any concrete model.
+
+    Built in five parts, each set up by one method of ``__init__`` that says where it
+    continues: what trains (:meth:`_set_optimizers`), where the run stands
+    (:meth:`_set_counters`), what the batches go through and who is called back
+    (:meth:`_set_hooks`), how the step scales out (:meth:`_scale_up`) and what the run
+    leaves behind (:meth:`_set_records`).
+    """
 
     def __init__(
         self,
@@ -154,16 +176,29 @@ class Trainer:
         world: World | None = None,
     ) -> None:
         self.cfg = cfg
-        self.model, self.task, self.loss_fn = model, task, loss_fn
-        # One optimizer (and schedule) per part the task trains: {"model": ...} for most
-        # tasks, {"generator": ..., "discriminator": ...} for a GAN. The first is the
-        # one named in errors.
+        self.model, self.task, self.loss_fn, self.regularizer = model, task, loss_fn, regularizer
+        self.data, self.logger, self.seed = data, logger, seed
+        self._set_optimizers(optimizers, schedulers)
+        self._set_counters()
+        self._set_hooks(augment)
+        self._scale_up(world or World(), data.device)
+        self._set_records(Path(checkpoint_dir), extra_state or {})
+
+    def _set_optimizers(
+        self,
+        optimizers: dict[str, torch.optim.Optimizer],
+        schedulers: dict[str, torch.optim.lr_scheduler.LRScheduler],
+    ) -> None:
+        """One optimizer (and schedule) per part the task trains: ``{"model": ...}`` for
+        most tasks, ``{"generator": ..., "discriminator": ...}`` for a GAN; the first is
+        the one errors name. Continues in :meth:`optimizer_step` and :meth:`update`
+        (which step them), :meth:`_train_epoch` (which steps the schedules) and
+        :meth:`_rate_groups` (the learning rates logged)."""
         if optimizers.keys() != schedulers.keys() or not optimizers:
             raise ValueError("Trainer needs one scheduler per optimizer, by the same names")
         self.optimizers, self.schedulers = optimizers, schedulers
         self._first = next(iter(optimizers))
         self.optimizer = optimizers[self._first]
-        self.regularizer = regularizer
         # What each optimizer updates: for backward, clipping and the histograms.
         self._params = {
             name: [p for group in opt.param_groups for p in group["params"]]
@@ -171,19 +206,17 @@ class Trainer:
         }
         ids = {name: {id(p) for p in params} for name, params in self._params.items()}
         self._named = {
-            name: [(n, p) for n, p in model.named_parameters() if id(p) in ids[name]]
+            name: [(n, p) for n, p in self.model.named_parameters() if id(p) in ids[name]]
             for name in optimizers
         }
         # One learning-rate curve per optimizer when there are several (lr/generator, ...).
         self._lr_tags = {k: "lr" if len(optimizers) == 1 else f"lr/{k}" for k in optimizers}
-        self.data, self.logger, self.seed = data, logger, seed
-        self.checkpoint_dir = Path(checkpoint_dir)
-        self.extra_state = extra_state or {}  # saved alongside (config, data stats)
-        # What training batches go through (an augment.Pipeline; None or empty: nothing),
-        # drawing from augment_generator, a function of (seed, epoch) like the shuffling.
-        self.augment = augment
-        self.augment_generator: torch.Generator | None = None  # set by each epoch
-        # Counters: everything the loop needs to continue exactly where it stopped.
+        self._logged_lr: dict[str, float] = {}  # TensorBoard tag -> the rate last drawn
+
+    def _set_counters(self) -> None:
+        """Where the run stands: everything the loop needs to continue exactly where it
+        stopped. :meth:`state_dict` saves them (``counters``), :meth:`load_state_dict`
+        restores them; :meth:`_after_epoch` keeps the early-stopping ones."""
         self.epoch = 0  # completed epochs
         self.step = 0  # completed optimizer steps (iterations)
         self.best_val_loss = math.inf
@@ -191,23 +224,36 @@ class Trainer:
         self.bad_epochs = 0
         self.stopped_early = False
         self.train_time = 0.0
-        self._best_state: dict[str, torch.Tensor] | None = None  # best weights, in memory
-        self._best_saved = True  # whether best.pt holds them already
-        self._last_save = time.monotonic()
-        self._logged_lr: dict[str, float] = {}  # TensorBoard tag -> the rate last drawn
-        # One row per finished epoch, saved in last.pt and written to history.csv.
-        self.history: list[dict[str, float]] = []
-        # Called with the (0-based) epoch before it trains, e.g. transfer's unfreezing.
+
+    def _set_hooks(self, augment: Any) -> None:
+        """What training batches go through and what is called back, set by
+        :func:`engine.run.make_trainer`:
+
+        - ``augment``: an augment.Pipeline (None or empty: nothing), applied by the
+          task's ``training_step`` with ``augment_generator``, which
+          :meth:`_train_epoch` draws from ``(seed, epoch)`` like the shuffling;
+        - ``epoch_hooks``: called with the (0-based) epoch before it trains, e.g.
+          transfer's unfreezing (engine/transfer);
+        - ``val_hooks``: called by :meth:`fit` with the number of finished epochs and
+          their validation metrics, after the checkpoint, e.g. a search's pruning
+          (engine/pruning.py).
+        """
+        self.augment = augment
+        self.augment_generator: torch.Generator | None = None
         self.epoch_hooks: list[Callable[[int], None]] = []
-        # Called with the number of finished epochs and their validation metrics, after
-        # the checkpoint, e.g. a search's pruning (engine/pruning.py).
         self.val_hooks: list[Callable[[int, dict[str, float]], None]] = []
-        self._scale_up(world or World(), data.device)
 
     def _scale_up(self, world: World, device: torch.device) -> None:
         """Data parallelism, precision and compilation, as configured: ``self.net`` is
         what the training forward goes through (DDP around the compiled model, or the
-        model itself); ``self.model`` is what checkpoints and evaluation use."""
+        model itself); ``self.model`` is what checkpoints and evaluation use.
+
+        Continues in engine/distributed.py (``world``: :meth:`_train_epoch` shards the
+        batches, ``_share`` scales each rank's loss in :meth:`_forward_backward`,
+        :meth:`_summarize` reduces the epoch's numbers, rank 0 writes), in
+        engine/precision.py (``precision``: autocast, backward and step in
+        :meth:`_forward_backward` and :meth:`optimizer_step`) and
+        engine/compilation.py."""
         cfg, own_step = self.cfg, type(self.task).training_step is not Task.training_step
         self.world = world
         self.precision = Precision(check_precision(cfg.precision, device), device)
@@ -225,6 +271,19 @@ class Trainer:
         self.net = world.wrap(self.net, cfg.sync_batchnorm)
         world.seed_rank(self.seed)  # each rank its own dropout draws
         self._share = 1.0  # this rank's share of the step's batch (engine/distributed.py)
+
+    def _set_records(self, checkpoint_dir: Path, extra_state: dict[str, Any]) -> None:
+        """What the run leaves behind: checkpoints (:meth:`save`, ``last.pt`` and
+        ``best.pt`` in ``checkpoint_dir``, with ``extra_state``: the config, the data's
+        statistics) and the history (engine/history.py: one row per finished epoch, in
+        ``last.pt`` and ``<run_dir>/history.csv``, which rank 0 writes)."""
+        self.checkpoint_dir = checkpoint_dir
+        self.extra_state = extra_state
+        self._best_state: dict[str, torch.Tensor] | None = None  # best weights, in memory
+        self._best_saved = True  # whether best.pt holds them already
+        self._last_save = time.monotonic()
+        history_file = checkpoint_dir.parent / HISTORY_FILE if self.world.main else None
+        self.history = History(history_file)
 
     # ------------------------------------------------------------------ the loop
 
@@ -540,8 +599,6 @@ class Trainer:
         self.logger.scalars(scalars, self.step)
         lr = self.optimizer.param_groups[0]["lr"]
         self.history.append({"epoch": self.epoch, "step": self.step, "lr": lr, **scalars})
-        if self.world.main:  # one file for the job (rank 0 writes, as for the rest)
-            write_history(self.history, self.checkpoint_dir.parent / HISTORY_FILE)
 
     def _diverged(
         self,
@@ -619,7 +676,7 @@ class Trainer:
             "schedulers": {k: sched.state_dict() for k, sched in self.schedulers.items()},
             "rng": rng_state(),
             "task": self.task.state_dict(),  # e.g. an EMA teacher
-            "history": self.history,
+            "history": self.history.rows,
             "counters": {
                 "epoch": self.epoch,
                 "step": self.step,
@@ -651,7 +708,7 @@ class Trainer:
         set_rng_state(ranks["rng"][self.world.rank])
         self.task.load_state_dict(state.get("task", {}))
         self.precision.load_state_dict(state.get("precision", {}))
-        self.history = list(state.get("history", []))  # what came after it is dropped
+        self.history.restore(state.get("history", []))  # what came after it is dropped
         for key, value in state["counters"].items():
             setattr(self, key, value)
 

@@ -43,7 +43,7 @@ BAD_TRAIN_INPUT = {
     ),
     "truncated-bptt-on-a-transformer": (
         ["model=transformer", "trainer.tbptt_window=4"],
-        ["tbptt_window", "transformer", "model=rnn, lstm or gru"],
+        ["tbptt_window", "transformer", "model=gru or lstm or rnn"],
     ),
     "padded-sequences-for-a-model-without-lengths": (
         ["data=adding", "+data.params.min_length=50", "data.params.n_samples=200"],
@@ -60,6 +60,10 @@ BAD_TRAIN_INPUT = {
     "official-split-on-data-without-one": (
         ["data.split=official"],
         ["data.split=official", "data=digits", "mnist", "ucr", "data.split=random"],
+    ),
+    "trainer-option-of-the-wrong-type": (
+        ["trainer.patience=abc"],
+        ["trainer.patience must be an integer or null", "'abc'"],
     ),
     "unknown-trainer-option-added-with-plus": (
         ["+trainer.nonexistent_key=1"],

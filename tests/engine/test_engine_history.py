@@ -10,7 +10,7 @@ import numpy as np
 from conftest import FAST, ROOT, compose_cfg
 from PIL import Image
 
-from engine.history import draw_learning_curves, read_history
+from engine.history import History, draw_learning_curves, read_history
 from engine.run import train
 
 QUIET = [*FAST, "logger=none", "trainer.checkpoint_interval_s=0"]
@@ -31,10 +31,34 @@ def test_a_run_writes_each_epochs_metrics(tmp_path):
 def test_a_resumed_run_has_the_history_of_an_uninterrupted_one(tmp_path):
     train(compose_cfg(*QUIET, "trainer.max_epochs=4"), tmp_path / "whole")
     train(compose_cfg(*QUIET, "trainer.max_epochs=2"), tmp_path / "resumed")
+    # A row a killed run wrote past its last checkpoint (epoch 2): resume drops it.
+    with (tmp_path / "resumed" / "history.csv").open("a") as f:
+        f.write("3,999,0.5,9,9,9,9\r\n")
     train(compose_cfg(*QUIET, "trainer.max_epochs=4", "resume=true"), tmp_path / "resumed")
     whole = (tmp_path / "whole" / "history.csv").read_text()
     assert (tmp_path / "resumed" / "history.csv").read_text() == whole
     assert len(whole.splitlines()) == 1 + 4
+
+
+def test_each_epoch_appends_its_row_and_a_new_column_rewrites_the_file(tmp_path):
+    path = tmp_path / "history.csv"
+    history = History(path)
+    history.append({"epoch": 1, "val/loss": 0.5})
+    inode = path.stat().st_ino
+    history.append({"epoch": 2, "val/loss": 0.25})
+    assert path.stat().st_ino == inode  # appended in place, not written anew
+    assert path.read_text().splitlines() == ["epoch,val/loss", "1,0.5", "2,0.25"]
+    history.append({"epoch": 3, "val/loss": 0.125, "val/accuracy": 1.0})
+    assert path.read_text().splitlines() == [
+        "epoch,val/loss,val/accuracy", "1,0.5,", "2,0.25,", "3,0.125,1.0"
+    ]  # fmt: skip
+    history.restore(history.rows[:1])  # resumed from epoch 1: the later rows go
+    assert path.read_text().splitlines() == ["epoch,val/loss", "1,0.5"]
+    history.restore([])
+    assert not path.exists()
+    kept = History(None)  # a DDP rank other than 0: rows only
+    kept.append({"epoch": 1})
+    assert kept.rows == [{"epoch": 1}] and sorted(tmp_path.iterdir()) == []
 
 
 def test_learning_curves_are_drawn_from_the_history(tmp_path):

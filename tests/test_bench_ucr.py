@@ -32,18 +32,18 @@ def test_run_appends_each_job_once(tmp_path, monkeypatch) -> None:
     calls = []
 
     def fake_train(cfg, run_dir):  # the bench's loop and bookkeeping, not the training
-        calls.append((cfg.model.name, cfg.trainer.batch_size))
+        calls.append((cfg.model.name, cfg.trainer.batch_size, cfg.sched.name))
         return {"test": {"accuracy": 0.5}}
 
     monkeypatch.setattr(bench, "train", fake_train)
     out = tmp_path / "runs.jsonl"
     args = argparse.Namespace(
         datasets=["GunPoint"], families=["fcn", "cnn"], seeds=[0, 1], epochs=2,
-        select="last", batch_size=3, shard="0/1", out=out,
+        select="last", batch_size=3, sched="cosine", shard="0/1", out=out,
     )  # fmt: skip
     bench.run(args)
     bench.run(args)  # everything is there: nothing runs again
-    assert calls == [("fcn", 3), ("cnn", 3), ("fcn", 3), ("cnn", 3)]
+    assert calls == [("fcn", 3, "cosine"), ("cnn", 3, "cosine")] * 2
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert [(r["family"], r["seed"], r["batch"]) for r in rows] == [
         ("fcn", 0, 3), ("cnn", 0, 3), ("fcn", 1, 3), ("cnn", 1, 3)
@@ -56,6 +56,6 @@ def test_table_is_mean_std_and_count_per_family(tmp_path) -> None:
     out.write_text("\n".join(json.dumps({**old, "seed": s, "accuracy": a})
                              for s, a in [(0, 0.8), (1, 0.9)]))  # fmt: skip
     rows = bench.load(out)
-    assert {(r["select"], r["batch"]) for r in rows} == {("best", 16)}
+    assert {bench.recipe(r) for r in rows} == {("best", 100, 16, "constant")}
     line = bench.table(rows)[2]
     assert line.startswith("| ArrowHead | 85.0 ± 7.1 (2) | fcn 85.0 | 77.8 | 84.3 | 84.5 |")

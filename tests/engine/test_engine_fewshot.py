@@ -120,6 +120,7 @@ def test_second_order_maml_differentiates_through_the_inner_step() -> None:
         (["task.base_classes=[0,1,2]", "task.novel_classes=[2,3,4]"], "both base and novel"),
         (["task.novel_classes=[5,x]"], "which the data lacks"),
         (["model=perceptron"], "no 'embedding' capability"),
+        (["augment=noise"], "does not take augmented batches; use augment=none"),
     ],
 )
 def test_bad_episodes_and_models_fail_in_one_line(extra, message, tmp_path) -> None:

@@ -65,6 +65,7 @@ def test_the_shipped_digit_table_tells_every_digit_apart() -> None:
         (["task.unseen_classes=[9]"], "at least 2 seen and 2 unseen"),
         (["data=iris"], "no class-attribute table ships for data 'iris'"),
         (["model=perceptron"], "no 'embedding' capability"),
+        (["augment=noise"], "does not take augmented batches; use augment=none"),
     ],
 )
 def test_bad_tables_and_splits_fail_in_one_line(extra, message, tmp_path) -> None:

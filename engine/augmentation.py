@@ -7,9 +7,10 @@ refuses, in one line, what cannot work: data that are not images or sequences
 (tables, graphs), a task with its own training step that does not take augmented
 batches (GAN, autoencoder), label mixing without class distributions as targets
 (mixup needs ``loss=cross_entropy``, whose targets are one-hot rows, or ``bce``),
-and label mixing of padded sequences (two samples of different lengths do not mix
-step by step). Padded sequences otherwise go through the signal transforms as
-``(x, lengths)``, each acting within a sample's valid steps. The default training
+and, for padded sequences, label mixing (two samples of different lengths do not
+mix step by step) and the tasks that compare two views of a batch (SimCLR).
+Padded sequences otherwise go through the signal transforms as ``(x, lengths)``,
+each acting within a sample's valid steps. The default training
 step applies it to training batches only (``engine/tasks/core.py``); validation
 and test never see it.
 
@@ -68,6 +69,11 @@ def build_augment_of(node: Any, data: DataModule, task: Task, loss_name: str) ->
         raise ConfigError(
             f"augment={name} mixes labels into soft targets, which loss '{loss_name}' does not "
             f"take; use loss=cross_entropy (class distributions) on classification data"
+        )
+    if spec.padded and getattr(task, "needs_views", False):
+        raise ConfigError(
+            f"task '{task.name}' compares two augmented views of whole batches, which it does "
+            "not draw for padded sequences of different lengths; use data of one length"
         )
     if pipeline.mixes and spec.padded:
         raise ConfigError(

@@ -154,6 +154,7 @@ def test_mixing_trains_on_soft_targets_through_cross_entropy(tmp_path, monkeypat
         (["augment=mixup", "loss=sparse_cross_entropy"], "use loss=cross_entropy"),
         (["model=autoencoder", "task=reconstruction", "loss=mse", "augment=light"], "own step"),
         (["augment=affine", "augment.degrees=120"], "degrees must be in [0, 90)"),
+        ([*PADDED, "task=simclr", "loss=nt_xent", "augment=strong"], "two augmented views"),
     ],
 )
 def test_what_cannot_work_is_one_line(tmp_path, overrides, said):

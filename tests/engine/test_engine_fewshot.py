@@ -202,3 +202,23 @@ def test_evaluate_repeats_the_runs_episode_protocol(task, tmp_path) -> None:
     with pytest.raises(ConfigError, match="is evaluated alone") as e:
         evaluate_runs([run, run], tmp_path / "ensemble")
     assert "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize(
+    ("task", "option"),
+    [
+        ("protonet", ["task.distance=cosine"]),
+        ("fewshot_baseline", ["task.distance=cosine"]),
+        ("siamese", ["task.normalize=false"]),
+        ("maml", ["task.inner_steps=2", "task.meta_batch=2"]),
+    ],
+)
+def test_each_option_reaches_the_trained_model(task, option, tmp_path) -> None:
+    """A task option changes what is trained or measured, so the test metrics move
+    away from the default run's (same seed, same episodes)."""
+    common = ["trainer.max_epochs=1", "task.test_steps=1"] if task == "maml" else []
+    default = train(compose_cfg(*overrides(task, "trainer.max_epochs=1", *common)), tmp_path / "a")
+    changed = train(compose_cfg(*overrides(task, "trainer.max_epochs=1", *common, *option)),
+                    tmp_path / "b")  # fmt: skip
+    assert changed["test"]["accuracy_5shot"] != default["test"]["accuracy_5shot"]
+    assert 0 < changed["test"]["accuracy_5shot"] <= 1

@@ -28,6 +28,7 @@ import yaml
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
+import engine.help_page  # noqa: F401  registers ${zoo_groups:}, the --help page's groups
 from engine.errors import ZooError, error_line
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
@@ -101,6 +102,21 @@ def quote_values(args: Sequence[str]) -> list[str]:
             )
         quoted.append(fixed)
     return quoted
+
+
+_HOME = re.compile(r"(?<=[=\[,'\"])~(?=[/,\]'\"]|$)")  # a ~ that starts a path
+
+
+def expand_home(args: Sequence[str], keys: Iterable[str]) -> list[str]:
+    """``run_dir=~/runs/x`` -> ``run_dir=/home/me/runs/x`` for the path-valued ``keys``
+    (lists too: ``run_dirs=[~/a,~/b]``), as bash expands ``name=~`` only for names
+    without dots and not under sh or in quotes; Hydra would get the ``~`` verbatim."""
+    home = os.path.expanduser("~")
+    out = []
+    for arg in args:
+        key, sep, _ = arg.partition("=")
+        out.append(_HOME.sub(home, arg) if sep and key.lstrip("+") in keys else arg)
+    return out
 
 
 def check_overrides(args: Sequence[str], config_dir: Path = CONFIG_DIR) -> None:
@@ -379,6 +395,55 @@ class RunDirGuard(Callback):
         if sweep_dir not in _existed and _entries(sweep_dir) == ["multirun.yaml"]:
             (sweep_dir / "multirun.yaml").unlink()  # every job failed and was removed
             _remove_empty_dirs(sweep_dir)
+
+
+SWEPT_ENV = "ZOO_SWEPT_KEYS"  # the keys a sweep varies, for its jobs' directory names
+
+
+class SweepDashboard(Callback):
+    """A sweep as TensorBoard shows it (configs/hydra/callbacks): runs named by the keys
+    the sweep varies (:func:`run_name`) and, when it ends, one HPARAMS table with the
+    keys its runs differ in first (:func:`engine.logger_hparams.write_sweep_experiment`)."""
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        os.environ[SWEPT_ENV] = ",".join(swept_keys(config))  # inherited by job processes
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        os.environ.pop(SWEPT_ENV, None)
+        sweep_dir = _absolute(config.hydra.sweep.dir)
+        if sweep_dir.is_dir():
+            from engine.logger_hparams import write_sweep_experiment
+
+            write_sweep_experiment(sweep_dir)
+
+
+def swept_keys(config: DictConfig) -> list[str]:
+    """The keys a sweep varies: command-line overrides with several values (``optim=adam,sgd``,
+    ``range(...)``, ``choice(...)``) and the sweeper's search space (Optuna's params)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    overrides = OverridesParser.create().parse_overrides(list(config.hydra.overrides.task))
+    keys = [o.get_key_element().lstrip("+~") for o in overrides if o.is_sweep_override()]
+    params = config.hydra.sweeper.get("params") or {}
+    return sorted({*keys, *params})
+
+
+def run_name(overrides: Sequence[str], exclude: Sequence[str]) -> str:
+    """A sweep job's directory name after its number: its overrides of the swept keys
+    (``optim=sgd``), without those every job shares (``trainer.max_epochs=3``); all of
+    its overrides but ``exclude`` when the sweep's keys are unknown (a job started
+    outside a sweep's callback)."""
+    swept = os.environ.get(SWEPT_ENV)
+    kept = []
+    for line in overrides:
+        key = line.partition("=")[0].lstrip("+~")
+        if key in exclude or (swept is not None and key not in swept.split(",")):
+            continue
+        kept.append(line)
+    return ",".join(sorted(kept))
+
+
+OmegaConf.register_new_resolver("zoo_run_name", run_name, replace=True)
 
 
 def _absolute(path: str | Path) -> Path:

@@ -19,7 +19,7 @@ import socket
 import struct
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +27,10 @@ import google_crc32c
 import numpy as np
 import torch
 from tensorboard.compat.proto.event_pb2 import Event, SessionLog
-from tensorboard.compat.proto.summary_pb2 import Summary
+from tensorboard.compat.proto.summary_pb2 import Summary, SummaryMetadata
 from torch import Tensor
 
+from engine.logger_dashboard import describe, layout
 from engine.report.pictures import encode_png
 from zoo import Registry
 from zoo.modes import eval_mode
@@ -128,7 +129,13 @@ class NullLogger:
     def histogram(self, tag: str, values: Tensor, step: int) -> None:
         pass
 
-    def hparams(self, hparams: dict[str, Any], metrics: dict[str, float], step: int) -> None:
+    def hparams(
+        self,
+        hparams: dict[str, Any],
+        metrics: dict[str, float],
+        step: int,
+        differs: Collection[str] | None = (),
+    ) -> None:
         pass
 
     def embedding(self, features: Tensor, labels: Sequence[Any], tag: str, step: int) -> None:
@@ -155,7 +162,11 @@ class TensorBoardLogger(NullLogger):
     """Scalars, histograms and the HPARAMS table, as TensorBoard event files.
 
     Summaries are built by ``torch.utils.tensorboard.summary``; :class:`EventFile`
-    writes them.
+    writes them. The first event of each scalar or image tag carries its one-line
+    description (:func:`engine.logger_dashboard.describe`), and the run carries the
+    CUSTOM SCALARS layout that draws train and val of a metric, or every layer's
+    gradient norm, on one chart (:func:`engine.logger_dashboard.layout`), rewritten
+    whenever a new tag changes it.
 
     Args:
         flush_secs: at most this many seconds between flushes to disk while writing.
@@ -168,11 +179,40 @@ class TensorBoardLogger(NullLogger):
     ) -> None:
         super().__init__(run_dir)
         self.events = EventFile(self.run_dir, purge_step, flush_secs)
+        self._tags: set[str] = set()  # scalar tags written so far
+        self._layout: dict = {}
+
+    @staticmethod
+    def _metadata(tag: str, kind: str) -> SummaryMetadata:
+        """The plugin and description of ``tag``, for its first event (TensorBoard keeps
+        the first); the plugin named as TensorBoard's own summaries name it."""
+        if kind == "image":
+            from tensorboard.plugins.image.metadata import create_summary_metadata
+        else:
+            from tensorboard.plugins.scalar.metadata import create_summary_metadata
+        return create_summary_metadata(display_name=tag, description=describe(tag, kind))
 
     def scalars(self, values: dict[str, float], step: int) -> None:
-        """Several scalars at one step, as one event."""
-        summary = Summary(value=[Summary.Value(tag=k, simple_value=v) for k, v in values.items()])
+        """Several scalars at one step, as one event; a new tag brings its description
+        and, if it changes the CUSTOM SCALARS layout, the new layout."""
+        new = values.keys() - self._tags
+        summary = Summary(
+            value=[
+                Summary.Value(tag=k, simple_value=v, metadata=self._metadata(k, "scalar"))
+                if k in new
+                else Summary.Value(tag=k, simple_value=v)
+                for k, v in values.items()
+            ]
+        )
         self.events.add_summary(summary, step)
+        if new:
+            self._tags |= new
+            charts = layout(self._tags)
+            if charts != self._layout:
+                from torch.utils.tensorboard.summary import custom_scalars
+
+                self._layout = charts
+                self.events.add_summary(custom_scalars(charts))
 
     def histogram(self, tag: str, values: Tensor, step: int) -> None:
         """The distribution of ``values`` at ``step`` (TensorBoard's HISTOGRAMS tab).
@@ -202,21 +242,34 @@ class TensorBoardLogger(NullLogger):
         )
         self.events.add_summary(summary, step)
 
-    def hparams(self, hparams: dict[str, Any], metrics: dict[str, float], step: int) -> None:
+    def hparams(
+        self,
+        hparams: dict[str, Any],
+        metrics: dict[str, float],
+        step: int,
+        differs: Collection[str] | None = (),
+    ) -> None:
         """Write the run's config next to its final metrics (TensorBoard's HPARAMS tab).
 
         ``SummaryWriter.add_hparams`` would open a second run in a sub-directory;
-        writing the three hparams summaries into this run's own file keeps one run
-        per directory. The metrics are logged as scalars too, under the same tags,
-        which is where the HPARAMS tab reads their values.
+        writing the hparams summaries into this run's own file keeps one run per
+        directory. The metrics are logged as scalars too, under the same tags, which
+        is where the HPARAMS tab reads their values. ``differs``: the keys whose
+        columns TensorBoard shows first (:mod:`engine.logger_hparams`); None writes no
+        experiment summary (a sweep's run: the sweep writes one for all its runs).
         """
         clean = {
             k: v if isinstance(v, bool | int | float | str) else str(v) for k, v in hparams.items()
         }
         from torch.utils.tensorboard.summary import hparams as hparams_summary
 
-        for summary in hparams_summary(clean, metrics):
-            self.events.add_summary(summary)
+        from engine.logger_hparams import experiment_summary, session_start
+
+        _, start, end = hparams_summary(clean, metrics)
+        if differs is not None:
+            self.events.add_summary(experiment_summary(session_start(start), metrics, differs))
+        self.events.add_summary(start)
+        self.events.add_summary(end)
         self.scalars(metrics, step)
 
     def pr_curve(self, tag: str, labels: Tensor, scores: Tensor, step: int) -> None:
@@ -251,7 +304,8 @@ class TensorBoardLogger(NullLogger):
         picture = Summary.Image(
             height=h, width=w, colorspace=3, encoded_image_string=encode_png(image)
         )
-        self.events.add_summary(Summary(value=[Summary.Value(tag=tag, image=picture)]), step)
+        value = Summary.Value(tag=tag, image=picture, metadata=self._metadata(tag, "image"))
+        self.events.add_summary(Summary(value=[value]), step)
 
     def embedding(self, features: Tensor, labels: Sequence[Any], tag: str, step: int) -> None:
         """Points with their labels, for TensorBoard's PROJECTOR tab (PCA, t-SNE, UMAP).

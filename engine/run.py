@@ -34,6 +34,7 @@ from engine.data import DataModule, build_data, call_model, datasets_of_kind
 from engine.distributed import World, rank_device
 from engine.errors import CheckpointError, ConfigError
 from engine.logger import create_logger
+from engine.logger_hparams import chosen_keys
 from engine.pruning import pruning_hook
 from engine.report.pictures import log_model_pictures
 from engine.resuming import describe, flatten, record, resumed_config
@@ -438,9 +439,11 @@ def train(
         if logger.draws:  # not worth a pass over the test split when nothing is kept
             built.task.after_test(model, data, logger, trainer.step)  # e.g. embeddings
             log_model_pictures(model, cfg.model.name, data, logger, trainer.step)
-        # The config next to the final metrics (HPARAMS tab); also logs test/* scalars.
-        hparams = {k: v for k, v in trainer.extra_state["config"].items() if k != "resume"}
-        logger.hparams(flatten(hparams), {f"test/{k}": v for k, v in test.items()}, trainer.step)
+        # The config next to the final metrics (HPARAMS tab); also logs their scalars.
+        hparams = flatten({k: v for k, v in trainer.extra_state["config"].items() if k != "resume"})
+        final = {f"test/{k}": v for k, v in test.items()}
+        final |= {f"val_final/{k}": v for k, v in val.items()}  # the same weights on val
+        logger.hparams(hparams, final, trainer.step, chosen_keys(hparams, explicit))
     finally:
         logger.close()
     metrics = {"test": test, "val": val, "test_checkpoint": tested, **summary}

@@ -74,7 +74,8 @@ class TrainerConfig:
     patience: int | None = 10  # epochs without val-loss improvement before stopping
     min_delta: float = 0.0  # how much lower the val loss must be to count as better
     log_every_n_steps: int = 1  # train loss (and the learning rate when it changes)
-    histogram_every_n_steps: int = 200  # grad norms + histograms per layer; 0 = off (~0.5% time)
+    histogram_every_n_steps: int = 200  # grad norms + histograms per layer; 0 = off (~0.5% time);
+    # before the first such step also at each epoch's end, so a short run has them
     checkpoint_interval_s: float = 10.0  # min seconds between last.pt writes; 0 = every epoch
     progress_bar: bool = True
     test_checkpoint: str = "best"  # weights the test metrics use: best (val loss) | last
@@ -556,7 +557,9 @@ class Trainer:
 
     def _log_gradients(self, step: int, named: list[tuple[str, torch.Tensor]]) -> None:
         """``grad_norm/<name>`` = ‖∂L/∂θ‖₂ of each parameter, plus histograms of the
-        weights and gradients: vanishing or exploding gradients show up layer by layer."""
+        weights and gradients: vanishing or exploding gradients show up layer by layer.
+        At an epoch's end (a short run) the gradients are the last step's, as the
+        optimizer step left them (after clipping, when set)."""
         named = [(name, p) for name, p in named if p.grad is not None]
         if not named:
             return
@@ -597,6 +600,8 @@ class Trainer:
         for split, metrics in (("train", train), ("val", val)):
             scalars.update({f"{split}/{name}": value for name, value in metrics.items()})
         self.logger.scalars(scalars, self.step)
+        if 0 < self.step < self.cfg.histogram_every_n_steps:  # a short run shows them too
+            self._log_gradients(self.step, [p for named in self._named.values() for p in named])
         lr = self.optimizer.param_groups[0]["lr"]
         self.history.append({"epoch": self.epoch, "step": self.step, "lr": lr, **scalars})
 

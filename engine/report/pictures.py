@@ -8,7 +8,8 @@ declares, after testing:
 * ``attention_maps(x[, lengths])`` (Transformer): one ``(B, heads, T, T)`` map per
   block; drawn for the first test sample as a grid, blocks down, heads across;
 * ``first_layer_filters()`` (CNN): the learned kernels of the first convolution;
-* ``feature_maps(x)`` (CNN): each block's output channels for the first test sample.
+* ``feature_maps(x)`` (CNN): each block's output channels for the first test sample,
+  after the sample itself.
 
 Images are encoded as PNG here (zlib and the format's few chunks), so drawing needs
 no imaging library.
@@ -154,9 +155,20 @@ def scatter_picture(
     return canvas
 
 
+def colour_bar(height: int) -> np.ndarray:
+    """A ``(height, 2, 3)`` strip of the ramp from 1 (top, bright) to 0 (bottom, dark):
+    the key to pictures coloured on the fixed scale [0, 1]."""
+    return colorize(np.linspace(1.0, 0.0, height)[:, None].repeat(2, axis=1), 0.0, 1.0)
+
+
 def attention_picture(maps: list[Tensor]) -> np.ndarray:
-    """Blocks down, heads across: each cell row t shows where query t looks (0..1)."""
-    cells = [[colorize(head.numpy(), 0.0, 1.0) for head in layer[0].cpu()] for layer in maps]
+    """Blocks down, heads across: each cell row t shows where query t looks (0..1),
+    and each row of cells ends with the colour bar of that scale."""
+    cells = [
+        [colorize(head.numpy(), 0.0, 1.0) for head in layer[0].cpu()]
+        + [colour_bar(layer.shape[-2])]
+        for layer in maps
+    ]
     return grid(cells)
 
 
@@ -169,11 +181,19 @@ def filters_picture(weight: Tensor, max_filters: int = 64) -> np.ndarray:
     return grid([cells[i : i + per_row] for i in range(0, len(cells), per_row)], cell_px=32)
 
 
-def feature_maps_picture(maps: Tensor, max_channels: int = 32) -> np.ndarray:
-    """One sample's feature maps ``(channels, h, w)``, one cell per channel."""
+def feature_maps_picture(
+    maps: Tensor, image: Tensor | None = None, max_channels: int = 32
+) -> np.ndarray:
+    """One sample's feature maps ``(channels, h, w)``, one cell per channel, after the
+    sample itself (``image`` ``(C, H, W)``, in grey on its own scale) when given."""
     chans = maps.detach().float().cpu()[:max_channels]
-    per_row = int(np.ceil(np.sqrt(len(chans))))
     cells = [colorize(c.numpy()) for c in chans]
+    if image is not None:
+        grey = image.detach().float().cpu().mean(0).numpy()  # (C, H, W) -> (H, W)
+        span = float(grey.max() - grey.min()) or 1.0
+        level = np.round((grey - grey.min()) / span * 255).astype(np.uint8)
+        cells.insert(0, np.repeat(level[..., None], 3, axis=2))
+    per_row = int(np.ceil(np.sqrt(len(cells))))
     return grid([cells[i : i + per_row] for i in range(0, len(cells), per_row)], cell_px=48)
 
 
@@ -198,6 +218,8 @@ def log_model_pictures(
         if "first_layer_filters" in shown:
             logger.image("filters/first_layer", filters_picture(model.first_layer_filters()), step)
         if "feature_maps" in shown:
+            image = first[0] if isinstance(first, Tensor) and first.ndim == 4 else None
             for name, fmap in call_model(model.feature_maps, first).items():
                 if fmap.ndim == 4:  # (1, C, h, w); 1-D signals have no picture here
-                    logger.image(f"feature_maps/{name}", feature_maps_picture(fmap[0]), step)
+                    picture = feature_maps_picture(fmap[0], image)
+                    logger.image(f"feature_maps/{name}", picture, step)

@@ -5,11 +5,12 @@ from __future__ import annotations
 import io
 
 import numpy as np
+import torch
 from conftest import FAST, compose_cfg
 from PIL import Image
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from engine.report.pictures import colorize, grid
+from engine.report.pictures import attention_picture, colorize, feature_maps_picture, grid
 from engine.run import train
 
 
@@ -43,3 +44,24 @@ def test_colorize_runs_dark_to_bright_and_grid_scales_cells_up():
     picture = grid([[cell, cell]], cell_px=8, gap=1)
     assert picture.shape == (8, 17, 3)  # 2x2 cells scaled x4, a 1-pixel gap between them
     np.testing.assert_array_equal(picture[:4, :4], np.broadcast_to(cell[0, 0], (4, 4, 3)))
+
+
+def test_feature_maps_follow_their_input_in_grey():
+    maps, image = torch.rand(3, 4, 4), torch.rand(1, 4, 4)
+    alone, beside = feature_maps_picture(maps), feature_maps_picture(maps, image)
+    corner = beside[0, 0]  # the first tile: the input, grey (R = G = B)
+    assert corner[0] == corner[1] == corner[2]
+    assert not (alone[0, 0, 0] == alone[0, 0, 1] == alone[0, 0, 2])  # a viridis colour
+    brightest = np.unravel_index(int(image[0].argmax()), (4, 4))
+    scale = 48 // 4
+    assert (beside[brightest[0] * scale, brightest[1] * scale] == 255).all()
+
+
+def test_attention_rows_end_with_the_colour_bar_of_their_scale():
+    maps = [torch.softmax(torch.rand(1, 2, 5, 5), -1)]  # (B, heads, T, T)
+    picture = attention_picture(maps)
+    scale, gap = 96 // 5, 2
+    x = 2 * (5 * scale + gap)  # the third slot: after the two heads
+    top, bottom = picture[0, x], picture[5 * scale - 1, x]
+    assert (top == colorize(np.ones((1, 1)), 0.0, 1.0)[0, 0]).all()  # 1 bright, at the top
+    assert (bottom == colorize(np.zeros((1, 1)), 0.0, 1.0)[0, 0]).all()

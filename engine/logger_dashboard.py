@@ -1,0 +1,116 @@
+"""How a run's TensorBoard dashboard reads: one-line descriptions and the chart layout.
+
+TensorBoard draws one card per tag. What a user wants to see first is the
+overfitting picture (Goodfellow et al., *Deep Learning*, 2016, §7.8): the training
+and the validation curve of one metric on one chart, the way Keras' TensorBoard
+callback shows them. TensorBoard's CUSTOM SCALARS tab draws several tags on one
+chart from a *layout* written into the run; :func:`layout` builds it from the tags
+a run has logged:
+
+- ``learning curves``: per metric m, ``train/m`` and ``val/m`` (with ``test/m`` and
+  the trivial ``baseline/m`` as single points at the end), so the gap between
+  the two curves is the generalization gap;
+- ``gradients``: every ``grad_norm/<parameter>`` on one chart, first layer to last,
+  the picture of vanishing or exploding gradients (Glorot & Bengio, 2010);
+- ``optimization``: the learning rate and the per-step training loss.
+
+:func:`describe` gives each tag its one-line description, shown under the card
+(the ``summary_description`` of TensorBoard's summary metadata).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+# The tag prefixes of per-epoch and final metrics, in the order the layout lists them.
+SPLITS = ("train", "val", "test", "baseline")
+
+_SCALARS = {
+    "train": "{m} on the training batches, averaged over the epoch (dropout on, weights "
+    "moving); compare with val/{m} in CUSTOM SCALARS > learning curves",
+    "val": "{m} on the validation split after each epoch; its gap to train/{m} is the "
+    "generalization gap",
+    "test": "{m} on the test split, once, with the weights that were tested "
+    "(trainer.test_checkpoint)",
+    "baseline": "{m} of the trivial predictor (majority class, mean, copy-blank) on the "
+    "test split: what the model has to beat",
+    "grad_norm": "‖∂L/∂θ‖₂ of parameter {m}, before clipping; all layers on one chart in "
+    "CUSTOM SCALARS > gradients",
+    "val_final": "{m} on the validation split with the weights that were tested (HPARAMS "
+    "shows it beside test/{m})",
+}
+_EXACT = {
+    "lr": "learning rate at the step it was set (a constant rate: one point)",
+    "epoch": "the number of epochs finished at this step (a counter: the x axis of the "
+    "learning curves is the optimizer step)",
+}
+_IMAGES = {
+    "attention": "attention weights on the first test sample: blocks down, heads across; "
+    "row t of a map is where query t looks (the bar at the right: 0 dark, 1 bright)",
+    "filters": "the first convolution's kernels, one tile per output channel (its input "
+    "channels averaged), each on its own scale (dark low, bright high)",
+    "feature_maps": "the first test input (first tile, grey) and the activations it "
+    "produces in this block, one tile per channel (each on its own scale)",
+    "augment": "8 training inputs (top row) and, below, two augmented draws of each: what "
+    "the model is fed",
+    "samples": "samples from fixed noise (2-D data: blue, over real points in grey)",
+    "latent_space": "the validation split's codes in the 2-D latent space, coloured by "
+    "class: 0 blue, 1 orange, 2 green, 3 red, 4 purple, 5 brown, 6 pink, 7 grey, 8 olive, "
+    "9 cyan (then again)",
+    "reconstructions": "8 validation inputs (top row) over the model's reconstructions",
+    "episode": "a test episode: the support set (a column per class), then each query over "
+    "the support example of its predicted class, framed green when right, red when wrong",
+    "eval": "a figure of evaluate.py (the same as the PNG in eval/<split>/)",
+}
+
+
+def describe(tag: str, kind: str = "scalar") -> str:
+    """The one-line description of ``tag`` ("" when none is known).
+
+    ``kind`` is ``"scalar"`` or ``"image"``; a scalar ``<prefix>/<m>`` gets its
+    prefix's sentence with ``m`` filled in, an image the sentence of its group.
+    """
+    if kind == "image":
+        group = tag.split("/", 1)[0]
+        name = tag.rsplit("/", 1)[-1]
+        return _IMAGES.get(group) or _IMAGES.get(name, "")
+    if tag in _EXACT:
+        return _EXACT[tag]
+    prefix, _, metric = tag.partition("/")
+    if prefix == "train" and metric.endswith("_step"):
+        return f"{metric[:-5]} of each training batch, every trainer.log_every_n_steps steps"
+    template = _SCALARS.get(prefix)
+    return template.format(m=metric) if template and metric else ""
+
+
+def layout(tags: Iterable[str]) -> dict[str, dict[str, list]]:
+    """The CUSTOM SCALARS layout for a run that logged ``tags``:
+    ``{category: {chart title: ["Multiline", [tag regex, ...]]}}`` (the format of
+    ``torch.utils.tensorboard.summary.custom_scalars``). Empty categories are left out.
+    """
+    tags = set(tags)
+    split_of = {t: t.partition("/") for t in tags}
+    curves = {}
+    # A metric with a training curve and a validation curve: both, plus its end points.
+    trained = sorted({m for t, (s, _, m) in split_of.items() if s == "train" and m})
+    for metric in trained:
+        if f"val/{metric}" not in tags:
+            continue
+        splits = "|".join(s for s in SPLITS if f"{s}/{metric}" in tags)
+        curves[metric] = ["Multiline", [f"^({splits})/{re.escape(metric)}$"]]
+    gradients = {}
+    if any(t.startswith("grad_norm/") for t in tags):
+        gradients["gradient norm per parameter"] = ["Multiline", ["^grad_norm/"]]
+    optimization = {}
+    if "lr" in tags:
+        optimization["learning rate"] = ["Multiline", ["^lr$", "^lr/"]]
+    steps = sorted(t for t in tags if t.startswith("train/") and t.endswith("_step"))
+    if steps:
+        optimization["training loss per step"] = ["Multiline", [f"^{re.escape(t)}$" for t in steps]]
+    found = {
+        "learning curves": curves,
+        "gradients": gradients,
+        "optimization": optimization,
+    }
+    return {name: charts for name, charts in found.items() if charts}

@@ -1,0 +1,134 @@
+"""What the dashboard shows of a run, read back from its event files with TensorBoard's
+own reader: train and val of a metric on one chart (CUSTOM SCALARS), every layer's
+gradient norm on one chart, histograms in a short run, a description on every card,
+and HPARAMS columns that put the chosen (or, in a sweep, the differing) keys first."""
+
+from __future__ import annotations
+
+import re
+
+from conftest import FAST, compose_cfg
+from omegaconf import OmegaConf
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from tensorboard.plugins.custom_scalar import layout_pb2
+from tensorboard.plugins.hparams import plugin_data_pb2
+
+from engine.cli import SWEPT_ENV, run_name, swept_keys
+from engine.logger_dashboard import describe, layout
+from engine.logger_hparams import write_sweep_experiment
+from engine.run import train
+
+SMALL = [*FAST, "logger=tensorboard", "data=iris", "model.hidden_size=8"]
+
+
+def events(run_dir) -> EventAccumulator:
+    ea = EventAccumulator(str(run_dir), size_guidance={"scalars": 0, "tensors": 0, "histograms": 0})
+    ea.Reload()
+    return ea
+
+
+def charts(ea: EventAccumulator) -> dict[str, dict[str, list[str]]]:
+    """The run's last CUSTOM SCALARS layout: {category: {chart: [regex, ...]}}."""
+    (*_, last) = ea.Tensors("custom_scalars__config__")
+    proto = layout_pb2.Layout.FromString(last.tensor_proto.string_val[0])
+    return {c.title: {ch.title: list(ch.multiline.tag) for ch in c.chart} for c in proto.category}
+
+
+def experiment(ea: EventAccumulator):
+    content = ea.PluginTagToContent("hparams")["_hparams_/experiment"]
+    return plugin_data_pb2.HParamsPluginData.FromString(content).experiment
+
+
+def test_layout_pairs_train_and_val_and_gathers_gradient_norms():
+    tags = ["train/loss", "val/loss", "test/loss", "train/accuracy", "val/accuracy"]
+    tags += ["baseline/accuracy", "train/penalty", "grad_norm/a.weight", "grad_norm/b.bias"]
+    tags += ["lr", "train/loss_step", "epoch"]
+    got = layout(tags)
+    assert got["learning curves"] == {
+        "accuracy": ["Multiline", ["^(train|val|baseline)/accuracy$"]],
+        "loss": ["Multiline", ["^(train|val|test)/loss$"]],
+    }  # train/penalty has no validation curve: no chart of its own
+    assert got["gradients"] == {"gradient norm per parameter": ["Multiline", ["^grad_norm/"]]}
+    assert got["optimization"]["training loss per step"] == ["Multiline", ["^train/loss_step$"]]
+    assert layout(["epoch"]) == {}
+
+
+def test_describe_fills_in_the_metric():
+    assert "train/accuracy" in describe("val/accuracy")
+    assert "conv.weight" in describe("grad_norm/conv.weight")
+    assert describe("train/loss_step").startswith("loss of each training batch")
+    assert "class" in describe("latent_space", "image")
+    assert describe("samples/prior", "image").startswith("samples from fixed noise")
+    assert describe("no_such/tag") == ""
+
+
+def test_a_short_run_shows_curves_together_gradients_histograms_and_descriptions(tmp_path):
+    metrics = train(compose_cfg(*SMALL, "optim.lr=0.01"), tmp_path, ["optim.lr", "data"])
+    ea = events(tmp_path)
+    scalars = ea.Tags()["scalars"]
+
+    got = charts(ea)
+    (loss_chart,) = got["learning curves"]["loss"]
+    on_chart = [t for t in scalars if re.search(loss_chart, t)]
+    assert sorted(on_chart) == ["test/loss", "train/loss", "val/loss"]
+    (grad_chart,) = got["gradients"]["gradient norm per parameter"]
+    norms = [t for t in scalars if re.search(grad_chart, t)]
+    names = [t.split("/", 1)[1] for t in norms]
+    assert len(norms) >= 4 and "head.weight" in names  # every layer, first to last
+
+    # 3 epochs is far below histogram_every_n_steps=200: one per epoch, at its end
+    epoch_ends = [e.step for e in ea.Scalars("epoch")]
+    assert len(epoch_ends) == metrics["epochs"] == 3
+    assert [e.step for e in ea.Scalars(norms[0])] == epoch_ends
+    assert [h.step for h in ea.Histograms(f"grads/{names[0]}")] == epoch_ends
+
+    for tag in scalars:  # every card explains itself
+        assert ea.SummaryMetadata(tag).summary_description, tag
+
+    exp = experiment(ea)
+    shown = [h.name for h in exp.hparam_infos if h.differs]
+    assert shown == ["data.name", "optim.lr"]  # what this command line chose, first
+    assert [h.name for h in exp.hparam_infos[:2]] == shown
+    metric_tags = [m.name.tag for m in exp.metric_infos]
+    assert {"test/accuracy", "val_final/accuracy"} <= set(metric_tags)
+    (final,) = ea.Scalars("val_final/loss")
+    assert final.value == metrics["val"]["loss"]
+
+
+def test_a_sweep_table_shows_the_keys_its_runs_differ_in_first(tmp_path):
+    for name, optim in (("0_optim=adam", "adam"), ("1_optim=sgd", "sgd")):
+        train(compose_cfg(*SMALL, "trainer.max_epochs=1", f"optim={optim}"), tmp_path / name)
+    assert write_sweep_experiment(tmp_path)
+    root = EventAccumulator(str(tmp_path))  # the sweep folder's own event file
+    root.Reload()
+    exp = experiment(root)
+    infos = exp.hparam_infos
+    differs = {h.name for h in infos if h.differs}
+    assert "optim.name" in differs and "data.name" not in differs
+    assert infos[0].name == "optim.name"  # the swept group's name leads the table
+    assert all(h.differs for h in infos[: len(differs)])
+    tags = [m.name.tag for m in exp.metric_infos]
+    assert tags.index("val_final/accuracy") == tags.index("test/accuracy") + 1
+
+
+def test_a_sweep_without_event_files_writes_nothing(tmp_path):
+    (tmp_path / "0_run").mkdir()
+    assert not write_sweep_experiment(tmp_path)
+    assert not list(tmp_path.glob("events.out.tfevents.*"))
+
+
+def test_sweep_runs_are_named_by_the_keys_the_sweep_varies(monkeypatch):
+    config = OmegaConf.create(
+        {
+            "hydra": {
+                "overrides": {"task": ["optim=adam,sgd", "trainer.max_epochs=3", "seed=range(3)"]},
+                "sweeper": {"params": {"optim.lr": "interval(1e-4, 1e-2)"}},
+            }
+        }
+    )
+    assert swept_keys(config) == ["optim", "optim.lr", "seed"]
+    job = ["trainer.max_epochs=3", "seed=1", "optim=sgd", "device=cpu"]
+    monkeypatch.setenv(SWEPT_ENV, "optim,optim.lr,seed")
+    assert run_name(job, ["device"]) == "optim=sgd,seed=1"  # the shared max_epochs dropped
+    monkeypatch.delenv(SWEPT_ENV)  # not started by a sweep's callback: every override
+    assert run_name(job, ["device"]) == "optim=sgd,seed=1,trainer.max_epochs=3"

@@ -31,8 +31,10 @@ from engine.cli import (
     check_keys,
     check_overrides,
     display_path,
+    expand_home,
     fail,
     is_run,
+    quote_values,
     report_errors,
     report_sweep,
 )
@@ -148,6 +150,8 @@ def check_run_dirs(args: list[str]) -> None:
 
 
 if __name__ == "__main__":
+    # run_dir=~/runs/x and data.root=~/data as typed
+    sys.argv[1:] = quote_values(expand_home(sys.argv[1:], ("run_dir", "run_dirs", "out_dir")))
     check_overrides(sys.argv[1:])
     check_keys(sys.argv[1:], "evaluate")
     if not any(a in ("--help", "-h", "--cfg", "-c", "--info") for a in sys.argv[1:]):

@@ -25,7 +25,9 @@ from engine.cli import (
     check_keys,
     check_overrides,
     display_path,
+    expand_home,
     fail,
+    quote_values,
     report_errors,
     report_sweep,
 )
@@ -53,6 +55,8 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    paths = ("run_dir", "out_dir", "latent", "checkpoint")  # ~/runs/x as typed
+    sys.argv[1:] = quote_values(expand_home(sys.argv[1:], paths))
     check_overrides(sys.argv[1:])
     check_keys(sys.argv[1:], "sample")
     args = [a for a in sys.argv[1:] if a.startswith("run_dir=")]

@@ -7,7 +7,7 @@ reverse); these tests catch that for every group.
 from __future__ import annotations
 
 import pytest
-from conftest import CONFIG_DIR, FAST, compose_cfg, train_run
+from conftest import CONFIG_DIR, FAST, compose_cfg, run_script, train_run
 from omegaconf import OmegaConf
 from vision_fixtures import offline_overrides
 
@@ -15,7 +15,7 @@ import augment
 import losses
 import optimizers
 import zoo
-from engine.cli import add_pairings, check_keys, quote_values
+from engine.cli import add_pairings, check_keys, expand_home, quote_values
 from engine.data import list_datasets
 from engine.logger import list_loggers
 from engine.run import train as run_train
@@ -195,3 +195,24 @@ def test_paths_as_a_shell_user_types_them_are_quoted_for_hydra(capsys):
     assert e.value.code == 2
     line = capsys.readouterr().err.strip()
     assert line.startswith("error: cannot read the override") and "\n" not in line
+
+
+def test_home_in_run_paths_is_expanded(monkeypatch):
+    """``run_dir=~/x`` reaches Python verbatim under sh, in quotes or via a script."""
+    monkeypatch.setenv("HOME", "/home/me")
+    args = ["run_dir=~/runs/a", "run_dirs=[~/a,'~/b']", "out_dir=x~y", "data.root=~/d"]
+    assert expand_home(args, ("run_dir", "run_dirs", "out_dir")) == [
+        "run_dir=/home/me/runs/a",
+        "run_dirs=[/home/me/a,'/home/me/b']",
+        "out_dir=x~y",  # not a path's start
+        "data.root=~/d",  # not a key named: left to the dataset (expanduser)
+    ]
+
+
+@pytest.mark.parametrize("script", ["evaluate.py", "sample.py"])
+def test_evaluate_and_sample_read_a_run_dir_under_home(script, tmp_path):
+    proc = run_script(script, "run_dir=~/no_run", env={"HOME": str(tmp_path)}, timeout=120)
+    assert proc.returncode != 0
+    assert proc.stderr.strip() == f"error: {tmp_path}/no_run is not a run directory " + (
+        "(no .hydra/config.yaml in it)"
+    )

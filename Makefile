@@ -3,8 +3,9 @@
 #   make test    set up (first time), lint, and run the whole test suite
 #   make bench   set up (first time) and run the speed benchmarks
 #   make results set up (first time), run every pinned experiment, write RESULTS.md
-#   make dashboard-check  train 3 epochs, open TensorBoard in headless Chromium, check
-#                the scalars page shows the run (needs: apt-get install -y chromium)
+#   make dashboard-check  train a sweep of 2 runs (adam, sgd) for 3 epochs, serve it with
+#                TensorBoard, check that train and val loss share a chart and HPARAMS shows
+#                the swept key, screenshot the pages (needs: apt-get install -y chromium)
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv

@@ -3,17 +3,24 @@
     python scripts/dashboard_check.py [--logdir DIR] [--out DIR] [--no-browser]
     make dashboard-check
 
-1. Without --logdir, trains the default model for 3 epochs into OUT/logs/run
-   (``train.py trainer.max_epochs=3 hydra.run.dir=OUT/logs/run``) and uses OUT/logs.
+1. Without --logdir, trains the default model for 3 epochs with Adam and with SGD, a
+   sweep of two runs (``train.py -m optim=adam,sgd trainer.max_epochs=3
+   hydra.sweep.dir=OUT/logs``), and uses OUT/logs.
 2. Starts TensorBoard on 127.0.0.1 (a free port) and waits until it lists every run
    that has an event file under the logdir.
 3. Checks the data API the dashboard reads: /data/runs, the scalar tags of every run
    (--tags, default: the classification run's train/val/test loss and accuracy, lr,
-   train/loss_step), that each has points, and the hparams plugin's data if present.
+   train/loss_step), that each has points, that a CUSTOM SCALARS chart draws
+   train/loss and val/loss together (the overfitting picture), and the hparams
+   plugin's data if present: with several runs, the keys they differ in (--swept,
+   default: optim.name for the sweep trained here) must be among the columns shown
+   by default (the first HPARAMS_SHOWN).
 4. Loads the pages in headless Chromium and writes to OUT:
    timeseries.png (+ timeseries.dom.html)  the landing page (Time Series); its DOM
        must list every run and show at least one scalar card with a drawn line;
-   scalars.png  the Scalars page, filtered to the loss and accuracy tags.
+   scalars.png  the Scalars page, filtered to the loss and accuracy tags;
+   custom_scalars.png, hparams.png  the CUSTOM SCALARS and HPARAMS pages (drawn, not
+       checked: their charts live in shadow DOM, which --dump-dom does not print).
 5. Prints the runs, tags and screenshot paths, then PASS, or one FAIL line per
    problem and a last line naming the first. TensorBoard is always stopped.
 
@@ -55,6 +62,8 @@ TAGS = (
     "train/loss_step",
     "test/accuracy",
 )
+PAIR = ("train/loss", "val/loss")  # must share a CUSTOM SCALARS chart
+HPARAMS_SHOWN = 5  # columns TensorBoard's HPARAMS table shows before any checkbox
 TAG_GRACE_S = 5.0
 INSTALL = "apt-get update && apt-get install -y chromium"
 
@@ -86,15 +95,19 @@ def tail(text: str, n: int = 8) -> str:
     return "\n".join("    " + line for line in text.strip().splitlines()[-n:])
 
 
-def train(run_dir: Path) -> None:
+def train(sweep_dir: Path) -> None:
     cmd = [
         sys.executable,
         "train.py",
+        "-m",
+        "optim=adam,sgd",
         "trainer.max_epochs=3",
         "trainer.progress_bar=false",
-        f"hydra.run.dir={run_dir}",
+        f"hydra.sweep.dir={sweep_dir}",
     ]
-    print(f"training the default model for 3 epochs into {run_dir} ...", flush=True)
+    print(
+        f"training the default model for 3 epochs, adam and sgd, into {sweep_dir} ...", flush=True
+    )
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
     if done.returncode != 0:
         raise CheckError(
@@ -126,12 +139,14 @@ def get(base: str, path: str, body: dict | None = None) -> object:
 
 
 def event_runs(logdir: Path) -> set[str]:
-    """The run names TensorBoard gives the folders holding event files ('.' = logdir)."""
+    """The run names TensorBoard gives the folders holding event files ('.' = logdir).
+    A sweep folder's own file (its HPARAMS table) is no training run: '.' counts only
+    when no folder below holds events."""
     found = set()
     for f in logdir.rglob("events.out.tfevents.*"):
         rel = f.parent.relative_to(logdir).as_posix()
         found.add(rel)
-    return found
+    return found - {"."} if len(found) > 1 else found
 
 
 def wait_ready(
@@ -172,8 +187,59 @@ def wait_ready(
         time.sleep(0.25)
 
 
+def check_layout(base: str, by_run: dict, runs: list[str]) -> tuple[list[str], list[str]]:
+    """Whether a CUSTOM SCALARS chart draws both tags of PAIR for every run that has them."""
+    layout = get(base, "/data/plugin/custom_scalars/layout")
+    charts = [
+        (f"{c.get('title', '')} > {ch.get('title', '')}", ch.get("multiline", {}).get("tag", []))
+        for c in (layout or {}).get("category", [])
+        for ch in c.get("chart", [])
+    ]
+    report, fails = [], []
+    for run in runs:
+        if not set(PAIR) <= set(by_run.get(run, {})):
+            continue  # the scalar checks name the missing tags
+        both = [
+            title
+            for title, patterns in charts
+            if all(any(re.search(p, tag) for p in patterns) for tag in PAIR)
+        ]
+        if both:
+            report.append(f"one chart   {run}: {' and '.join(PAIR)} in CUSTOM SCALARS {both[0]}")
+        else:
+            fails.append(f"run {run}: no CUSTOM SCALARS chart draws {' and '.join(PAIR)} together")
+    return report, fails
+
+
+def check_hparams(base: str, runs: set[str], swept: list[str], need: bool) -> tuple[list, list]:
+    """The HPARAMS table: its columns, and the swept keys among those shown by default."""
+    report, fails = [], []
+    if not get(base, "/data/plugins_listing").get("hparams", {}).get("enabled"):
+        if need:
+            fails.append("no hparams data (train.py writes HPARAMS at the end of a run)")
+        else:
+            report.append("hparams     (none)")
+        return report, fails
+    exp = get(base, "/data/plugin/hparams/experiment", {"experimentName": ""})
+    hp = [h["name"] for h in exp.get("hparamInfos", [])]
+    metrics = [m["name"]["tag"] for m in exp.get("metricInfos", [])]
+    report.append(
+        f"hparams     {len(hp)} hyperparameters; metrics {', '.join(metrics) or '(none)'}"
+    )
+    report.append(f"hparams     shown first: {', '.join(hp[:HPARAMS_SHOWN])}")
+    if not hp:
+        fails.append("the hparams plugin is active but lists no hyperparameters")
+    elif len(runs) > 1:
+        hidden = [k for k in swept if k not in hp[:HPARAMS_SHOWN]]
+        if hidden:
+            fails.append(f"HPARAMS hides the swept {', '.join(hidden)} behind its checkboxes")
+    if not any(m.startswith("val") for m in metrics):
+        fails.append("HPARAMS lists no validation metric beside the test ones")
+    return report, fails
+
+
 def check_api(
-    base: str, runs: set[str], tags: tuple[str, ...], need_hparams: bool
+    base: str, runs: set[str], tags: tuple[str, ...], need_hparams: bool, swept: list[str]
 ) -> tuple[list[str], list[str], list[str]]:
     """(report lines, failures, run names listed) for the data the dashboard reads."""
     report, fails = [], []
@@ -188,7 +254,7 @@ def check_api(
         if not plugins.get(name, {}).get("enabled"):
             fails.append(f"the {name} plugin is not active (no scalar data)")
     by_run = get(base, "/data/plugin/scalars/tags")
-    for run in listed:
+    for run in [r for r in listed if r in runs]:  # not a sweep folder's HPARAMS file
         have = sorted(by_run.get(run, {}))
         report.append(f"tags        {run}: {', '.join(have) or '(none)'}")
         missing = [t for t in tags if t not in have]
@@ -203,19 +269,12 @@ def check_api(
                 fails.append(f"run {run}, tag {tag}: no points")
         if counts:
             report.append(f"points      {run}: {', '.join(counts)}")
-    if plugins.get("hparams", {}).get("enabled"):
-        exp = get(base, "/data/plugin/hparams/experiment", {"experimentName": ""})
-        hp = exp.get("hparamInfos", [])
-        metrics = [m["name"]["tag"] for m in exp.get("metricInfos", [])]
-        report.append(
-            f"hparams     {len(hp)} hyperparameters; metrics {', '.join(metrics) or '(none)'}"
-        )
-        if not hp:
-            fails.append("the hparams plugin is active but lists no hyperparameters")
-    elif need_hparams:
-        fails.append("no hparams data (train.py writes HPARAMS at the end of a run)")
-    else:
-        report.append("hparams     (none)")
+    for lines, failed in (
+        check_layout(base, by_run, [r for r in listed if r in runs]),
+        check_hparams(base, runs, swept, need_hparams),
+    ):
+        report += lines
+        fails += failed
     return report, fails, listed
 
 
@@ -321,6 +380,12 @@ def check_pages(
     )
     report.append(f"screenshot  {shot}")
     report.append(f"screenshot  {out / 'scalars.png'}  (filter: {'|'.join(words)})")
+    for page in ("custom_scalars", "hparams"):
+        shot = out / f"{page}.png"
+        chromium(
+            exe, f"{base}/?forceSVG=true#{page}", "1400,1300", budget_ms, f"--screenshot={shot}"
+        )
+        report.append(f"screenshot  {shot}")
     return report, fails
 
 
@@ -338,6 +403,11 @@ def main() -> int:
     parser.add_argument("--no-browser", action="store_true", help="check the data API only")
     parser.add_argument(
         "--tags", default=",".join(TAGS), help="scalar tags every run must have (comma list)"
+    )
+    parser.add_argument(
+        "--swept",
+        help="keys the runs differ in, which HPARAMS must show by default (comma list; "
+        "default: optim.name for the sweep trained here, none with --logdir)",
     )
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for TB")
     parser.add_argument(
@@ -371,7 +441,7 @@ def main() -> int:
     try:
         if args.logdir is None:
             logdir = out / "logs"
-            train(logdir / "run")
+            train(logdir)
             timings.append(f"train {time.monotonic() - start:.1f}s")
         else:
             logdir = args.logdir.resolve()
@@ -383,7 +453,9 @@ def main() -> int:
         base = wait_ready(tb, out / "tensorboard.log", runs, tags, args.timeout)
         timings.append(f"tensorboard ready {time.monotonic() - t0:.1f}s")
         print(f"TensorBoard at {base}/ on {logdir}", flush=True)
-        lines, api_fails, listed = check_api(base, runs, tags, args.logdir is None)
+        swept = (args.swept or ("optim.name" if args.logdir is None else "")).split(",")
+        swept = [k for k in swept if k]
+        lines, api_fails, listed = check_api(base, runs, tags, args.logdir is None, swept)
         report += lines
         fails += api_fails
         if exe is not None:

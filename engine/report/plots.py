@@ -66,6 +66,32 @@ def confusion_figure(counts: np.ndarray, class_names: Sequence[str]) -> Any:
     return fig
 
 
+# A curve summary (AUC, AP) at least this high hugs the axes' edge: the corner where the
+# curves differ gets an inset, zoomed to ZOOM of each axis.
+NEAR_PERFECT = 0.95
+ZOOM = 0.2
+
+
+def _edges(ax: Any) -> None:
+    """Limits a little past [0, 1], so a curve along an edge is not hidden by the frame."""
+    ax.set(xlim=(-0.01, 1.01), ylim=(-0.01, 1.02))
+
+
+def _inset(ax: Any, curves: dict, draw: Any, corner: tuple[float, float], where: list) -> None:
+    """When every curve's summary is near perfect, an inset at ``where`` (axes fraction)
+    redraws them (``draw(axes, x, y)``) zoomed into the ``corner`` of the unit square."""
+    if not curves or any(s is None or s < NEAR_PERFECT for _, _, s in curves.values()):
+        return
+    inset = ax.inset_axes(where)
+    for x, y, _ in curves.values():
+        draw(inset, x, y)
+    cx, cy = corner
+    inset.set(xlim=(cx - ZOOM * cx, cx + ZOOM * (1 - cx)), ylim=(cy - ZOOM, cy + 0.005))
+    inset.tick_params(labelsize=6)
+    inset.locator_params(nbins=4)
+    ax.indicate_inset_zoom(inset, edgecolor="grey")
+
+
 def roc_figure(curves: dict[str, tuple[Sequence[float], Sequence[float], float | None]]) -> Any:
     """ROC curves, one per class (one-vs-rest) or one for a binary task: ``name ->
     (false positive rates, true positive rates, AUC)``; the diagonal is chance."""
@@ -76,8 +102,12 @@ def roc_figure(curves: dict[str, tuple[Sequence[float], Sequence[float], float |
         ax.plot(fpr, tpr, label=label, linewidth=1.5)
     ax.plot([0, 1], [0, 1], linestyle="--", color="grey", linewidth=1, label="chance")
     ax.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC")
-    ax.set(xlim=(0, 1), ylim=(0, 1.01))
+    _edges(ax)
     ax.legend(loc="lower right", fontsize=7)
+    # near-perfect curves: the top-left corner, fpr [0, 0.2] x tpr [0.8, 1]
+    _inset(
+        ax, curves, lambda a, x, y: a.plot(x, y, linewidth=1.2), (0.0, 1.0), [0.3, 0.45, 0.4, 0.4]
+    )
     fig.tight_layout()
     return fig
 
@@ -98,8 +128,11 @@ def pr_figure(
         r, p, threshold = operating_point
         ax.plot([r], [p], marker="o", color="black", label=f"threshold {threshold:g}")
     ax.set(xlabel="recall", ylabel="precision", title="precision-recall")
-    ax.set(xlim=(0, 1), ylim=(0, 1.01))
+    _edges(ax)
     ax.legend(loc="lower left", fontsize=7)
+    # near-perfect curves: the top-right corner, recall [0.8, 1] x precision [0.8, 1]
+    draw = lambda a, x, y: a.step(x, y, where="post", linewidth=1.2)  # noqa: E731
+    _inset(ax, curves, draw, (1.0, 1.0), [0.3, 0.45, 0.4, 0.4])
     fig.tight_layout()
     return fig
 
@@ -120,7 +153,9 @@ def class_bars_figure(
     ax.bar(x + width, f1, width, label="F1")
     ax.set_xticks(x)
     ax.set_xticklabels(class_names, rotation=90 if len(class_names) > 10 else 0)
-    ax.set(ylim=(0, 1.05), ylabel="score", title="per class")
-    ax.legend(loc="lower right", fontsize=8)
+    ax.set(ylim=(0, 1.05), ylabel="score")
+    ax.set_title("per class", loc="left")
+    # above the axes, right of the title: inside, it covered a class's bars
+    ax.legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), ncol=3, fontsize=8, frameon=False)
     fig.tight_layout()
     return fig

@@ -103,10 +103,14 @@ def raw_pixel_probe(seed: int) -> float:
     return linear_probe_accuracy(x.flatten(1), y, x_t.flatten(1), y_t)
 
 
-def fmt(values: list[float]) -> str:
-    if len(values) == 1:
-        return f"{100 * values[0]:.1f}"
-    return f"{100 * statistics.mean(values):.1f} ± {100 * statistics.stdev(values):.1f}"
+def fmt(values: list[float], seeds: int | None = None) -> str:
+    """Mean ± std in %, with the number of seeds where it is not all of them."""
+    text = (
+        f"{100 * values[0]:.1f}"
+        if len(values) == 1
+        else (f"{100 * statistics.mean(values):.1f} ± {100 * statistics.stdev(values):.1f}")
+    )
+    return text if seeds is None or len(values) == seeds else f"{text} ({len(values)} seeds)"
 
 
 def gap_closed(method: list[float], supervised: list[float], full: list[float]) -> str:
@@ -167,7 +171,8 @@ def main() -> None:
     )
     args = parser.parse_args()
     raw_path = Path(args.raw)
-    # Earlier results stay for the methods not rerun (one method at a time is possible).
+    # Earlier results stay for the methods and k not rerun (one method at a time is
+    # possible), and every run is saved as it ends: a run cut short keeps what it measured.
     results: dict = json.loads(raw_path.read_text()) if raw_path.exists() else {}
     probes: dict = results.pop("_probes", {})
     seconds: dict = results.pop("_seconds", {})  # each method's runs, all seeds and k
@@ -178,6 +183,9 @@ def main() -> None:
         for method in args.methods:
             start = time.perf_counter()
             by_k: dict[str, list[float]] = {}
+            ks = ["all"] if method == "fully_supervised" else args.labels
+            rerun = {str(k) for k in ks}  # the other k's results stay
+            results[method] = {k: v for k, v in results.get(method, {}).items() if k not in rerun}
             if method == "simclr_transfer":  # its pretraining measures the probes anew
                 probes = {}
             for seed in args.seeds:
@@ -187,7 +195,7 @@ def main() -> None:
                     m = run([*PRETRAIN, f"seed={seed}"], pretrained)
                     probes.setdefault("simclr", []).append(m["test"]["linear_probe"])
                     probes.setdefault("raw_pixels", []).append(raw_pixel_probe(seed))
-                for k in ["all"] if method == "fully_supervised" else args.labels:
+                for k in ks:
                     if method == "label_spreading":
                         acc = label_spreading(k, seed)
                     else:
@@ -198,10 +206,10 @@ def main() -> None:
                         acc = run(overrides, Path(tmp) / f"{method}_{k}_{seed}")["test"]["accuracy"]
                     by_k.setdefault(str(k), []).append(acc)
                     print(f"{method} k={k} seed={seed}: {100 * acc:.1f}%", flush=True)
-            results[method] = by_k
-            seconds[method] = round(time.perf_counter() - start)
-            raw = {**results, "_probes": probes, "_seconds": seconds}
-            raw_path.write_text(json.dumps(raw, indent=1) + "\n")
+                    results[method] |= by_k
+                    seconds[method] = round(time.perf_counter() - start)
+                    raw = {**results, "_probes": probes, "_seconds": seconds}
+                    raw_path.write_text(json.dumps(raw, indent=1) + "\n")
             report(results, probes, seconds, args)
 
 
@@ -277,7 +285,7 @@ def report(results: dict, probes: dict, seconds: dict, args: argparse.Namespace)
             closed = (
                 gap_closed(values, sup, full) if sup and full and method != "supervised" else ""
             )
-            cells += [fmt(values), closed]
+            cells += [fmt(values, len(args.seeds)), closed]
         lines.append(f"| {method} | " + " | ".join(cells) + " |")
     if probes:
         lines += [

@@ -1,9 +1,11 @@
 """bench/semi_supervised.py: every recipe it runs builds, the gap-closed arithmetic and
-the goals' verdicts are right, and it rewrites only its own section of RESULTS.md.
+the goals' verdicts are right, a rerun keeps the k it does not run, and it rewrites only
+its own section of RESULTS.md.
 (The experiment itself is the bench's; nothing here trains longer than one epoch.)"""
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -71,3 +73,18 @@ def test_the_section_is_rewritten_in_place(tmp_path) -> None:
     assert (
         "<!-- semi_supervised:begin -->\nfirst\n<!-- semi_supervised:end -->" in empty.read_text()
     )
+
+
+def test_a_rerun_replaces_only_the_k_it_runs_and_says_how_many_seeds(tmp_path, monkeypatch):
+    raw = tmp_path / "raw.json"
+    raw.write_text('{"label_spreading": {"1": [0.1, 0.2], "4": [0.3, 0.4]}, "_probes": {}}')
+    paths = ["--raw", str(raw), "--out", str(tmp_path / "R.md"), "--plot", str(tmp_path / "p.png")]
+    argv = ["semi_supervised.py", "--methods", "label_spreading", "--labels", "1", "--seeds", "0"]
+    monkeypatch.setattr(sys, "argv", [*argv, *paths])
+    bench.main()
+    results = json.loads(raw.read_text())
+    assert results["label_spreading"]["4"] == [0.3, 0.4]  # kept
+    assert len(results["label_spreading"]["1"]) == 1 and results["label_spreading"]["1"][0] > 0.5
+    assert set(results["_seconds"]) == {"label_spreading"}
+    assert bench.fmt([0.9, 0.92], seeds=5) == "91.0 ± 1.4 (2 seeds)"
+    assert bench.fmt([0.9, 0.92], seeds=2) == "91.0 ± 1.4"

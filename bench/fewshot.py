@@ -53,6 +53,13 @@ FEWSHOT = {  # method -> overrides (each with model=mlp on digits)
         "model.num_layers=0",
         "model.norm=none",
     ],
+    "protonet, task.dim=16": ["task=protonet", "loss=sparse_cross_entropy", "task.dim=16"],
+    "protonet, task.dim=256": ["task=protonet", "loss=sparse_cross_entropy", "task.dim=256"],
+    "protonet, task.distance=cosine": [
+        "task=protonet",
+        "loss=sparse_cross_entropy",
+        "task.distance=cosine",
+    ],
     "protonet, model=cnn": ["task=protonet", "loss=sparse_cross_entropy", "model=cnn"],
     "siamese": ["task=siamese", "loss=contrastive"],
     "fewshot_baseline": ["task=fewshot_baseline", "loss=sparse_cross_entropy"],

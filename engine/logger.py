@@ -138,7 +138,14 @@ class NullLogger:
     ) -> None:
         pass
 
-    def embedding(self, features: Tensor, labels: Sequence[Any], tag: str, step: int) -> None:
+    def embedding(
+        self,
+        features: Tensor,
+        labels: Sequence[Any],
+        tag: str,
+        step: int,
+        images: Tensor | None = None,
+    ) -> None:
         pass
 
     def image(self, tag: str, image: np.ndarray, step: int) -> None:
@@ -307,7 +314,14 @@ class TensorBoardLogger(NullLogger):
         value = Summary.Value(tag=tag, image=picture, metadata=self._metadata(tag, "image"))
         self.events.add_summary(Summary(value=[value]), step)
 
-    def embedding(self, features: Tensor, labels: Sequence[Any], tag: str, step: int) -> None:
+    def embedding(
+        self,
+        features: Tensor,
+        labels: Sequence[Any],
+        tag: str,
+        step: int,
+        images: Tensor | None = None,
+    ) -> None:
         """Points with their labels, for TensorBoard's PROJECTOR tab (PCA, t-SNE, UMAP).
 
         Written where ``SummaryWriter.add_embedding`` writes them, without a second
@@ -316,8 +330,11 @@ class TensorBoardLogger(NullLogger):
         directory's ``projector_config.pbtxt``, the file the projector plugin looks
         for next to a run's event files. Paths in it are relative to the run directory.
 
+        With ``images`` (the points' inputs, values in [0, 1]), each point is drawn as
+        its thumbnail: ``sprite.png`` beside the tensors, one tile per point in order.
+
         Shapes:
-            features ``(N, D)``; labels N of them.
+            features ``(N, D)``; labels N of them; images ``(N, C, H, W)``.
         """
         if len(labels) != len(features):
             raise ValueError(f"embedding: {len(features)} points but {len(labels)} labels")
@@ -339,12 +356,18 @@ class TensorBoardLogger(NullLogger):
             kept = [e for e in config.embeddings if e.tensor_name != tag]
             del config.embeddings[:]
             config.embeddings.extend(kept)
-        config.embeddings.add(
+        added = config.embeddings.add(
             tensor_name=tag,
             tensor_path=f"{subdir}/tensors.tsv",
             metadata_path=f"{subdir}/metadata.tsv",
             tensor_shape=list(features.shape),
         )
+        if images is not None and len(images) == len(features):
+            from engine.report.pictures import sprite
+
+            (folder / "sprite.png").write_bytes(encode_png(sprite(images)))
+            added.sprite.image_path = f"{subdir}/sprite.png"
+            added.sprite.single_image_dim.extend([images.shape[-1], images.shape[-2]])  # W, H
         path.write_text(text_format.MessageToString(config))
 
     def flush(self) -> None:

@@ -120,6 +120,34 @@ def image_grid(images: Tensor, per_row: int = 8, cell_px: int = 48) -> np.ndarra
     return grid([cells[i : i + per_row] for i in range(0, len(cells), per_row)], cell_px=cell_px)
 
 
+def sprite(images: Tensor) -> np.ndarray:
+    """The projector's sprite: images ``(N, C, H, W)`` in [0, 1] as one square sheet of
+    ``ceil(sqrt(N))`` tiles a row, in order, at their own size, no gaps (the layout
+    TensorBoard's projector cuts thumbnails from)."""
+    x = images.detach().float().cpu().clamp(0, 1)
+    if x.shape[1] != 3:
+        x = x.mean(1, keepdim=True).expand(-1, 3, -1, -1)  # (N, 1, H, W) -> (N, 3, H, W)
+    n, _, h, w = x.shape
+    side = int(np.ceil(np.sqrt(n)))
+    sheet = np.full((side * h, side * w, 3), 255, dtype=np.uint8)
+    tiles = np.round(x.permute(0, 2, 3, 1).numpy() * 255).astype(np.uint8)  # (N, H, W, 3)
+    for i, tile in enumerate(tiles):
+        r, c = divmod(i, side)
+        sheet[r * h : (r + 1) * h, c * w : (c + 1) * w] = tile
+    return sheet
+
+
+def thumbnails(data: DataModule, split: str) -> Tensor | None:
+    """The split's inputs as pictures in [0, 1] (each image scaled to its own range),
+    for the projector's sprite; None unless the data are images."""
+    if data.spec.input_kind != "image":
+        return None
+    x = data.unscale(data.splits[split][0]).float()
+    lo = x.amin(dim=(1, 2, 3), keepdim=True)
+    hi = x.amax(dim=(1, 2, 3), keepdim=True)
+    return (x - lo) / (hi - lo).clamp_min(1e-12)
+
+
 def scatter_picture(
     layers: list[tuple[np.ndarray, np.ndarray]],
     extent: tuple[float, float, float, float],

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from engine.data.core import DataModule
+from engine.report.pictures import thumbnails
 from engine.tasks.core import TASKS, Task, outputs
 from zoo import DataSpec
 
@@ -126,4 +127,4 @@ class Embedding(Task):
         _, z, t = self.embed(model, data, "test")
         names = data.class_names
         labels = [names[i] for i in t.tolist()] if names else t.tolist()
-        logger.embedding(z, labels, "test", step)
+        logger.embedding(z, labels, "test", step, images=thumbnails(data, "test"))

@@ -35,6 +35,7 @@ from torch import Tensor, nn
 
 from engine.data import DataModule
 from engine.errors import ConfigError
+from engine.report.pictures import thumbnails
 from engine.report.representation import last_linear, probe_metrics, split_features
 from engine.tasks.core import TASKS, Step, Task
 from zoo import DataSpec
@@ -122,7 +123,7 @@ class Representation(Task):
         h, t = split_features(model, data, "test")
         names = data.class_names
         labels = [names[i] for i in t.tolist()] if names and self.probes else t.tolist()
-        logger.embedding(h, labels, "test", step)
+        logger.embedding(h, labels, "test", step, images=thumbnails(data, "test"))
 
 
 # ----------------------------------------------------------------------------- masked

@@ -5,6 +5,7 @@ and HPARAMS columns that put the chosen (or, in a sweep, the differing) keys fir
 
 from __future__ import annotations
 
+import math
 import re
 
 from conftest import FAST, compose_cfg
@@ -132,3 +133,22 @@ def test_sweep_runs_are_named_by_the_keys_the_sweep_varies(monkeypatch):
     assert run_name(job, ["device"]) == "optim=sgd,seed=1"  # the shared max_epochs dropped
     monkeypatch.delenv(SWEPT_ENV)  # not started by a sweep's callback: every override
     assert run_name(job, ["device"]) == "optim=sgd,seed=1,trainer.max_epochs=3"
+
+
+def test_projector_points_of_image_data_carry_their_thumbnails(tmp_path):
+    from google.protobuf import text_format
+    from PIL import Image
+    from tensorboard.plugins.projector.projector_config_pb2 import ProjectorConfig
+
+    cfg = compose_cfg(
+        *SMALL, "data=digits", "task=embedding", "loss=triplet", "trainer.max_epochs=1"
+    )
+    train(cfg, tmp_path)
+    config = text_format.Parse((tmp_path / "projector_config.pbtxt").read_text(), ProjectorConfig())
+    (embedding,) = config.embeddings
+    n = embedding.tensor_shape[0]
+    assert list(embedding.sprite.single_image_dim) == [8, 8]
+    sheet = Image.open(tmp_path / embedding.sprite.image_path)
+    side = math.isqrt(n - 1) + 1  # ceil(sqrt(n))
+    assert sheet.size == (8 * side, 8 * side)
+    assert len((tmp_path / embedding.metadata_path).read_text().splitlines()) == n

@@ -26,11 +26,11 @@ from engine.errors import ConfigError
 from engine.report import metrics as M
 from engine.run import Built, data_difference, load_run, resolve_device, write_json
 from engine.tasks import outputs
+from engine.tasks.fewshot import Episodic
+from engine.tasks.zeroshot import ZeroShot
 
 log = logging.getLogger(__name__)
 ENSEMBLE_RULES = ("mean", "vote")
-# Tasks tested on classes they never trained on: their own protocol is the report.
-HELD_OUT_CLASS_TASKS = ("protonet", "siamese", "fewshot_baseline", "maml", "zeroshot")
 
 
 @dataclass
@@ -219,7 +219,9 @@ def evaluate_runs(
         return _evaluate_generative(
             loaded[0], dirs[0], out_dir, split, checkpoint, export, pictures
         )
-    if built0.task.name in HELD_OUT_CLASS_TASKS:  # novel or unseen classes: no classifier
+    # Few-shot (MAML included) and zero-shot runs are tested on classes they never
+    # trained on: their own protocol is the report.
+    if isinstance(built0.task, Episodic | ZeroShot):
         if len(dirs) > 1 or export:
             raise ConfigError(
                 f"a {built0.task.name} run is evaluated alone (run_dir=<dir>, export=null): its "

@@ -36,15 +36,31 @@ def run_script(
 
     The timeout catches a hang, not a slow machine: a run that takes seconds here may
     take minutes on a loaded CI box."""
-    full_env = {**os.environ, "OMP_NUM_THREADS": "1", "HYDRA_FULL_ERROR": "0", **(env or {})}
     return subprocess.run(
         [sys.executable, str(ROOT / script), *args],
         cwd=cwd or ROOT,
         capture_output=True,
         text=True,
         timeout=timeout,
-        env=full_env,
+        env=script_env(env),
     )
+
+
+@pytest.fixture(scope="session")
+def scripts():
+    """``scripts.run(script, *args)``: :func:`run_script` for the many short runs (each
+    one-line error comes within a second of the start, after 4-5 s of imports),
+    forked from one process that has the imports done (tests/script_server.py)."""
+    from script_server import ScriptServer
+
+    server = ScriptServer(ROOT, script_env())
+    yield server
+    server.close()
+
+
+def script_env(env: dict | None = None) -> dict[str, str]:
+    """The environment the entry points run in: one torch thread, Hydra's short errors."""
+    return {**os.environ, "OMP_NUM_THREADS": "1", "HYDRA_FULL_ERROR": "0", **(env or {})}
 
 
 def train_run(cfg: DictConfig, run_dir: Path) -> dict:

@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from conftest import FAST, compose_cfg, run_script
+from conftest import FAST, compose_cfg
 from conftest import train_run as train
 from resume_checks import Killed, assert_same_training_state, kill_after_epoch_log
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
@@ -302,7 +302,7 @@ def test_checkpoint_of_another_model_or_shape_is_one_line(tmp_path):
         load_run(tmp_path / "gan", str(tmp_path / "z3/checkpoints/last.pt"))
 
 
-def test_sample_script_errors_are_one_line(tmp_path):
+def test_sample_script_errors_are_one_line(tmp_path, scripts):
     train(compose_cfg(*QUIET, *VAE, "trainer.max_epochs=1"), tmp_path / "vae")
     train(compose_cfg(*QUIET, "trainer.max_epochs=1"), tmp_path / "mlp")
     np.save(tmp_path / "z.npy", np.zeros((4, 3), dtype=np.float32))
@@ -312,9 +312,9 @@ def test_sample_script_errors_are_one_line(tmp_path):
         ([f"run_dir={tmp_path / 'nowhere'}"], "is not a run directory"),
     ]
     for args, message in cases:
-        done = run_script("sample.py", *args)
+        done = scripts.run("sample.py", *args)
         assert done.returncode == 2, done.stderr
         assert message in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
-    done = run_script("sample.py", f"run_dir={tmp_path / 'vae'}", "n=5")
+    done = scripts.run("sample.py", f"run_dir={tmp_path / 'vae'}", "n=5")
     assert done.returncode == 0, done.stderr
     assert np.load(tmp_path / "vae/samples/samples.npy").shape == (5, 1, 8, 8)

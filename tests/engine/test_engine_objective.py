@@ -4,7 +4,7 @@ from the metric, and train.py returns it (not the test loss)."""
 from __future__ import annotations
 
 import pytest
-from conftest import FAST, run_script
+from conftest import FAST
 
 from engine.errors import ConfigError
 from engine.objective import direction, objective_value, parse
@@ -31,8 +31,8 @@ def test_the_value_comes_from_the_validation_metrics():
         objective_value("val/f1", metrics)
 
 
-def test_train_py_refuses_a_test_objective_before_training(tmp_path):
-    proc = run_script("train.py", *FAST, "objective=test/loss", f"hydra.run.dir={tmp_path / 'r'}")
+def test_train_py_refuses_a_test_objective_before_training(tmp_path, scripts):
+    proc = scripts.run("train.py", *FAST, "objective=test/loss", f"hydra.run.dir={tmp_path / 'r'}")
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [
         line for line in proc.stderr.strip().splitlines() if line.startswith("error: objective")

@@ -23,6 +23,8 @@ A training step reaches the configured pipeline as ``trainer.augment`` (a
 :func:`list_augments` (``python train.py augment=list`` prints them with what each
 does). ``kind`` is ``"image"`` ``(B, C, H, W)`` or ``"sequence"`` ``(B, T, F)``;
 anything else (tables, graphs) is refused with one line (:class:`AugmentError`).
+Padded sequences go in as the pair ``(x, lengths)`` and come out as one, each
+transform acting within a sample's valid steps: ``pipeline((x, lengths), g)``.
 
 Adding a transform: subclass :class:`Transform` in the module for its kind (or a new
 module here: every module is imported), write ``apply(x, generator)`` drawing ``(B,)``

@@ -114,7 +114,14 @@ def main() -> None:
             "points; gain = light − none in test points). Digits: `experiment=digits_cnn`, "
             "10 labels per class with batch 32 and up to 300 epochs (patience 50), the full "
             "split with up to 150 epochs (patience 20). ItalyPowerDemand (UCR): up to 300 "
-            "epochs (patience 50); `light` is jitter (σ 0.03) and scaling (σ 0.1) there.",
+            "epochs (patience 50); `light` is jitter (σ 0.03) and scaling (σ 0.1) there."
+            + (
+                f" The {' and '.join(s for s in ('digits', 'signals') if s not in args.setups)} "
+                "rows are those of the previous run (this one had `--setups "
+                f"{' '.join(args.setups)}`)."
+                if set(args.setups) != {"digits", "signals"}
+                else ""
+            ),
             "",
             "| setup | augment | test accuracy | train − val gap | gain |",
             "|---|---|---|---|---|",

@@ -6,18 +6,18 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from conftest import ROOT, run_script
+from conftest import ROOT
 from e2e_support import copy_run, last_lines, read_json, shared_run
 
 
-def test_evaluate_reproduces_the_training_test_metrics(tmp_path_factory, tmp_path):
+def test_evaluate_reproduces_the_training_test_metrics(tmp_path_factory, tmp_path, scripts):
     """On a regression run: its targets were standardized with the training split's
     mean and std, which evaluate.py must take from the checkpoint."""
     trained = shared_run(tmp_path_factory, "regression")
     run = copy_run(trained, tmp_path / "run")  # evaluate writes into the run
     rel = os.path.relpath(run, ROOT)  # as typed from the repo root
 
-    proc = run_script("evaluate.py", f"run_dir={rel}")
+    proc = scripts.run("evaluate.py", f"run_dir={rel}")
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr.strip() == ""
 
@@ -40,7 +40,7 @@ def test_evaluate_reproduces_the_training_test_metrics(tmp_path_factory, tmp_pat
     assert (ROOT / written).resolve() == (run / "eval" / "test" / "metrics.json").resolve()
 
 
-def test_evaluate_needs_only_the_run_directory_from_anywhere(tmp_path_factory, tmp_path):
+def test_evaluate_needs_only_the_run_directory_from_anywhere(tmp_path_factory, tmp_path, scripts):
     trained = shared_run(tmp_path_factory, "default")
     run = copy_run(trained, tmp_path / "elsewhere" / "moved-run")
     # Only what evaluate.py says it reads: the config and the checkpoints.
@@ -50,16 +50,16 @@ def test_evaluate_needs_only_the_run_directory_from_anywhere(tmp_path_factory, t
     cwd = tmp_path / "cwd"
     cwd.mkdir()
 
-    proc = run_script("evaluate.py", f"run_dir={run}", cwd=cwd)
+    proc = scripts.run("evaluate.py", f"run_dir={run}", cwd=cwd)
     assert proc.returncode == 0, proc.stderr
     assert read_json(run / "eval" / "test" / "metrics.json")["test"] == trained.metrics()["test"]
     assert f"wrote {run / 'eval' / 'test' / 'metrics.json'}" in proc.stdout
     assert list(cwd.iterdir()) == [], "evaluate.py wrote into the working directory"
 
 
-def test_evaluate_writes_the_report_files_and_exports_onnx(tmp_path_factory, tmp_path):
+def test_evaluate_writes_the_report_files_and_exports_onnx(tmp_path_factory, tmp_path, scripts):
     run = copy_run(shared_run(tmp_path_factory, "default"), tmp_path / "run")
-    proc = run_script("evaluate.py", f"run_dir={run}", "export=onnx")
+    proc = scripts.run("evaluate.py", f"run_dir={run}", "export=onnx")
     assert proc.returncode == 0, proc.stderr
     assert "precision" in proc.stdout and "macro avg" in proc.stdout  # the report table
     assert "onnxruntime matches PyTorch within" in proc.stdout
@@ -72,22 +72,22 @@ def test_evaluate_writes_the_report_files_and_exports_onnx(tmp_path_factory, tmp
     assert str(run / "eval" / "test" / "roc.png") in figures.split()
 
 
-def test_a_val_evaluation_goes_beside_the_test_one(tmp_path_factory, tmp_path):
+def test_a_val_evaluation_goes_beside_the_test_one(tmp_path_factory, tmp_path, scripts):
     run = copy_run(shared_run(tmp_path_factory, "default"), tmp_path / "run")
     (run / "eval" / "test").mkdir(parents=True)
     (run / "eval" / "test" / "metrics.json").write_text("{}")  # an earlier test evaluation
-    proc = run_script("evaluate.py", f"run_dir={run}", "split=val", "pictures=false")
+    proc = scripts.run("evaluate.py", f"run_dir={run}", "split=val", "pictures=false")
     assert proc.returncode == 0, proc.stderr
     assert read_json(run / "eval" / "val" / "metrics.json")["split"] == "val"
     assert (run / "eval" / "test" / "metrics.json").read_text() == "{}"
     assert f"wrote {run / 'eval' / 'val' / 'metrics.json'}" in proc.stdout
 
 
-def test_evaluate_an_ensemble_from_the_command_line(tmp_path_factory, tmp_path):
+def test_evaluate_an_ensemble_from_the_command_line(tmp_path_factory, tmp_path, scripts):
     trained = shared_run(tmp_path_factory, "default")
     runs = [copy_run(trained, tmp_path / f"member{i}") for i in range(2)]
     out = tmp_path / "ensemble"
-    proc = run_script(
+    proc = scripts.run(
         "evaluate.py", f"run_dirs=[{runs[0]},{runs[1]}]", f"out_dir={out}", "ensemble=vote"
     )
     assert proc.returncode == 0, proc.stderr
@@ -97,11 +97,11 @@ def test_evaluate_an_ensemble_from_the_command_line(tmp_path_factory, tmp_path):
     assert len(result["members"]) == 2 and result["ensemble_rule"] == "vote"
 
 
-def test_an_ensemble_of_every_run_in_a_sweep_folder(tmp_path_factory, tmp_path):
+def test_an_ensemble_of_every_run_in_a_sweep_folder(tmp_path_factory, tmp_path, scripts):
     trained = shared_run(tmp_path_factory, "default")
     sweep = tmp_path / "multirun"  # what -m writes: one sub-folder per run, names with = and ,
     for i in range(2):
         copy_run(trained, sweep / f"{i}_data_seed=0,seed={i}")
-    proc = run_script("evaluate.py", f"run_dirs={sweep}", f"out_dir={tmp_path / 'out'}")
+    proc = scripts.run("evaluate.py", f"run_dirs={sweep}", f"out_dir={tmp_path / 'out'}")
     assert proc.returncode == 0, proc.stderr
     assert "ensemble of 2 (mean): accuracy=" in proc.stdout

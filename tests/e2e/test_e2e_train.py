@@ -82,9 +82,11 @@ def test_default_run_dir_holds_config_metrics_checkpoints_events_and_log(default
     [("breast_cancer", (1, 30)), ("iris", (3, 4))],
     ids=["binary-one-neuron", "multiclass-one-neuron-per-class"],
 )
-def test_perceptron_is_a_single_layer_of_neurons(data, weight_shape, tmp_path):
+def test_perceptron_is_a_single_layer_of_neurons(data, weight_shape, tmp_path, scripts):
     run = tmp_path / "run"
-    proc = run_script("train.py", "model=perceptron", f"data={data}", *FAST, f"hydra.run.dir={run}")
+    proc = scripts.run(
+        "train.py", "model=perceptron", f"data={data}", *FAST, f"hydra.run.dir={run}"
+    )
     assert proc.returncode == 0, proc.stderr
     assert f"perceptron on {data} (classification)" in proc.stdout
 
@@ -151,8 +153,8 @@ def test_sweep_makes_one_run_dir_per_combination(tmp_path):
         assert Path(line.split("tensorboard --logdir ", 1)[1]).resolve() == sweep.resolve()
 
 
-def test_help_lists_every_config_group():
-    proc = run_script("train.py", "--help")
+def test_help_lists_every_config_group(scripts):
+    proc = scripts.run("train.py", "--help")
     assert proc.returncode == 0, proc.stderr
     groups = sorted(
         p.name for p in CONFIG_DIR.iterdir() if p.is_dir() and p.name not in ("hydra", "experiment")
@@ -171,9 +173,9 @@ def test_help_lists_every_config_group():
         (["loss=mae", "data=diabetes"], "task=regression"),
     ],
 )
-def test_a_loss_or_task_named_alone_brings_data_it_fits(args, added, tmp_path):
+def test_a_loss_or_task_named_alone_brings_data_it_fits(args, added, tmp_path, scripts):
     run_dir = tmp_path / "run"
-    proc = run_script("train.py", *args, *FAST, "logger=none", f"hydra.run.dir={run_dir}")
+    proc = scripts.run("train.py", *args, *FAST, "logger=none", f"hydra.run.dir={run_dir}")
     assert proc.returncode == 0, proc.stderr
     assert f"(added {added}:" in proc.stdout
     config = yaml.safe_load((run_dir / ".hydra" / "config.yaml").read_text())
@@ -181,10 +183,10 @@ def test_a_loss_or_task_named_alone_brings_data_it_fits(args, added, tmp_path):
     assert {"mse", "mae", "r2"} <= read_json(run_dir / "metrics.json")["test"].keys()
 
 
-def test_a_named_group_is_never_replaced_by_a_pairing(tmp_path):
+def test_a_named_group_is_never_replaced_by_a_pairing(tmp_path, scripts):
     # loss=huber pairs with diabetes, but the user chose digits: keep it, and say why
     # it cannot work, in one line.
-    proc = run_script(
+    proc = scripts.run(
         "train.py", "loss=huber", "data=digits", *FAST, f"hydra.run.dir={tmp_path / 'run'}"
     )
     assert proc.returncode != 0

@@ -82,6 +82,10 @@ def test_resume_under_torchrun_is_bitwise_exact(tmp_path):
     assert not torch.equal(a["ranks"]["rng"][0]["torch"], a["ranks"]["rng"][1]["torch"])
     assert_same_training_state(a, b)
     assert_bitwise_equal(a["ranks"], b["ranks"])  # rank 1's random state too
+    # rank 0's history.csv, appended epoch by epoch, as if never interrupted
+    assert (tmp_path / "b" / "history.csv").read_text() == (
+        tmp_path / "a" / "history.csv"
+    ).read_text()
 
 
 @pytest.mark.parametrize("rank_0", ["running", "paused"])

@@ -13,9 +13,11 @@ block, which the reader of the rendered page does not see:
     <!-- readme-test: skip "data=cifar10" downloads CIFAR-10 -->   (lines holding it)
     <!-- readme-test: skip needs torchrun -->                       (the whole block)
 
-Commands of ``evaluate.py`` and ``sample.py`` and ``-m`` sweeps, ``--help`` and
-``hydra.run.dir=`` lines go through the scripts themselves in the end-to-end tests
-(tests/e2e/); here they are listed, not run (:func:`runs_here`).
+Lines of ``evaluate.py`` and ``sample.py``, ``-m`` sweeps and ``--help`` run as the
+user runs them, in a subprocess (:func:`test_readme_script_line`): a placeholder
+such as ``<dir>`` or ``multirun/<date>/<time>`` stands for a run of the kind it
+names, trained once for these tests (:data:`PLACEHOLDERS`); a sweep runs one epoch
+per job into a temporary folder (an Optuna search, two trials).
 """
 
 from __future__ import annotations
@@ -29,7 +31,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
+from conftest import FAST, ROOT, compose_cfg, run_script, train_run
+
+from engine.cli import add_pairings
 
 README = ROOT / "README.md"
 SHRINK = ["trainer.max_epochs=1", "trainer.progress_bar=false", "logger=none"]
@@ -201,6 +205,82 @@ def test_readme_block(block: Block, run: list[Command], tmp_path, monkeypatch):
         if not any(s.startswith("error:") for s in command.shown):
             args += SHRINK
         check(command, run_train(args, tmp_path / (dirs[-1] if dirs else f"run{number}")))
+
+
+# What a placeholder of a README line stands for: a run trained by the `runs` fixture
+# (its folder name under the tests' working folder).
+PLACEHOLDERS = {
+    "outputs/<date>/<time>_mlp_digits": "runs/digits",
+    "<dir>": "runs/digits",
+    "<breast_cancer run>": "runs/breast_cancer",
+    "<a gan or vae run>": "runs/vae",
+    "multirun/<date>/<time>": "runs/seeds",
+}
+SWEEP_SHRINK = ["trainer.max_epochs=1", "trainer.progress_bar=false", "logger=none"]
+SCRIPT_LINES = [
+    c
+    for c in COMMANDS
+    if c.skip is None
+    and not runs_here(c)
+    and shlex.split(c.text.removeprefix("$ "), comments=True)[1]
+    in ("train.py", "evaluate.py", "sample.py")
+]
+# A line the README repeats (the search in the quick start and under "Searches") runs once.
+SCRIPT_LINES = [
+    c
+    for i, c in enumerate(SCRIPT_LINES)
+    if all(
+        shlex.split(c.text, comments=True) != shlex.split(b.text, comments=True)
+        for b in SCRIPT_LINES[:i]
+    )
+]
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory) -> Path:
+    """A folder holding the runs the placeholders name, one epoch each; runs/a and runs/b
+    (named so by a README line) are seeds of one split, as an ensemble needs."""
+    root = tmp_path_factory.mktemp("readme_runs")
+    made = {
+        "digits": [],
+        "breast_cancer": ["model=perceptron", "data=breast_cancer"],
+        "vae": ["model=vae"],
+        "seeds/0": ["seed=0", "data_seed=0"],
+        "seeds/1": ["seed=1", "data_seed=0"],
+        "a": ["seed=0", "data_seed=0"],
+        "b": ["seed=1", "data_seed=0"],
+    }
+    for name, overrides in made.items():
+        # with train.py's pairings: model=vae brings task=reconstruction
+        args = add_pairings([*FAST, "trainer.max_epochs=1", "logger=none", *overrides])
+        train_run(compose_cfg(*args), root / "runs" / name)
+    return root
+
+
+def script_args(command: Command, sweep_dir: Path) -> list[str]:
+    """The line's arguments with its placeholders filled in; a sweep shrunk and sent to
+    ``sweep_dir``."""
+    text = command.text.removeprefix("$ ")
+    for placeholder, run in PLACEHOLDERS.items():
+        text = text.replace(placeholder, run)
+    words = shlex.split(text, comments=True)[1:]
+    if "-m" not in words:
+        return words
+    shrink = [*SWEEP_SHRINK, f"hydra.sweep.dir={sweep_dir}"]
+    if any("optuna" in w for w in words):
+        shrink.append("hydra.sweeper.n_trials=2")
+    keys = {a.split("=", 1)[0] for a in shrink}
+    return [w for w in words if w.split("=", 1)[0] not in keys] + shrink
+
+
+@pytest.mark.parametrize("command", SCRIPT_LINES, ids=[f"line{c.line}" for c in SCRIPT_LINES])
+def test_readme_script_line(command: Command, runs: Path, tmp_path):
+    script, *args = script_args(command, tmp_path / "sweep")
+    assert "<" not in " ".join(args), f"README.md:{command.line}: a placeholder without a run"
+    done = run_script(script, *args, cwd=runs, timeout=600)
+    check(command, Result(done.returncode, done.stdout, done.stderr))
+    if "--help" in args:
+        assert "== Config groups" in done.stdout
 
 
 def normalized(line: str) -> str:

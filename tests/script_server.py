@@ -15,6 +15,9 @@ done before the fork instead of after.
 from __future__ import annotations
 
 import json
+import os
+import select
+import signal
 import subprocess
 import sys
 import tempfile
@@ -61,21 +64,30 @@ class ScriptServer:
     scripts' imports done (the environment of :func:`conftest.run_script`)."""
 
     def __init__(self, root: Path, env: dict[str, str]) -> None:
-        self.root = root
+        self.root, self.env = root, env
         self._tmp = tempfile.TemporaryDirectory(prefix="script-server-")
+        self._start()
+
+    def _start(self) -> None:
         self._proc = subprocess.Popen(
             [sys.executable, "-c", SERVER],
-            cwd=root,
-            env=env,
+            cwd=self.root,
+            env=self.env,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
+            start_new_session=True,  # its own process group: a hung run is killed with it
         )
 
-    def run(self, script: str, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    def run(
+        self, script: str, *args: str, cwd: Path | None = None, timeout: float = 900
+    ) -> subprocess.CompletedProcess:
+        """As :func:`conftest.run_script`: the timeout catches a hang, not a slow
+        machine (the server and the run are killed, and the next run starts a new one)."""
         out, err = Path(self._tmp.name, "stdout"), Path(self._tmp.name, "stderr")
+        command = [sys.executable, str(self.root / script), *args]
         job = {
-            "script": str(self.root / script),
+            "script": command[1],
             "args": list(args),
             "cwd": str(cwd or self.root),
             "stdout": str(out),
@@ -83,14 +95,16 @@ class ScriptServer:
         }
         self._proc.stdin.write(json.dumps(job) + "\n")
         self._proc.stdin.flush()
+        if not select.select([self._proc.stdout], [], [], timeout)[0]:
+            os.killpg(self._proc.pid, signal.SIGKILL)
+            self._proc.wait()
+            self._start()
+            raise subprocess.TimeoutExpired(command, timeout)
         reply = self._proc.stdout.readline()
         if not reply:
             raise RuntimeError(f"the script server ended (exit {self._proc.wait()})")
         return subprocess.CompletedProcess(
-            [sys.executable, job["script"], *args],
-            json.loads(reply),
-            out.read_text(),
-            err.read_text(),
+            command, json.loads(reply), out.read_text(), err.read_text()
         )
 
     def close(self) -> None:

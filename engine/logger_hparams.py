@@ -25,6 +25,9 @@ from tensorboard.plugins.hparams import api_pb2, metadata, plugin_data_pb2
 
 # Prefixes of the scalar tags shown as metrics, in the order of their columns.
 METRIC_PREFIXES = ("test/", "val_final/")
+# Keys a sweeper sets per trial for its own bookkeeping (the Optuna study's trial id):
+# they differ between runs without being a choice of the user's.
+BOOKKEEPING = ("trial.",)
 
 
 def chosen_keys(names: Collection[str], explicit: Collection[str] | None) -> set[str] | None:
@@ -131,7 +134,9 @@ def write_sweep_experiment(sweep_dir: Path) -> bool:
             values[name].add(value.SerializeToString(deterministic=True))
     # Values that differ, not keys some runs lack (sgd has no betas): those follow the
     # swept group's name, which is what differs.
-    differs = {name for name, seen in values.items() if len(seen) > 1}
+    differs = {
+        name for name, seen in values.items() if len(seen) > 1 and not name.startswith(BOOKKEEPING)
+    }
     merged = plugin_data_pb2.SessionStartInfo()
     for start in starts:  # every key any run has (a swept group may bring its own keys)
         for name, value in start.hparams.items():

@@ -152,3 +152,19 @@ def test_projector_points_of_image_data_carry_their_thumbnails(tmp_path):
     side = math.isqrt(n - 1) + 1  # ceil(sqrt(n))
     assert sheet.size == (8 * side, 8 * side)
     assert len((tmp_path / embedding.metadata_path).read_text().splitlines()) == n
+
+
+def test_a_sweepers_trial_id_is_not_shown_as_a_choice(tmp_path):
+    from torch.utils.tensorboard.summary import hparams as hparams_summary
+
+    from engine.logger import EventFile
+
+    for i, lr in enumerate((0.1, 0.01)):
+        events = EventFile(tmp_path / f"{i}_run", None, flush_secs=0)
+        _, start, _ = hparams_summary({"optim.lr": lr, "trial.id": i, "seed": 0}, {"test/x": 1.0})
+        events.add_summary(start)
+        events.close()
+    assert write_sweep_experiment(tmp_path)
+    root = EventAccumulator(str(tmp_path))
+    root.Reload()
+    assert [h.name for h in experiment(root).hparam_infos if h.differs] == ["optim.lr"]

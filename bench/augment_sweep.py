@@ -1,6 +1,6 @@
 """Which augmentation strengths help the digits CNN most at 10 labels per class?
 
-    python bench/augment_sweep.py              # [--seeds 0 1 2]
+    python bench/augment_sweep.py              # [--seeds 0 1 2] [--only RECIPE ...]
 
 A cheap sweep before the pinned experiment (bench/augment_experiments.py): the CNN
 on the digits with 10 labels per class (the setup of the pinned table, 100 training
@@ -68,11 +68,17 @@ def pipeline_of(recipe: list[tuple[str, dict]]):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument(
+        "--only", nargs="+", choices=list(CANDIDATES), metavar="RECIPE",
+        help="run these recipes only (none too) and print them; RESULTS.md is left alone",
+    )  # fmt: skip
     args = parser.parse_args()
     torch.set_num_threads(1)
     base = ["experiment=digits_cnn", *FEW]
     results: dict[str, list[float]] = {}
     for label, recipe in CANDIDATES.items():
+        if args.only and label not in ("none", *args.only):
+            continue
         if isinstance(recipe, str):
             runs = [one_run([*base, f"augment={recipe}"], s) for s in args.seeds]
         else:  # augment=affine builds the trainer's pipeline, then the recipe replaces it
@@ -81,6 +87,8 @@ def main() -> None:
         results[label] = [100 * test for test, _ in runs]
         r = results[label]
         print(f"{label:45s} {statistics.mean(r):5.1f} ± {statistics.stdev(r):.1f}", flush=True)
+    if args.only:
+        return
     none = statistics.mean(results["none"])
     rows = [
         f"| {label} | {statistics.mean(r):.1f} ± {statistics.stdev(r):.1f} | "

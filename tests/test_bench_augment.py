@@ -97,3 +97,24 @@ def test_every_candidate_names_a_registered_transform_or_preset():
     for recipe in sweep.CANDIDATES.values():
         names = [recipe] if isinstance(recipe, str) else [name for name, _ in recipe]
         assert all(n == "none" or n in augment.list_augments() for n in names)
+
+
+def test_only_runs_the_named_recipes_and_none_and_leaves_results_alone(
+    tmp_path, monkeypatch, capsys
+):
+    path = write_results(tmp_path, monkeypatch)
+    before = path.read_text()
+    ran = []
+
+    def fake_run(overrides, seed, prepare=None):
+        ran.append((overrides[-1], seed, prepare is not None))
+        return 0.9, 0.05
+
+    monkeypatch.setattr(sweep, "one_run", fake_run)
+    monkeypatch.setattr(torch, "set_num_threads", lambda n: None)  # the suite's own count
+    label = "light + erasing"
+    monkeypatch.setattr(sys, "argv", ["augment_sweep.py", "--seeds", "0", "1", "--only", label])
+    sweep.main()
+    assert ran == [("augment=none", 0, False), ("augment=none", 1, False),
+                   ("augment=affine", 0, True), ("augment=affine", 1, True)]  # fmt: skip
+    assert label in capsys.readouterr().out and path.read_text() == before

@@ -121,7 +121,7 @@ def linear_jitter(x: Tensor, b: Tensor, c: Tensor, s: Tensor | None) -> Tensor:
 
     with m = mean(g(x)) over the image and Σw the sum of the grey weights (the grey
     level of a grey pixel is Σw times itself), so a sample's order of the three does
-    not change its result; one ``addcmul`` over the batch replaces three passes.
+    not change its result, and two ``addcmul`` over the batch replace three passes.
     """
     g = grey(x)  # (B, 1, H, W)
     m = g.mean(dim=(1, 2, 3))  # (B,)

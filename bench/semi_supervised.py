@@ -110,7 +110,11 @@ def fmt(values: list[float], seeds: int | None = None) -> str:
         if len(values) == 1
         else (f"{100 * statistics.mean(values):.1f} ± {100 * statistics.stdev(values):.1f}")
     )
-    return text if seeds is None or len(values) == seeds else f"{text} ({len(values)} seeds)"
+    return (
+        text
+        if seeds is None or len(values) == seeds
+        else f"{text} ({len(values)} seed{'s' * (len(values) > 1)})"
+    )
 
 
 def gap_closed(method: list[float], supervised: list[float], full: list[float]) -> str:
@@ -186,6 +190,7 @@ def main() -> None:
             ks = ["all"] if method == "fully_supervised" else args.labels
             rerun = {str(k) for k in ks}  # the other k's results stay
             results[method] = {k: v for k, v in results.get(method, {}).items() if k not in rerun}
+            before = seconds.get(method, 0) if results[method] else 0  # the kept k's time
             if method == "simclr_transfer":  # its pretraining measures the probes anew
                 probes = {}
             for seed in args.seeds:
@@ -207,7 +212,7 @@ def main() -> None:
                     by_k.setdefault(str(k), []).append(acc)
                     print(f"{method} k={k} seed={seed}: {100 * acc:.1f}%", flush=True)
                     results[method] |= by_k
-                    seconds[method] = round(time.perf_counter() - start)
+                    seconds[method] = before + round(time.perf_counter() - start)
                     raw = {**results, "_probes": probes, "_seconds": seconds}
                     raw_path.write_text(json.dumps(raw, indent=1) + "\n")
             report(results, probes, seconds, args)

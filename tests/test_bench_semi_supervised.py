@@ -57,6 +57,12 @@ def test_goals_say_met_or_missed_from_the_means() -> None:
     results["fixmatch"]["10"] = [0.96]  # 40% closed, above LabelSpreading: still missed
     assert "40% closed" in "\n".join(bench.goals(results, {}))
     assert "missed" in bench.goals(results, {})[3]
+    results["fixmatch_long"] = {"10": [0.985]}  # 90% closed, above LabelSpreading
+    assert (
+        "- FixMatch (160 epochs) closes ≥ 70% of the gap and beats LabelSpreading: 90% closed"
+        " (98.5% against 94.0% supervised and 99.0% fully supervised; LabelSpreading 95.0%):"
+        " met." in bench.goals(results, {})
+    )
     assert bench.goals({"supervised": {"10": [0.9]}}, {}) == []  # nothing to judge yet
 
 

@@ -246,7 +246,9 @@ def write(args: argparse.Namespace) -> None:
         "brackets), recipe in `bench/ucr.py`'s docstring; one table per recipe (weights "
         "tested, epochs, batch size, learning-rate schedule). Published columns: see the "
         "sources under the tables. `python bench/ucr.py run [--select best --epochs 100]` then "
-        "`python bench/ucr.py write` reproduce them.",
+        "`python bench/ucr.py write` reproduce them. Fewer than 5 seeds, or –, means "
+        "the runs did not fit the shared 2-core machine (one torch thread each, loaded "
+        "by other jobs) before the deadline; they are not failures.",
     ]
     for select, epochs, batch, sched in sorted({recipe(r) for r in rows}, reverse=True):
         what = {

@@ -14,7 +14,8 @@ block, which the reader of the rendered page does not see:
     <!-- readme-test: skip needs torchrun -->                       (the whole block)
 
 Lines of ``evaluate.py`` and ``sample.py``, ``-m`` sweeps and ``--help`` run as the
-user runs them, in a subprocess (:func:`test_readme_script_line`): a placeholder
+user runs them, each in a process of its own (:func:`test_readme_script_line`, through
+``scripts.run``: forked with the imports done, its own exit status and output); a placeholder
 such as ``<dir>`` or ``multirun/<date>/<time>`` stands for a run of the kind it
 names, trained once for these tests (:data:`PLACEHOLDERS`); a sweep runs one epoch
 per job into a temporary folder (an Optuna search, two trials).
@@ -31,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from conftest import FAST, ROOT, compose_cfg, run_script, train_run
+from conftest import FAST, ROOT, compose_cfg, train_run
 
 from engine.cli import add_pairings
 
@@ -274,10 +275,10 @@ def script_args(command: Command, sweep_dir: Path) -> list[str]:
 
 
 @pytest.mark.parametrize("command", SCRIPT_LINES, ids=[f"line{c.line}" for c in SCRIPT_LINES])
-def test_readme_script_line(command: Command, runs: Path, tmp_path):
+def test_readme_script_line(command: Command, runs: Path, tmp_path, scripts):
     script, *args = script_args(command, tmp_path / "sweep")
     assert "<" not in " ".join(args), f"README.md:{command.line}: a placeholder without a run"
-    done = run_script(script, *args, cwd=runs, timeout=600)
+    done = scripts.run(script, *args, cwd=runs, timeout=600)
     check(command, Result(done.returncode, done.stdout, done.stderr))
     if "--help" in args:
         assert "== Config groups" in done.stdout

@@ -47,7 +47,8 @@ _EXACT = {
 }
 _IMAGES = {
     "attention": "attention weights on the first test sample: blocks down, heads across; "
-    "row t of a map is where query t looks (the bar at the right: 0 dark, 1 bright)",
+    "row i of a map is where query token i looks; the axes name the tokens (cls, a patch's "
+    "(row,col), a step t5), the colour bar runs from 0 to the largest weight",
     "filters": "the first convolution's kernels, one tile per output channel (its input "
     "channels averaged), each on its own scale (dark low, bright high)",
     "feature_maps": "the first test input (first tile, grey) and the activations it "
@@ -55,9 +56,8 @@ _IMAGES = {
     "augment": "8 training inputs (top row) and, below, two augmented draws of each: what "
     "the model is fed",
     "samples": "samples from fixed noise (2-D data: blue, over real points in grey)",
-    "latent_space": "the validation split's codes in the 2-D latent space, coloured by "
-    "class: 0 blue, 1 orange, 2 green, 3 red, 4 purple, 5 brown, 6 pink, 7 grey, 8 olive, "
-    "9 cyan (then again)",
+    "latent_space": "the validation split's codes in the 2-D latent space, a colour per "
+    "class (the legend at the right names them); grey lines at z = 0, the prior's mean",
     "reconstructions": "8 validation inputs (top row) over the model's reconstructions",
     "episode": "a test episode: the support set (a column per class), then each query over "
     "the support example of its predicted class, framed green when right, red when wrong",

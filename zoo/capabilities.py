@@ -147,6 +147,10 @@ class AttentionMaps(Protocol):
         """One ``(B, heads, T, T)`` map per block, in eval mode."""
         ...
 
+    def token_labels(self, x: Tensor) -> list[str]:
+        """A short name for each of the T tokens of ``x`` (the maps' axes), in order."""
+        ...
+
 
 @runtime_checkable
 class FirstLayerFilters(Protocol):

@@ -310,6 +310,25 @@ class Transformer(nn.Module):
             _, _, maps = self._encode(x, lengths, need_weights=True)
         return maps
 
+    def token_labels(self, x: Tensor) -> list[str]:
+        """What each of the T' tokens of batch ``x`` stands for, in order (the axes of
+        :meth:`attention_maps`): ``cls`` for [CLS]; an image patch by its (row, column)
+        in the patch grid, ``(0,1)``; a series patch by the steps it holds, ``t4-7``;
+        otherwise by its index: an image row ``row 3``, a step ``t3``, a feature ``f3``.
+        """
+        p = self.patch_size
+        if self.tokens == "patches" and x.ndim == 4:  # (B, C, H, W): row-major patches
+            rows, cols = x.shape[-2] // p, x.shape[-1] // p
+            labels = [f"({r},{c})" for r in range(rows) for c in range(cols)]
+        elif self.tokens == "patches":  # (B, T, F): p steps each, the last one cut short
+            steps = x.shape[1]
+            labels = [f"t{t}-{min(t + p, steps) - 1}" for t in range(0, steps, p)]
+            labels = [f"t{t}" for t in range(steps)] if p == 1 else labels
+        else:
+            name = {4: "row ", 3: "t", 2: "f"}[x.ndim]
+            labels = [f"{name}{i}" for i in range(as_sequence(x).shape[1])]
+        return ["cls", *labels] if self.cls is not None else labels
+
 
 @register_model(
     "transformer",

@@ -6,13 +6,16 @@ where it registers (``capabilities=`` in ``register_model``, a Protocol of
 declares, after testing:
 
 * ``attention_maps(x[, lengths])`` (Transformer): one ``(B, heads, T, T)`` map per
-  block; drawn for the first test sample as a grid, blocks down, heads across;
+  block; drawn for the first test sample as a grid, blocks down, heads across, each
+  axis labelled with the model's ``token_labels`` and one colour bar
+  (:func:`engine.report.plots.attention_figure`);
 * ``first_layer_filters()`` (CNN): the learned kernels of the first convolution;
 * ``feature_maps(x)`` (CNN): each block's output channels for the first test sample,
   after the sample itself.
 
-Images are encoded as PNG here (zlib and the format's few chunks), so drawing needs
-no imaging library.
+Images are encoded as PNG here (zlib and the format's few chunks), so drawing pixels
+needs no imaging library; pictures with words on them (token labels, legends) are
+matplotlib figures of :mod:`engine.report.plots`.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from torch import Tensor
 
 import zoo
 from engine.data import DataModule, call_model
+from engine.report.plots import attention_figure, figure_pixels
 from zoo.modes import eval_mode
 
 # A perceptually ordered dark-to-bright ramp (anchor colours of matplotlib's viridis).
@@ -183,23 +187,6 @@ def scatter_picture(
     return canvas
 
 
-def colour_bar(height: int) -> np.ndarray:
-    """A ``(height, 2, 3)`` strip of the ramp from 1 (top, bright) to 0 (bottom, dark):
-    the key to pictures coloured on the fixed scale [0, 1]."""
-    return colorize(np.linspace(1.0, 0.0, height)[:, None].repeat(2, axis=1), 0.0, 1.0)
-
-
-def attention_picture(maps: list[Tensor]) -> np.ndarray:
-    """Blocks down, heads across: each cell row t shows where query t looks (0..1),
-    and each row of cells ends with the colour bar of that scale."""
-    cells = [
-        [colorize(head.numpy(), 0.0, 1.0) for head in layer[0].cpu()]
-        + [colour_bar(layer.shape[-2])]
-        for layer in maps
-    ]
-    return grid(cells)
-
-
 def filters_picture(weight: Tensor, max_filters: int = 64) -> np.ndarray:
     """First-layer kernels ``(out, in, kh, kw)``, one cell per output channel (its
     input channels averaged), each on its own scale."""
@@ -241,8 +228,10 @@ def log_model_pictures(
     first = data.head("test", 1)
     with eval_mode(model):
         if "attention_maps" in shown:
-            maps = call_model(model.attention_maps, first)
-            logger.image("attention/test_sample_0", attention_picture(maps), step)
+            maps = call_model(model.attention_maps, first)  # L x (1, nh, T, T)
+            tokens = model.token_labels(first[0] if isinstance(first, tuple) else first)
+            figure = attention_figure([m[0].float().cpu().numpy() for m in maps], tokens)
+            logger.image("attention/test_sample_0", figure_pixels(figure), step)
         if "first_layer_filters" in shown:
             logger.image("filters/first_layer", filters_picture(model.first_layer_filters()), step)
         if "feature_maps" in shown:

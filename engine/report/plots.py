@@ -1,9 +1,13 @@
-"""Evaluation figures: confusion matrices, ROC and precision-recall curves, per-class bars.
+"""Figures with axes, labels and legends, drawn with matplotlib.
 
-Each function takes plain arrays and returns a matplotlib ``Figure``;
-:func:`save_figure` writes it as a PNG and returns its pixels, so the same picture goes
-to ``eval/*.png`` and to TensorBoard's IMAGES tab. matplotlib is imported here only,
-with the file-only Agg backend (no display needed), and only when something is drawn.
+Evaluation figures (confusion matrices, ROC and precision-recall curves, per-class
+bars) and the pictures of a model that need words on them (attention maps with their
+tokens on the axes, a 2-D latent space with its legend of classes). Each function
+takes plain arrays and returns a matplotlib ``Figure``; :func:`save_figure` writes it
+as a PNG and returns its pixels, so the same picture goes to ``eval/*.png`` and to
+TensorBoard's IMAGES tab; :func:`figure_pixels` returns the pixels only. matplotlib is
+imported here only, with the file-only Agg backend (no display needed), and only when
+something is drawn.
 """
 
 from __future__ import annotations
@@ -24,15 +28,22 @@ def _pyplot() -> Any:
     return plt
 
 
-def save_figure(fig: Any, path: Path) -> np.ndarray:
-    """Write ``fig`` to ``path`` as PNG (atomically) and return it as ``(H, W, 3)`` uint8."""
-    plt = _pyplot()
+def figure_pixels(fig: Any, close: bool = True) -> np.ndarray:
+    """``fig`` drawn as ``(H, W, 3)`` uint8 RGB (closed afterwards unless ``close=False``)."""
     fig.canvas.draw()
     pixels = np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()  # (H, W, 4) -> RGB
+    if close:
+        _pyplot().close(fig)
+    return pixels
+
+
+def save_figure(fig: Any, path: Path) -> np.ndarray:
+    """Write ``fig`` to ``path`` as PNG (atomically) and return it as ``(H, W, 3)`` uint8."""
+    pixels = figure_pixels(fig, close=False)
     tmp = path.with_name(f".{path.name}.tmp")
     fig.savefig(tmp, format="png")
     tmp.replace(path)
-    plt.close(fig)
+    _pyplot().close(fig)
     return pixels
 
 
@@ -158,4 +169,81 @@ def class_bars_figure(
     # above the axes, right of the title: inside, it covered a class's bars
     ax.legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), ncol=3, fontsize=8, frameon=False)
     fig.tight_layout()
+    return fig
+
+
+# ----------------------------------------------------------------------------- model pictures
+
+MAX_TICKS = 32  # labelled tokens per axis at most; longer inputs label every k-th one
+
+
+def attention_figure(maps: Sequence[np.ndarray], tokens: Sequence[str]) -> Any:
+    """One sample's attention weights: blocks down, heads across, on one colour bar.
+
+    ``maps[l][h]`` is block l's head h, ``(T, T)``: row i holds the softmax weights
+    a_ij of query token i over the key tokens j (each row sums to 1). ``tokens`` names
+    the T tokens (e.g. ``cls``, ``(0,1)``, ``t5``); they label both axes, queries down
+    the side and keys along the bottom. The bar runs from 0 to the largest weight of
+    all maps (uniform attention, 1/T, would be all dark on a bar to 1).
+    """
+    plt = _pyplot()
+    rows, heads, n = len(maps), len(maps[0]), len(tokens)
+    if any(m.shape[-2:] != (n, n) for m in maps):
+        raise ValueError(f"attention_figure: {n} token labels for maps of {maps[0].shape[-2:]}")
+    side = min(max(2.4, 0.16 * n + 1.2), 6.0, 22.0 / heads)  # inches per map
+    fig, axes = plt.subplots(
+        rows,
+        heads,
+        figsize=(side * heads + 1.2, side * rows + 0.4),
+        dpi=80,
+        squeeze=False,
+        layout="constrained",
+    )
+    top = max(float(np.max(m)) for m in maps) or 1.0
+    ticks = np.arange(0, n, -(-n // MAX_TICKS))  # every k-th token, k = ⌈n / MAX_TICKS⌉
+    names = [tokens[i] for i in ticks]
+    for block, row in enumerate(axes):
+        for head, ax in enumerate(row):
+            image = ax.imshow(maps[block][head], cmap="viridis", vmin=0.0, vmax=top)
+            ax.set_xticks(ticks, names, rotation=90, fontsize=7)
+            ax.set_yticks(ticks, names, fontsize=7)
+            ax.set_title(f"block {block + 1}, head {head + 1}", fontsize=9)
+            if head == 0:
+                ax.set_ylabel("query token")
+            if block == rows - 1:
+                ax.set_xlabel("key token (attended to)")
+    fig.colorbar(image, ax=axes, label="attention weight", shrink=min(1.0, 0.9 / rows + 0.1))
+    return fig
+
+
+def latent_figure(
+    codes: np.ndarray, labels: np.ndarray | None, class_names: Sequence[str] | None
+) -> Any:
+    """Codes ``(N, 2)`` as points, one colour per class (``labels`` ``(N,)`` integers)
+    with a legend naming each class beside the axes (never over the points); one colour
+    and no legend without labels. Grey lines mark z = 0, the prior's mean."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.4, 5), dpi=80, layout="constrained")
+    ax.axhline(0.0, color="0.85", linewidth=0.8, zorder=0)
+    ax.axvline(0.0, color="0.85", linewidth=0.8, zorder=0)
+    if labels is None:
+        ax.scatter(codes[:, 0], codes[:, 1], s=4, color="tab:blue", linewidths=0)
+    else:
+        present = np.unique(labels)
+        palette = plt.get_cmap("tab10" if present.max() < 10 else "tab20")
+        for c in present:  # a class keeps its colour from epoch to epoch
+            at = labels == c
+            name = class_names[c] if class_names is not None and c < len(class_names) else c
+            colour = palette(c % palette.N)
+            ax.scatter(codes[at, 0], codes[at, 1], s=4, color=colour, linewidths=0, label=name)
+        ax.legend(
+            title="class",
+            loc="upper left",
+            bbox_to_anchor=(1.01, 1.0),
+            markerscale=3,
+            fontsize=8,
+            ncol=1 + len(present) // 21,
+            frameon=False,
+        )
+    ax.set(xlabel="z₁", ylabel="z₂", title="validation codes in the 2-D latent space")
     return fig

@@ -37,6 +37,7 @@ import zoo
 from engine.data import DataModule, mixtures
 from engine.errors import ConfigError
 from engine.report.pictures import PALETTE, image_grid, scatter_picture
+from engine.report.plots import figure_pixels, latent_figure
 from engine.tasks.core import TASKS, Step, Task
 from losses import gaussian_kl
 from zoo import DataSpec
@@ -433,7 +434,7 @@ class Reconstruction(_Generative):
     @torch.inference_mode()
     def pictures(self, model: nn.Module, data: DataModule, split: str) -> dict[str, np.ndarray]:
         """Inputs over their reconstructions (images), samples from the prior (VAE, images)
-        and, with a 2-D latent space, the split's codes coloured by label."""
+        and, with a 2-D latent space, the split's codes coloured by class, with a legend."""
         drawn = {}
         with eval_mode(model):
             x, y = data.splits[split]
@@ -448,9 +449,7 @@ class Reconstruction(_Generative):
                     drawn["samples/prior"] = image_grid(self.picture_of(prior))
             if model.latent_size == 2:
                 codes = model.features(x).cpu().numpy()
-                colours = PALETTE[y.cpu().numpy() % len(PALETTE)] if self.labelled else BLUE
-                lo, hi = codes.min(0), codes.max(0)
-                pad = 0.1 * (hi - lo) + 1e-6
-                extent = (lo[0] - pad[0], hi[0] + pad[0], lo[1] - pad[1], hi[1] + pad[1])
-                drawn["latent_space"] = scatter_picture([(codes, colours)], extent)
+                labels = y.cpu().numpy() if self.labelled else None
+                figure = latent_figure(codes, labels, data.class_names)
+                drawn["latent_space"] = figure_pixels(figure)
         return drawn

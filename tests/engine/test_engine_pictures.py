@@ -5,12 +5,14 @@ from __future__ import annotations
 import io
 
 import numpy as np
+import pytest
 import torch
 from conftest import FAST, compose_cfg
 from PIL import Image
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from engine.report.pictures import attention_picture, colorize, feature_maps_picture, grid
+from engine.report.pictures import colorize, feature_maps_picture, grid
+from engine.report.plots import attention_figure, latent_figure
 from engine.run import train
 
 
@@ -57,11 +59,48 @@ def test_feature_maps_follow_their_input_in_grey():
     assert (beside[brightest[0] * scale, brightest[1] * scale] == 255).all()
 
 
-def test_attention_rows_end_with_the_colour_bar_of_their_scale():
-    maps = [torch.softmax(torch.rand(1, 2, 5, 5), -1)]  # (B, heads, T, T)
-    picture = attention_picture(maps)
-    scale, gap = 96 // 5, 2
-    x = 2 * (5 * scale + gap)  # the third slot: after the two heads
-    top, bottom = picture[0, x], picture[5 * scale - 1, x]
-    assert (top == colorize(np.ones((1, 1)), 0.0, 1.0)[0, 0]).all()  # 1 bright, at the top
-    assert (bottom == colorize(np.zeros((1, 1)), 0.0, 1.0)[0, 0]).all()
+def tick_texts(labels) -> list[str]:
+    return [t.get_text() for t in labels]
+
+
+def test_attention_maps_name_their_tokens_on_both_axes_under_one_colour_bar():
+    tokens = ["cls", "(0,0)", "(0,1)", "(1,0)", "(1,1)"]
+    maps = [torch.softmax(torch.rand(2, 5, 5), -1).numpy() for _ in range(3)]  # 3 blocks
+    fig = attention_figure(maps, tokens)
+    grid_axes, bars = fig.axes[:6], fig.axes[6:]
+    assert len(grid_axes) == 6 and len(bars) == 1  # blocks down x heads across, one bar
+    for i, ax in enumerate(grid_axes):
+        assert tick_texts(ax.get_xticklabels()) == tokens  # keys along the bottom
+        assert tick_texts(ax.get_yticklabels()) == tokens  # queries down the side
+        assert ax.get_title() == f"block {i // 2 + 1}, head {i % 2 + 1}"
+        assert ax.images[0].get_clim() == (0.0, max(float(m.max()) for m in maps))
+    assert bars[0].get_ylabel() == "attention weight"
+
+
+def test_long_inputs_label_every_kth_token():
+    tokens = [f"t{i}" for i in range(70)]
+    fig = attention_figure([np.full((1, 70, 70), 1 / 70)], tokens)
+    assert tick_texts(fig.axes[0].get_xticklabels()) == tokens[::3]  # ⌈70 / 32⌉ = 3
+
+
+def test_attention_figure_refuses_labels_that_do_not_fit_the_maps():
+    with pytest.raises(ValueError, match="4 token labels"):
+        attention_figure([np.zeros((1, 5, 5))], ["a", "b", "c", "d"])
+
+
+def test_latent_space_has_a_legend_of_its_classes_beside_the_points():
+    rng = np.random.default_rng(0)
+    codes, labels = rng.normal(size=(60, 2)), np.repeat([0, 2, 3], 20)  # class 1 absent
+    fig = latent_figure(codes, labels, ["zero", "one", "two", "three"])
+    ax = fig.axes[0]
+    legend = ax.get_legend()
+    assert tick_texts(legend.get_texts()) == ["zero", "two", "three"]
+    assert legend.get_title().get_text() == "class"
+    colours = [tuple(c.get_facecolor()[0]) for c in ax.collections]
+    assert len(set(colours)) == 3  # one colour per class
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    # Outside the axes, so it hides no point.
+    assert legend.get_window_extent(renderer).x0 >= ax.get_window_extent(renderer).x1
+    unlabelled = latent_figure(codes, None, None)
+    assert unlabelled.axes[0].get_legend() is None

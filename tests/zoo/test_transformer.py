@@ -15,6 +15,7 @@ SEQ = DataSpec("sequence", (T, F), "classification", num_classes=4)
 STEPS = DataSpec("sequence", (T, F), "classification", num_classes=4, step_targets=True)
 IMAGE = DataSpec("image", (1, 8, 8), "classification", num_classes=10)
 VECTOR = DataSpec("vector", (5,), "regression", num_targets=2)
+SERIES_10 = DataSpec("sequence", (10, F), "classification", num_classes=4)
 SMALL = {"hidden_size": 16, "num_heads": 2}
 LENGTHS = torch.tensor([6, 4, 2])
 
@@ -128,6 +129,33 @@ def test_image_tokens_and_attention_maps(tokens: str, num_tokens: int) -> None:
         assert w.shape == (5, 2, num_tokens + 1, num_tokens + 1)  # + [CLS]
         assert not w.requires_grad
         close(w.sum(-1), torch.ones(5, 2, num_tokens + 1, dtype=torch.float64))
+
+
+@pytest.mark.parametrize(
+    ("spec", "kwargs", "shape", "expected"),
+    [
+        (
+            IMAGE,
+            {"tokens": "patches", "patch_size": 4},
+            (1, 1, 8, 8),
+            ["(0,0)", "(0,1)", "(1,0)", "(1,1)"],
+        ),
+        (IMAGE, {"tokens": "rows"}, (1, 1, 8, 8), [f"row {i}" for i in range(8)]),
+        (SERIES_10, {"tokens": "patches", "patch_size": 4}, (1, 10, F), ["t0-3", "t4-7", "t8-9"]),
+        (SEQ, {"tokens": "patches", "patch_size": 1}, (1, T, F), [f"t{i}" for i in range(T)]),
+        (STEPS, {}, (1, T, F), [f"t{i}" for i in range(T)]),
+        (VECTOR, {}, (1, 5), [f"f{i}" for i in range(5)]),
+    ],
+    ids=["image_patches", "image_rows", "series_patches", "series_steps", "steps", "features"],
+)
+def test_token_labels_name_each_row_and_column_of_the_attention_maps(
+    spec: DataSpec, kwargs: dict, shape: tuple, expected: list[str]
+) -> None:
+    model = model_for(spec, **kwargs)
+    x = torch.randn(*shape, dtype=torch.float64)
+    labels = model.token_labels(x)
+    assert labels == (["cls", *expected] if model.cls is not None else expected)
+    assert model.attention_maps(x)[0].shape[-1] == len(labels)
 
 
 def test_attention_maps_mask_padding() -> None:

@@ -303,6 +303,12 @@ def make_trainer(cfg: DictConfig, run_dir: str | Path) -> tuple[Trainer, Built]:
             f"transfer trains one network; task '{built.task.name}' trains {len(groups)} "
             f"({', '.join(groups)}): use transfer=none"
         )
+    if cfg.sched.name == "plateau" and len(groups) > 1:
+        raise ConfigError(
+            f"sched=plateau watches the one training loss; task '{built.task.name}' trains "
+            f"{len(groups)} networks ({', '.join(groups)}) with losses of their own: use a "
+            "schedule that follows the steps (sched=constant, linear, cosine, ...)"
+        )
     pack = model.pack if "discriminate" in capabilities else 1  # PacGAN: D judges m at once
     if trainer_cfg.batch_size < pack:
         raise ConfigError(

@@ -345,7 +345,8 @@ class Trainer:
         metric kernels. The epoch's value of each number is its mean over the samples
         of the steps that reported it (a GAN's generator loss appears only on the steps
         that update G); ``loss`` is the data loss L alone (comparable to ``val/loss``),
-        ``penalty`` the regularizer's Ω, and the default step minimizes their sum.
+        ``penalty`` the regularizer's Ω, and the default step minimizes their sum. A
+        schedule with ``end_epoch`` (``sched=plateau``) gets the epoch's ``loss``.
         """
         task, model = self.task, self.model
         for hook in self.epoch_hooks:
@@ -383,6 +384,9 @@ class Trainer:
                     scheduler.step()
                 self.step += 1
         metrics = self._summarize(first_step, records, sizes, lrs)
+        for scheduler in schedulers:  # plateau: the epoch's loss decides the next rate
+            if hasattr(scheduler, "end_epoch"):
+                scheduler.end_epoch(metrics["loss"])
         if outs:
             gather = self.world.gather
             metrics |= task.train_metrics(gather(torch.cat(outs)), gather(torch.cat(targets)))

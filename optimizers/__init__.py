@@ -8,7 +8,7 @@ sched = create_scheduler("cosine", opt, total_steps=10_000, steps_per_epoch=100)
 
 Optimizers: sgd, momentum, nesterov (sgd.py), adagrad, adadelta, rmsprop (adaptive.py),
 adam, adamw (adam.py), registered in factory.py. Schedules: constant, step, cosine,
-warmup_cosine, one_cycle, linear (schedulers.py). Every module in this folder is
+warmup_cosine, one_cycle, linear, plateau (schedulers.py). Every module in this folder is
 imported, so a new optimizer or schedule is one file with ``@register_optimizer`` or
 ``@register_scheduler``.
 """

@@ -18,6 +18,10 @@ initial rate η₀:  η_t = η₀·f(t).
               η_t = c(η₀/d, η₀, t/(pT − 1))                        for t ≤ pT − 1
               η_t = c(η₀, η₀/(d·d_f), (t − pT + 1)/(T − pT))       after
               (p = pct_start, d = div_factor, d_f = final_div_factor)
+    plateau   η_{e+1} = max(γ·η_e, η_min) once the epoch's training loss L_e has not
+              fallen below (1 − τ)·min(L_0..L_e) for more than P epochs in a row,
+              else η_{e+1} = η_e (γ = factor, P = patience, τ = threshold; torch's
+              ``ReduceLROnPlateau`` on the training loss, mode min, relative threshold)
 
 Decaying the rate lets SGD take large, exploring steps early and then settle into a
 minimum instead of bouncing around it with gradient noise. Cosine does this smoothly
@@ -32,13 +36,20 @@ into a minimum. Here the peak is the optimizer's ``lr``; PyTorch's ``OneCycleLR`
 also cycles momentum against η (``cycle_momentum``), which this schedule leaves to
 the optimizer.
 
-All are ``LambdaLR`` over plain closures: the closed form is exact at every t (the
+Plateau reacts to the run instead of following a clock: Fawaz et al. (2019) train
+every time-series network with it (γ = 0.5, P = 50, η_min = 1e-4), halving Adam's rate
+whenever the training loss stalls. It is the one schedule that is not closed-form: the
+trainer hands it each epoch's training loss (``end_epoch``), and its per-step
+``step()`` keeps the rate.
+
+The others are ``LambdaLR`` over plain closures: the closed form is exact at every t (the
 chained recurrence in ``CosineAnnealingLR`` accumulates rounding error), and
 ``LambdaLR.state_dict`` stores no function objects, so the state is plain numbers
 that load with ``torch.load(weights_only=True)``.
 
 Where it continues: engine/run.py builds the configured schedule (``sched=``) for each
-optimizer, and engine/trainer.py steps it after every optimizer step.
+optimizer, and engine/trainer.py steps it after every optimizer step (and hands a
+schedule with ``end_epoch`` the epoch's training loss).
 """
 
 from __future__ import annotations
@@ -241,3 +252,70 @@ def one_cycle(
 
     lr0s = [group.get("initial_lr", group["lr"]) for group in optimizer.param_groups]
     return LambdaLR(optimizer, [factor_for(lr0) for lr0 in lr0s])
+
+
+class PlateauLR(LRScheduler):
+    """Scale every group's η by γ (not below η_min) once the training loss has stalled.
+
+    ``step()`` runs after each optimizer step and keeps the rates; ``end_epoch(loss)``
+    runs after each epoch with its training loss L_e. The state is plain numbers:
+    the best loss so far and the epochs since it improved by the relative margin τ.
+    """
+
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        *,
+        factor: float,
+        patience: int,
+        min_lr: float,
+        threshold: float,
+    ) -> None:
+        self.factor, self.patience = factor, patience
+        self.min_lr, self.threshold = min_lr, threshold
+        self.best = math.inf  # min(L_0..L_e)
+        self.bad_epochs = 0  # epochs in a row without L_e < (1 − τ)·best
+        super().__init__(optimizer)
+
+    def get_lr(self) -> list[float]:
+        return [group["lr"] for group in self.optimizer.param_groups]  # per step: unchanged
+
+    def end_epoch(self, loss: float) -> None:
+        """Count the epoch as an improvement or not; after P + 1 stalled ones, scale η."""
+        if loss < self.best * (1 - self.threshold):
+            self.best, self.bad_epochs = loss, 0
+        else:
+            self.bad_epochs += 1
+        if self.bad_epochs > self.patience:
+            for group in self.optimizer.param_groups:
+                lr = max(group["lr"] * self.factor, self.min_lr)
+                if group["lr"] - lr > 1e-8:  # torch's eps: no change smaller than that
+                    group["lr"] = lr
+            self.bad_epochs = 0
+        self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
+
+
+@register_scheduler("plateau")
+def plateau(
+    optimizer: Optimizer,
+    *,
+    total_steps: int,
+    steps_per_epoch: int,
+    factor: float = 0.5,
+    patience: int = 50,
+    min_lr: float = 1e-4,
+    threshold: float = 1e-4,
+) -> PlateauLR:
+    """Halve η (γ = ``factor``) when the training loss has not improved for more than
+    ``patience`` epochs, down to ``min_lr``: Fawaz et al.'s recipe by default."""
+    if not 0 < factor < 1:
+        raise ValueError(f"scheduler factor must be in (0, 1), got {factor}")
+    if patience < 0:
+        raise ValueError(f"scheduler patience must be >= 0 epochs, got {patience}")
+    if min_lr < 0 or threshold < 0:
+        raise ValueError(
+            f"scheduler min_lr and threshold must be >= 0, got {min_lr} and {threshold}"
+        )
+    return PlateauLR(
+        optimizer, factor=factor, patience=patience, min_lr=min_lr, threshold=threshold
+    )

@@ -233,6 +233,7 @@ def test_probe_trains_a_head_on_a_frozen_encoder(tmp_path):
         ([*GAN, "model.pack=4", "trainer.batch_size=3"], "smaller than model.pack=4"),
         ([*GAN[:3], "data=digits", "model.output=sigmoid"], "add data.scale=minmax"),
         (["optim_d=sgd"], "optim_d=sgd sets a GAN discriminator's optimizer"),
+        ([*GAN, "sched=plateau"], "sched=plateau watches the one training loss"),
     ],
 )  # fmt: skip
 def test_impossible_combinations_are_one_line(tmp_path, overrides, message):

@@ -19,10 +19,12 @@ from resume_checks import (
 )
 from sklearn.linear_model import LinearRegression
 from torch import nn
+from torch.optim.lr_scheduler import ReduceLROnPlateau
 
 from engine.checkpoint import load_checkpoint
 from engine.data import build_data, load_arrays, split_indices
 from engine.errors import CheckpointError, ConfigError, TrainingError
+from engine.history import read_history
 from engine.report.evaluation import evaluate_runs
 from engine.run import make_trainer, save_config, train
 from engine.trainer import epoch_generator
@@ -131,6 +133,24 @@ def test_resume_after_a_kill_is_exact_with_dropout_and_cosine(tmp_path, monkeypa
     assert resumed["epochs"] == 6 and resumed["steps"] == 12
     assert metrics_json(tmp_path / "a") == metrics_json(tmp_path / "b")
     assert_same_training_state(last(tmp_path / "a"), last(tmp_path / "b"))
+
+
+def test_plateau_cuts_the_rate_on_the_epochs_training_loss(tmp_path):
+    """sched=plateau: after each epoch the trainer hands the schedule the epoch's training
+    loss; the rates in history.csv (each epoch's last) are torch's ReduceLROnPlateau's
+    fed the same losses."""
+    knobs = ["sched.patience=0", "sched.factor=0.5", "sched.threshold=0.2", "sched.min_lr=0.0"]
+    overrides = ["trainer.patience=null", "trainer.max_epochs=8", "sched=plateau", *knobs]
+    run(tmp_path, *overrides)
+    history = read_history(tmp_path / "history.csv")
+    opt = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=cfg_of(*overrides).optim.lr)
+    reference = ReduceLROnPlateau(opt, factor=0.5, patience=0, threshold=0.2, min_lr=0.0)
+    expected = []
+    for loss in history["train/loss"]:
+        reference.step(loss)
+        expected.append(opt.param_groups[0]["lr"])
+    assert list(history["lr"]) == pytest.approx(expected, rel=1e-12)
+    assert expected[-1] < expected[0]  # the losses did stall: it cut the rate
 
 
 def test_resume_without_last_checkpoint(tmp_path):

@@ -6,7 +6,13 @@ import math
 import pytest
 import torch
 from torch import nn
-from torch.optim.lr_scheduler import CosineAnnealingLR, LinearLR, OneCycleLR, SequentialLR
+from torch.optim.lr_scheduler import (
+    CosineAnnealingLR,
+    LinearLR,
+    OneCycleLR,
+    ReduceLROnPlateau,
+    SequentialLR,
+)
 
 import optimizers
 
@@ -49,11 +55,12 @@ KWARGS = {
     "linear": {"eta_min": 1e-3},
     "warmup_cosine": {"warmup_steps": 10, "eta_min": 1e-3},
     "one_cycle": {"pct_start": 0.25, "div_factor": 10.0, "final_div_factor": 100.0},
+    "plateau": {"factor": 0.2, "patience": 3, "min_lr": 1e-3},
 }
 
 
 def closed_form(name: str, t: int) -> float:
-    if name == "constant":
+    if name in ("constant", "plateau"):  # plateau: no epoch's loss told, the rate stays
         return LR0
     if name == "step":  # every 3 epochs, halve
         return LR0 * 0.5 ** (t // (3 * PER_EPOCH))
@@ -143,6 +150,83 @@ def test_linear_matches_torch(eta_min: float) -> None:
     assert run(opt_a, ours, TOTAL + 3) == pytest.approx(run(opt_b, theirs, TOTAL + 3), abs=1e-12)
 
 
+# Training losses of 40 epochs: falling, stalling, small gains under the threshold, a
+# rise, and a long flat tail that drives the rate to its floor.
+LOSSES = (
+    [1.0, 0.8, 0.7, 0.7, 0.71, 0.69995, 0.6, 0.6, 0.65, 0.6, 0.6, 0.59, 0.5]
+    + [0.5 - 1e-6 * i for i in range(12)]
+    + [0.45] * 15
+)
+
+
+def epochs(opt: torch.optim.Optimizer, sched, end_epoch) -> list[float]:
+    """Each epoch's rate: two optimizer steps at it, then the epoch's loss told."""
+    rates = []
+    for loss in LOSSES:
+        rates.append(opt.param_groups[0]["lr"])
+        for _ in range(2):
+            opt.step()
+            sched.step()
+        end_epoch(sched, loss)
+    return rates
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"factor": 0.5, "patience": 2, "min_lr": 1e-3, "threshold": 1e-4},
+        {"factor": 0.1, "patience": 0, "min_lr": 0.0, "threshold": 0.0},
+        {"factor": 0.3, "patience": 4, "min_lr": 0.05, "threshold": 0.1},
+    ],
+)
+def test_plateau_matches_torch(kwargs: dict) -> None:
+    """The rates of torch's ReduceLROnPlateau (mode min, relative threshold) stepped
+    with each epoch's loss; the plateau schedule keeps them between epochs."""
+    opt_a = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=LR0)
+    ours = optimizers.create_scheduler(
+        "plateau", opt_a, total_steps=TOTAL, steps_per_epoch=2, **kwargs
+    )
+    opt_b = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=LR0)
+    theirs = ReduceLROnPlateau(opt_b, mode="min", threshold_mode="rel", **kwargs)
+    rates = epochs(opt_a, ours, lambda s, loss: s.end_epoch(loss))
+    expected = []
+    for loss in LOSSES:
+        expected.append(opt_b.param_groups[0]["lr"])
+        theirs.step(loss)
+    assert rates == pytest.approx(expected, rel=1e-12)
+    assert rates[-1] < LR0  # the losses did make it cut the rate
+
+
+def test_plateau_floor_per_group_and_resume() -> None:
+    """Each group is cut from its own rate and stops at min_lr; a schedule saved in a
+    stall and loaded (weights_only) continues the count where it was."""
+    kwargs = {"factor": 0.5, "patience": 1, "min_lr": 0.02}
+
+    def make_two() -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
+        a, b = nn.Parameter(torch.zeros(1)), nn.Parameter(torch.zeros(1))
+        opt = torch.optim.SGD([{"params": [a], "lr": LR0}, {"params": [b], "lr": 0.03}])
+        return opt, optimizers.create_scheduler(
+            "plateau", opt, total_steps=TOTAL, steps_per_epoch=1, **kwargs
+        )
+
+    opt, sched = make_two()
+    for loss in [1.0, 1.0, 1.0]:  # two epochs without a gain: cut once
+        sched.end_epoch(loss)
+    assert [g["lr"] for g in opt.param_groups] == pytest.approx([0.05, 0.02])
+    sched.end_epoch(1.0)  # one more stalled epoch: within patience again
+    buffer = io.BytesIO()
+    torch.save({"optim": opt.state_dict(), "sched": sched.state_dict()}, buffer)
+    buffer.seek(0)
+    state = torch.load(buffer, weights_only=True)
+    resumed_opt, resumed = make_two()
+    resumed_opt.load_state_dict(state["optim"])
+    resumed.load_state_dict(state["sched"])
+    for s in (sched, resumed):
+        s.end_epoch(1.0)  # the second stalled epoch since the cut
+    for o in (opt, resumed_opt):
+        assert [g["lr"] for g in o.param_groups] == pytest.approx([0.025, 0.02])
+
+
 def test_warmup_fraction_and_steps() -> None:
     by_fraction = lr_sequence("warmup_cosine", TOTAL, warmup_fraction=0.2)
     by_steps = lr_sequence("warmup_cosine", TOTAL, warmup_steps=20, warmup_fraction=0.9)
@@ -192,6 +276,9 @@ def test_state_round_trip_weights_only(name: str) -> None:
         ("one_cycle", {"pct_start": 0.0}, r"pct_start must be in \(0, 1\), got 0.0"),
         ("one_cycle", {"pct_start": 0.01}, r"needs 1 < pct_start·total_steps < total_steps"),
         ("one_cycle", {"div_factor": 0.5}, "div_factor and final_div_factor must be >= 1"),
+        ("plateau", {"factor": 1.0}, r"factor must be in \(0, 1\), got 1.0"),
+        ("plateau", {"patience": -1}, "patience must be >= 0 epochs, got -1"),
+        ("plateau", {"min_lr": -1.0}, "min_lr and threshold must be >= 0, got -1.0 and 0.0001"),
     ],
 )
 def test_argument_errors(name: str, kwargs: dict, message: str) -> None:

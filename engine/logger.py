@@ -38,6 +38,12 @@ from zoo.modes import eval_mode
 log = logging.getLogger(__name__)
 LOGGERS = Registry("logger")
 HISTOGRAM_BINS = 30  # even buckets per histogram (TensorBoard re-bins for display anyway)
+# Progress counters the trainer hands over with each epoch's metrics. TensorBoard draws
+# every scalar against the optimizer step, which already says how far a run is, so a
+# counter would only be a straight line; and Time Series, which sorts its groups by
+# name and opens the first two, would lead with it ("epoch" < "train"). history.csv
+# keeps the epoch of each step.
+COUNTERS = frozenset({"epoch"})
 
 
 _file_ids = itertools.count()
@@ -201,7 +207,11 @@ class TensorBoardLogger(NullLogger):
 
     def scalars(self, values: dict[str, float], step: int) -> None:
         """Several scalars at one step, as one event; a new tag brings its description
-        and, if it changes the CUSTOM SCALARS layout, the new layout."""
+        and, if it changes the CUSTOM SCALARS layout, the new layout. Counters
+        (``COUNTERS``) are left out: the step axis carries them."""
+        values = {k: v for k, v in values.items() if k not in COUNTERS}
+        if not values:
+            return
         new = values.keys() - self._tags
         summary = Summary(
             value=[

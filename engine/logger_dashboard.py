@@ -42,8 +42,6 @@ _SCALARS = {
 }
 _EXACT = {
     "lr": "learning rate at the step it was set (a constant rate: one point)",
-    "epoch": "the number of epochs finished at this step (a counter: the x axis of the "
-    "learning curves is the optimizer step)",
 }
 _IMAGES = {
     "attention": "attention weights on the first test sample: blocks down, heads across; "

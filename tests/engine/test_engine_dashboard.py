@@ -78,7 +78,7 @@ def test_a_short_run_shows_curves_together_gradients_histograms_and_descriptions
     assert len(norms) >= 4 and "head.weight" in names  # every layer, first to last
 
     # 3 epochs is far below histogram_every_n_steps=200: one per epoch, at its end
-    epoch_ends = [e.step for e in ea.Scalars("epoch")]
+    epoch_ends = [e.step for e in ea.Scalars("val/loss")]
     assert len(epoch_ends) == metrics["epochs"] == 3
     assert [e.step for e in ea.Scalars(norms[0])] == epoch_ends
     assert [h.step for h in ea.Histograms(f"grads/{names[0]}")] == epoch_ends

@@ -27,7 +27,7 @@ import google_crc32c
 import numpy as np
 import torch
 from tensorboard.compat.proto.event_pb2 import Event, SessionLog
-from tensorboard.compat.proto.summary_pb2 import Summary, SummaryMetadata
+from tensorboard.compat.proto.summary_pb2 import DataClass, Summary, SummaryMetadata
 from torch import Tensor
 
 from engine.logger_dashboard import describe, layout
@@ -198,12 +198,23 @@ class TensorBoardLogger(NullLogger):
     @staticmethod
     def _metadata(tag: str, kind: str) -> SummaryMetadata:
         """The plugin and description of ``tag``, for its first event (TensorBoard keeps
-        the first); the plugin named as TensorBoard's own summaries name it."""
+        the first); the plugin named as TensorBoard's own summaries name it.
+
+        The data class is set too: TensorBoard's default reader (its Rust data server,
+        ``--load_fast=auto``) replaces the metadata of a ``simple_value`` or ``image``
+        that has none with a blank one, description lost; with it, the metadata is kept.
+        """
         if kind == "image":
             from tensorboard.plugins.image.metadata import create_summary_metadata
+
+            data_class = DataClass.DATA_CLASS_BLOB_SEQUENCE
         else:
             from tensorboard.plugins.scalar.metadata import create_summary_metadata
-        return create_summary_metadata(display_name=tag, description=describe(tag, kind))
+
+            data_class = DataClass.DATA_CLASS_SCALAR
+        metadata = create_summary_metadata(display_name=tag, description=describe(tag, kind))
+        metadata.data_class = data_class
+        return metadata
 
     def scalars(self, values: dict[str, float], step: int) -> None:
         """Several scalars at one step, as one event; a new tag brings its description

@@ -1,6 +1,6 @@
 """Look at a run's TensorBoard dashboard the way a user does, and fail if it is empty.
 
-    python scripts/dashboard_check.py [--logdir DIR] [--out DIR] [--no-browser]
+    python scripts/dashboard_check.py [--logdir DIR] [--out DIR] [--no-browser] [--no-pictures]
     make dashboard-check
 
 1. Without --logdir, trains the default model for 3 epochs with Adam and with SGD, a
@@ -10,18 +10,25 @@
    that has an event file under the logdir.
 3. Checks the data API the dashboard reads: /data/runs, the scalar tags of every run
    (--tags, default: the classification run's train/val/test loss and accuracy, lr,
-   train/loss_step), that each has points, that a CUSTOM SCALARS chart draws
-   train/loss and val/loss together (the overfitting picture), and the hparams
-   plugin's data if present: with several runs, the keys they differ in (--swept,
-   default: optim.name for the sweep trained here) must be among the columns shown
-   by default (the first HPARAMS_SHOWN).
+   train/loss_step), that each has points and a description (the line under its
+   card), that a CUSTOM SCALARS chart draws train/loss and val/loss together (the
+   overfitting picture), and the hparams plugin's data if present: with several runs,
+   the keys they differ in (--swept, default: optim.name for the sweep trained here)
+   must be among the columns shown by default (the first HPARAMS_SHOWN).
 4. Loads the pages in headless Chromium and writes to OUT:
    timeseries.png (+ timeseries.dom.html)  the landing page (Time Series); its DOM
-       must list every run and show at least one scalar card with a drawn line;
+       must list every run, show at least one scalar card with a drawn line, and not
+       lead with a counter such as ``epoch`` (the page opens its first two groups);
    scalars.png  the Scalars page, filtered to the loss and accuracy tags;
    custom_scalars.png, hparams.png  the CUSTOM SCALARS and HPARAMS pages (drawn, not
        checked: their charts live in shadow DOM, which --dump-dom does not print).
-5. Prints the runs, tags and screenshot paths, then PASS, or one FAIL line per
+5. Without --logdir or --no-pictures, trains the two runs whose pictures carry words
+   (PICTURE_RUNS: a Transformer, a VAE with a 2-D code) into OUT/pictures, serves
+   them, checks that each logged its picture (PICTURES: the attention maps, the latent
+   space) with a description, and saves the pictures as TensorBoard serves them
+   (OUT/transformer_attention_test_sample_0.png, OUT/vae_latent_space.png) and the
+   Time Series page filtered to each (OUT/timeseries_<run>.png).
+6. Prints the runs, tags and screenshot paths, then PASS, or one FAIL line per
    problem and a last line naming the first. TensorBoard is always stopped.
 
 Exit status: 0 pass, 1 a check failed, 2 chromium missing (pass --no-browser to skip
@@ -64,6 +71,19 @@ TAGS = (
 )
 PAIR = ("train/loss", "val/loss")  # must share a CUSTOM SCALARS chart
 HPARAMS_SHOWN = 5  # columns TensorBoard's HPARAMS table shows before any checkbox
+# Counters the step axis already carries: a Time Series page must not lead with them
+# (it opens its first two groups, in alphabetical order).
+COUNTERS = ("epoch", "global_step", "step")
+# Pictures with words on them, trained into OUT/pictures: run -> train.py overrides, and
+# the image tag each must log with a description that names what the words explain.
+PICTURE_RUNS = {
+    "transformer": ["model=transformer", "trainer.max_epochs=5"],
+    "vae": ["experiment=vae_digits", "model.latent_size=2", "trainer.max_epochs=40"],
+}
+PICTURES = {  # run -> (image tag, a word its description must hold)
+    "transformer": ("attention/test_sample_0", "token"),
+    "vae": ("latent_space", "legend"),
+}
 TAG_GRACE_S = 5.0
 INSTALL = "apt-get update && apt-get install -y chromium"
 
@@ -95,24 +115,30 @@ def tail(text: str, n: int = 8) -> str:
     return "\n".join("    " + line for line in text.strip().splitlines()[-n:])
 
 
-def train(sweep_dir: Path) -> None:
-    cmd = [
-        sys.executable,
-        "train.py",
-        "-m",
-        "optim=adam,sgd",
-        "trainer.max_epochs=3",
-        "trainer.progress_bar=false",
-        f"hydra.sweep.dir={sweep_dir}",
-    ]
-    print(
-        f"training the default model for 3 epochs, adam and sgd, into {sweep_dir} ...", flush=True
-    )
+def run_train(args: list[str], what: str) -> None:
+    """``python train.py <args>`` with the progress bar off; a failure is a CheckError."""
+    print(f"training {what} ...", flush=True)
+    cmd = [sys.executable, "train.py", *args, "trainer.progress_bar=false"]
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
     if done.returncode != 0:
         raise CheckError(
-            f"train.py exited with {done.returncode}:\n{tail(done.stdout + done.stderr)}"
+            f"train.py {' '.join(args)} exited with {done.returncode}:\n"
+            f"{tail(done.stdout + done.stderr)}"
         )
+
+
+def train(sweep_dir: Path) -> None:
+    run_train(
+        ["-m", "optim=adam,sgd", "trainer.max_epochs=3", f"hydra.sweep.dir={sweep_dir}"],
+        f"the default model for 3 epochs, adam and sgd, into {sweep_dir}",
+    )
+
+
+def train_pictures(logdir: Path) -> None:
+    """The two runs whose pictures need words: a Transformer (attention maps with their
+    tokens) and a VAE with a 2-D code (the latent space with its legend of classes)."""
+    for name, args in PICTURE_RUNS.items():
+        run_train([*args, f"hydra.run.dir={logdir / name}"], f"{name} into {logdir / name}")
 
 
 def start_tensorboard(logdir: Path, log_path: Path) -> subprocess.Popen:
@@ -260,6 +286,12 @@ def check_api(
         missing = [t for t in tags if t not in have]
         if missing:
             fails.append(f"run {run} has no scalar tag {', '.join(missing)}")
+        bare = [t for t in tags if t in have and not by_run[run][t].get("description")]
+        if bare:
+            fails.append(
+                f"run {run}: no description on {', '.join(bare)} (the card shows none; "
+                "TensorBoard's default reader keeps it only with the summary's data_class)"
+            )
         counts = []
         for tag in (t for t in tags if t in have):
             query = urllib.parse.urlencode({"run": run, "tag": tag})
@@ -337,6 +369,55 @@ def read_timeseries(dom: str) -> dict:
     return {"runs": [text_of(c) for c in cells], "cards": cards, "groups": groups}
 
 
+def check_groups(groups: list[str]) -> tuple[list[str], list[str]]:
+    """The Time Series page's tag groups, in page order: it opens the first two, so
+    they must not be a counter, and no counter gets a group of its own."""
+    report = [f"page opens  {', '.join(groups[:2]) or '(nothing)'} (its first two groups)"]
+    fails = []
+    if groups and groups[0] in COUNTERS:
+        fails.append(f"the Time Series page leads with the counter {groups[0]}")
+    elif counters := [g for g in groups if g in COUNTERS]:
+        fails.append(f"the Time Series page has a group for the counter {', '.join(counters)}")
+    return report, fails
+
+
+def save_image(base: str, run: str, tag: str, path: Path) -> int:
+    """Save the last image of ``run``/``tag`` as TensorBoard serves it; its size in bytes."""
+    query = urllib.parse.urlencode({"run": run, "tag": tag, "sample": 0})
+    entries = get(base, f"/data/plugin/images/images?{query}")
+    with urllib.request.urlopen(
+        f"{base}/data/plugin/images/individualImage?{entries[-1]['query']}", timeout=10
+    ) as resp:
+        data = resp.read()
+    path.write_bytes(data)
+    return len(data)
+
+
+def check_pictures(base: str, out: Path) -> tuple[list[str], list[str]]:
+    """Each run of PICTURES logs its image with a description; the images are saved to
+    OUT as TensorBoard serves them (to look at: the words are in the pixels)."""
+    report, fails = [], []
+    deadline = time.monotonic() + TAG_GRACE_S
+    while True:  # the runs are listed; their images may take a moment more to load
+        by_run = get(base, "/data/plugin/images/tags")
+        found = all(tag in by_run.get(run, {}) for run, (tag, _) in PICTURES.items())
+        if found or time.monotonic() > deadline:
+            break
+        time.sleep(0.25)
+    for run, (tag, word) in PICTURES.items():
+        info = by_run.get(run, {}).get(tag)
+        if info is None:
+            fails.append(f"run {run} logged no image {tag}")
+            continue
+        described = text_of(info.get("description", ""))
+        if word not in described:
+            fails.append(f"run {run}, image {tag}: its description does not mention {word!r}")
+        path = out / f"{run}_{tag.replace('/', '_')}.png"
+        size = save_image(base, run, tag, path)
+        report.append(f"picture     {run} {tag}: {path} ({size:,} bytes); {described}")
+    return report, fails
+
+
 def check_pages(
     exe: str, base: str, out: Path, listed: list[str], tags: tuple[str, ...], budget_ms: int
 ) -> tuple[list[str], list[str]]:
@@ -363,6 +444,9 @@ def check_pages(
         fails.append(f"the Time Series page does not list {', '.join(unlisted)}")
     if not drawn:
         fails.append("the Time Series page shows no scalar chart with data")
+    lines, failed = check_groups([g for g, _ in page["groups"]])
+    report += lines
+    fails += failed
     shown = {g for g, _ in page["groups"]} | {t for t, _ in page["cards"]}
     lost = sorted({t.split("/")[0] for t in tags} - shown)
     if page["runs"] and lost:
@@ -389,6 +473,19 @@ def check_pages(
     return report, fails
 
 
+def picture_pages(exe: str, base: str, out: Path, budget_ms: int) -> list[str]:
+    """Screenshots of the pictures' Time Series cards, filtered to the checked tags."""
+    report = []
+    for run, (tag, _) in PICTURES.items():
+        shot = out / f"timeseries_{run}.png"
+        query = urllib.parse.urlencode(
+            {"forceSVG": "true", "tagFilter": f"^{tag}$", "runFilter": run}
+        )
+        chromium(exe, f"{base}/?{query}#timeseries", "1400,1100", budget_ms, f"--screenshot={shot}")
+        report.append(f"screenshot  {shot}  (Time Series filtered to {tag})")
+    return report
+
+
 # --- main ----------------------------------------------------------------------------
 
 
@@ -401,6 +498,12 @@ def main() -> int:
     parser.add_argument("--logdir", type=Path, help="check this logdir instead of a new run")
     parser.add_argument("--out", type=Path, help="where to write (default: a new temp dir)")
     parser.add_argument("--no-browser", action="store_true", help="check the data API only")
+    parser.add_argument(
+        "--no-pictures",
+        action="store_true",
+        help="skip the transformer and VAE runs whose pictures are checked (always "
+        "skipped with --logdir)",
+    )
     parser.add_argument(
         "--tags", default=",".join(TAGS), help="scalar tags every run must have (comma list)"
     )
@@ -464,6 +567,19 @@ def main() -> int:
             report += lines
             fails += page_fails
             timings.append(f"browser {time.monotonic() - t0:.1f}s")
+        if args.logdir is None and not args.no_pictures:
+            stop(tb)
+            t0 = time.monotonic()
+            pictures = out / "pictures"
+            train_pictures(pictures)
+            timings.append(f"pictures trained {time.monotonic() - t0:.1f}s")
+            tb = start_tensorboard(pictures, out / "tensorboard_pictures.log")
+            base = wait_ready(tb, out / "tensorboard_pictures.log", set(PICTURES), (), args.timeout)
+            lines, picture_fails = check_pictures(base, out)
+            report += lines
+            fails += picture_fails
+            if exe is not None:
+                report += picture_pages(exe, base, out, args.budget_ms)
     except CheckError as e:
         fails.append(str(e))
     except (OSError, ValueError) as e:  # an HTTP error or a reply that is not JSON

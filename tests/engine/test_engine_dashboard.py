@@ -168,3 +168,37 @@ def test_a_sweepers_trial_id_is_not_shown_as_a_choice(tmp_path):
     root = EventAccumulator(str(tmp_path))
     root.Reload()
     assert [h.name for h in experiment(root).hparam_infos if h.differs] == ["optim.lr"]
+
+
+def test_descriptions_survive_tensorboards_default_reader(tmp_path):
+    """TensorBoard's default reader (its Rust data server) keeps a legacy scalar's or
+    image's metadata, description included, only when it names its data class."""
+    import numpy as np
+    from tensorboard.backend.event_processing.event_file_loader import RawEventFileLoader
+    from tensorboard.compat.proto.event_pb2 import Event
+    from tensorboard.compat.proto.summary_pb2 import DataClass
+
+    from engine.logger import TensorBoardLogger
+
+    logger = TensorBoardLogger(tmp_path)
+    logger.scalars({"train/loss": 1.0, "epoch": 1}, 10)
+    logger.scalars({"train/loss": 0.5, "epoch": 2}, 20)
+    logger.image("attention/test_sample_0", np.zeros((4, 4, 3), np.uint8), 20)
+    logger.close()
+    (path,) = tmp_path.glob("events.out.tfevents.*")
+    values = [
+        v
+        for record in RawEventFileLoader(str(path)).Load()
+        for v in Event.FromString(record).summary.value
+    ]
+    first = {}
+    for v in values:
+        first.setdefault(v.tag, v)
+    assert set(first) == {"train/loss", "attention/test_sample_0"}  # no counter: "epoch"
+    assert first["train/loss"].metadata.data_class == DataClass.DATA_CLASS_SCALAR
+    image = first["attention/test_sample_0"].metadata
+    assert image.data_class == DataClass.DATA_CLASS_BLOB_SEQUENCE
+    assert "token" in image.summary_description
+    assert all(v.metadata.summary_description for v in first.values())
+    later = [v for v in values if v.tag == "train/loss"][1]
+    assert not later.HasField("metadata")  # once per tag: TensorBoard keeps the first

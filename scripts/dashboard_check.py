@@ -27,7 +27,7 @@
    them, checks that each logged its picture (PICTURES: the attention maps, the latent
    space) with a description, and saves the pictures as TensorBoard serves them
    (OUT/transformer_attention_test_sample_0.png, OUT/vae_latent_space.png) and the
-   Time Series page filtered to each (OUT/timeseries_<run>.png).
+   IMAGES page filtered to them (OUT/images.png).
 6. Prints the runs, tags and screenshot paths, then PASS, or one FAIL line per
    problem and a last line naming the first. TensorBoard is always stopped.
 
@@ -464,26 +464,24 @@ def check_pages(
     )
     report.append(f"screenshot  {shot}")
     report.append(f"screenshot  {out / 'scalars.png'}  (filter: {'|'.join(words)})")
-    for page in ("custom_scalars", "hparams"):
+    # HPARAMS is wider: its metric columns come after the hyperparameters shown.
+    for page, size in (("custom_scalars", "1400,1300"), ("hparams", "2100,900")):
         shot = out / f"{page}.png"
-        chromium(
-            exe, f"{base}/?forceSVG=true#{page}", "1400,1300", budget_ms, f"--screenshot={shot}"
-        )
+        chromium(exe, f"{base}/?forceSVG=true#{page}", size, budget_ms, f"--screenshot={shot}")
         report.append(f"screenshot  {shot}")
     return report, fails
 
 
 def picture_pages(exe: str, base: str, out: Path, budget_ms: int) -> list[str]:
-    """Screenshots of the pictures' Time Series cards, filtered to the checked tags."""
-    report = []
-    for run, (tag, _) in PICTURES.items():
-        shot = out / f"timeseries_{run}.png"
-        query = urllib.parse.urlencode(
-            {"forceSVG": "true", "tagFilter": f"^{tag}$", "runFilter": run}
-        )
-        chromium(exe, f"{base}/?{query}#timeseries", "1400,1100", budget_ms, f"--screenshot={shot}")
-        report.append(f"screenshot  {shot}  (Time Series filtered to {tag})")
-    return report
+    """A screenshot of the IMAGES page filtered to the checked pictures (its cards load
+    at once; Time Series loads image cards lazily, and headless Chromium may catch one
+    still blank)."""
+    shot = out / "images.png"
+    words = "|".join(f"^{tag}$" for tag, _ in PICTURES.values())
+    query = urllib.parse.quote(words, safe="")
+    url = f"{base}/?forceSVG=true#images&tagFilter={query}"
+    chromium(exe, url, "1400,1100", budget_ms, f"--screenshot={shot}")
+    return [f"screenshot  {shot}  (IMAGES, filter: {words})"]
 
 
 # --- main ----------------------------------------------------------------------------

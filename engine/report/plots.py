@@ -217,11 +217,15 @@ def attention_figure(maps: Sequence[np.ndarray], tokens: Sequence[str]) -> Any:
 
 
 def latent_figure(
-    codes: np.ndarray, labels: np.ndarray | None, class_names: Sequence[str] | None
+    codes: np.ndarray,
+    labels: np.ndarray | None,
+    class_names: Sequence[str] | None,
+    split: str = "val",
 ) -> Any:
-    """Codes ``(N, 2)`` as points, one colour per class (``labels`` ``(N,)`` integers)
-    with a legend naming each class beside the axes (never over the points); one colour
-    and no legend without labels. Grey lines mark z = 0, the prior's mean."""
+    """Codes ``(N, 2)`` of a ``split`` as points, one colour per class (``labels``
+    ``(N,)`` integers) with a legend naming each class beside the axes (never over the
+    points); one colour and no legend without labels. Grey lines mark z = 0, the
+    prior's mean."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 5), dpi=80, layout="constrained")
     ax.axhline(0.0, color="0.85", linewidth=0.8, zorder=0)
@@ -245,5 +249,6 @@ def latent_figure(
             ncol=1 + len(present) // 21,
             frameon=False,
         )
-    ax.set(xlabel="z₁", ylabel="z₂", title="validation codes in the 2-D latent space")
+    split = {"val": "validation", "train": "training"}.get(split, split)
+    ax.set(xlabel="z₁", ylabel="z₂", title=f"{split} codes in the 2-D latent space")
     return fig

@@ -450,6 +450,6 @@ class Reconstruction(_Generative):
             if model.latent_size == 2:
                 codes = model.features(x).cpu().numpy()
                 labels = y.cpu().numpy() if self.labelled else None
-                figure = latent_figure(codes, labels, data.class_names)
+                figure = latent_figure(codes, labels, data.class_names, split)
                 drawn["latent_space"] = figure_pixels(figure)
         return drawn

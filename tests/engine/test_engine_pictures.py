@@ -102,5 +102,7 @@ def test_latent_space_has_a_legend_of_its_classes_beside_the_points():
     renderer = fig.canvas.get_renderer()
     # Outside the axes, so it hides no point.
     assert legend.get_window_extent(renderer).x0 >= ax.get_window_extent(renderer).x1
-    unlabelled = latent_figure(codes, None, None)
+    assert ax.get_title() == "validation codes in the 2-D latent space"
+    unlabelled = latent_figure(codes, None, None, "test")
     assert unlabelled.axes[0].get_legend() is None
+    assert unlabelled.axes[0].get_title() == "test codes in the 2-D latent space"

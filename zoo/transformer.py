@@ -108,6 +108,14 @@ def patch_count(steps: int | Tensor, p: int) -> int | Tensor:
     return -(-steps // p)
 
 
+def one_hot_symbols(steps: Tensor) -> list[int] | None:
+    """The symbol each step of ``(T, F)`` one-hot steps holds (the index of its 1), or
+    None when a step is not one-hot (real values, or a padded step of zeros)."""
+    if ((steps == 0) | (steps == 1)).all() and (steps.sum(-1) == 1).all():
+        return steps.argmax(-1).tolist()
+    return None
+
+
 class Block(nn.Module):
     """One pre-norm encoder block: x + Dropout(MHSA(LN(x))), then x + Dropout(MLP(LN(x)))."""
 
@@ -311,10 +319,12 @@ class Transformer(nn.Module):
         return maps
 
     def token_labels(self, x: Tensor) -> list[str]:
-        """What each of the T' tokens of batch ``x`` stands for, in order (the axes of
-        :meth:`attention_maps`): ``cls`` for [CLS]; an image patch by its (row, column)
-        in the patch grid, ``(0,1)``; a series patch by the steps it holds, ``t4-7``;
-        otherwise by its index: an image row ``row 3``, a step ``t3``, a feature ``f3``.
+        """What each of the T' tokens of ``x``'s first sample stands for, in order (the
+        axes of :meth:`attention_maps`): ``cls`` for [CLS]; an image patch by its (row,
+        column) in the patch grid, ``(0,1)``; a series patch by the steps it holds,
+        ``t4-7``; otherwise by its index: an image row ``row 3``, a step ``t3``, a
+        feature ``f3``; a step that is a one-hot symbol also by the symbol's index,
+        ``t3=5`` (the copy task's tokens).
         """
         p = self.patch_size
         if self.tokens == "patches" and x.ndim == 4:  # (B, C, H, W): row-major patches
@@ -327,6 +337,9 @@ class Transformer(nn.Module):
         else:
             name = {4: "row ", 3: "t", 2: "f"}[x.ndim]
             labels = [f"{name}{i}" for i in range(as_sequence(x).shape[1])]
+            symbols = one_hot_symbols(x[0]) if x.ndim == 3 else None
+            if symbols is not None:
+                labels = [f"t{i}={k}" for i, k in enumerate(symbols)]
         return ["cls", *labels] if self.cls is not None else labels
 
 

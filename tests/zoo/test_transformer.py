@@ -158,6 +158,15 @@ def test_token_labels_name_each_row_and_column_of_the_attention_maps(
     assert model.attention_maps(x)[0].shape[-1] == len(labels)
 
 
+def test_one_hot_steps_are_labelled_with_their_symbol() -> None:
+    model = model_for(STEPS)
+    symbols = torch.tensor([2, 0, 1, 1, 0, 2])
+    x = torch.eye(F, dtype=torch.float64)[symbols][None]  # (1, T, F), one-hot steps
+    assert model.token_labels(x) == ["t0=2", "t1=0", "t2=1", "t3=1", "t4=0", "t5=2"]
+    x[0, 3] = 0.0  # a step that holds no symbol (e.g. padding): indices only
+    assert model.token_labels(x) == [f"t{i}" for i in range(T)]
+
+
 def test_attention_maps_mask_padding() -> None:
     model = model_for(SEQ)
     maps = model.attention_maps(torch.randn(3, T, F, dtype=torch.float64), LENGTHS)

@@ -35,6 +35,11 @@ for line in sys.stdin:
         code = 1
         try:
             os.chdir(job["cwd"])
+            os.environ.update(job["env"])
+            # what the interpreter makes of a PYTHONPATH given for this run: its folders
+            # after the script's own (only the server's environment was read at start)
+            extra = job["env"].get("PYTHONPATH", "")
+            sys.path[1:1] = [os.path.abspath(p) for p in extra.split(os.pathsep) if p]
             for fd, path in ((1, job["stdout"]), (2, job["stderr"])):
                 os.dup2(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC), fd)
             sys.stdin = open(os.devnull)
@@ -80,16 +85,23 @@ class ScriptServer:
         )
 
     def run(
-        self, script: str, *args: str, cwd: Path | None = None, timeout: float = 900
+        self,
+        script: str,
+        *args: str,
+        cwd: Path | None = None,
+        timeout: float = 900,
+        env: dict[str, str] | None = None,
     ) -> subprocess.CompletedProcess:
-        """As :func:`conftest.run_script`: the timeout catches a hang, not a slow
-        machine (the server and the run are killed, and the next run starts a new one)."""
+        """As :func:`conftest.run_script`: ``env`` is added to the server's environment
+        for this run; the timeout catches a hang, not a slow machine (the server and the
+        run are killed, and the next run starts a new one)."""
         out, err = Path(self._tmp.name, "stdout"), Path(self._tmp.name, "stderr")
         command = [sys.executable, str(self.root / script), *args]
         job = {
             "script": command[1],
             "args": list(args),
             "cwd": str(cwd or self.root),
+            "env": env or {},
             "stdout": str(out),
             "stderr": str(err),
         }

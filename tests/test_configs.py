@@ -7,7 +7,7 @@ reverse); these tests catch that for every group.
 from __future__ import annotations
 
 import pytest
-from conftest import CONFIG_DIR, FAST, compose_cfg, run_script, train_run
+from conftest import CONFIG_DIR, FAST, compose_cfg, train_run
 from omegaconf import OmegaConf
 from vision_fixtures import offline_overrides
 
@@ -210,8 +210,8 @@ def test_home_in_run_paths_is_expanded(monkeypatch):
 
 
 @pytest.mark.parametrize("script", ["evaluate.py", "sample.py"])
-def test_evaluate_and_sample_read_a_run_dir_under_home(script, tmp_path):
-    proc = run_script(script, "run_dir=~/no_run", env={"HOME": str(tmp_path)}, timeout=120)
+def test_evaluate_and_sample_read_a_run_dir_under_home(script, tmp_path, scripts):
+    proc = scripts.run(script, "run_dir=~/no_run", env={"HOME": str(tmp_path)}, timeout=120)
     assert proc.returncode != 0
     assert proc.stderr.strip() == f"error: {tmp_path}/no_run is not a run directory " + (
         "(no .hydra/config.yaml in it)"

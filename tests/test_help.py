@@ -3,8 +3,6 @@ option with its one-line description, and says how to see one option's fields.""
 
 from __future__ import annotations
 
-from conftest import run_script
-
 from engine.help_page import CONFIG_DIR, GROUPS, first_comment, group_listing
 
 
@@ -30,13 +28,13 @@ def test_first_comment_skips_the_package_directive(tmp_path):
     assert first_comment(path) == ""
 
 
-def test_help_page_and_one_options_fields():
-    page = run_script("train.py", "--help", timeout=120)
+def test_help_page_and_one_options_fields(scripts):
+    page = scripts.run("train.py", "--help", timeout=120)
     assert page.returncode == 0, page.stderr
     out = page.stdout
     assert group_listing() in out  # every group and option, as the test above checks
     assert "python train.py model=lstm --help" in out  # says how to see an option's fields
     assert "  name: mlp" in out  # the composed config: the default model's fields
-    lstm = run_script("train.py", "model=lstm", "--help", timeout=120)
+    lstm = scripts.run("train.py", "model=lstm", "--help", timeout=120)
     assert lstm.returncode == 0, lstm.stderr
     assert "  name: lstm" in lstm.stdout and "  name: mlp" not in lstm.stdout

@@ -12,7 +12,7 @@ import re
 
 import pytest
 import torch
-from conftest import FAST, run_script
+from conftest import FAST
 from e2e_support import copy_run, error_line, load_state, read_json, shared_run, snapshot
 
 # (overrides, words the one line must hold: what is wrong, and what would work)
@@ -277,13 +277,13 @@ def load(name):
 """
 
 
-def test_failing_jobs_do_not_stop_a_sweep(tmp_path):
+def test_failing_jobs_do_not_stop_a_sweep(tmp_path, scripts):
     """Four jobs from the default multirun/<date>/<time> layout: the middle two fail,
     one with a config error (its directory goes), one with a bug (its log keeps the
     traceback); the other two finish, and the sweep ends with a line for each failure,
     the total, and exit status 1."""
     (tmp_path / "user_loader.py").write_text(SWEEP_LOADER)
-    proc = run_script(
+    proc = scripts.run(
         "train.py",
         "-m",
         "trainer.max_epochs=1",

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import torch
-from conftest import ROOT, run_script
+from conftest import ROOT
 from e2e_support import load_state, read_json
 
 MAX_EPOCHS = 80  # ~30 ms each: seconds of training left when the kill lands at epoch ~3
@@ -60,7 +60,7 @@ def model_and_optimizer_tensors(state: dict) -> dict[str, torch.Tensor]:
     return tensors
 
 
-def test_resume_after_sigkill_matches_an_uninterrupted_run(tmp_path):
+def test_resume_after_sigkill_matches_an_uninterrupted_run(tmp_path, scripts):
     killed_dir, reference_dir = tmp_path / "killed", tmp_path / "reference"
     last = killed_dir / "checkpoints" / "last.pt"
     killed_log = tmp_path / "killed.log"
@@ -81,7 +81,7 @@ def test_resume_after_sigkill_matches_an_uninterrupted_run(tmp_path):
     killed_at = interrupted["counters"]["epoch"]
     assert 1 <= killed_at < MAX_EPOCHS
 
-    proc = run_script("train.py", *RUN, f"hydra.run.dir={killed_dir}", "resume=true")
+    proc = scripts.run("train.py", *RUN, f"hydra.run.dir={killed_dir}", "resume=true")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert f"after epoch {killed_at}" in proc.stdout, proc.stdout
     assert reference.wait(timeout=900) == 0, (tmp_path / "reference.log").read_text()
@@ -102,20 +102,20 @@ def test_resume_after_sigkill_matches_an_uninterrupted_run(tmp_path):
             )
 
 
-def test_resume_continues_the_run_as_configured_and_keeps_its_config(tmp_path):
+def test_resume_continues_the_run_as_configured_and_keeps_its_config(tmp_path, scripts):
     """``resume=true`` alone resumes a 2-epoch run with 2 epochs (not the default 60),
     prints one line about its config, leaves .hydra/config.yaml as it was and records
     the resume in .hydra/resumes.yaml; an allowed change is applied and recorded."""
     run = tmp_path / "run"
-    first = run_script("train.py", "trainer.max_epochs=2", *RUN[1:], f"hydra.run.dir={run}")
+    first = scripts.run("train.py", "trainer.max_epochs=2", *RUN[1:], f"hydra.run.dir={run}")
     assert first.returncode == 0, first.stderr
     config = (run / ".hydra" / "config.yaml").read_text()
 
-    proc = run_script("train.py", f"hydra.run.dir={run}", "resume=true")
+    proc = scripts.run("train.py", f"hydra.run.dir={run}", "resume=true")
     assert proc.returncode == 0, proc.stderr
     assert "resuming with the run's own config (no changes)" in proc.stdout
     assert read_json(run / "metrics.json")["epochs"] == 2
-    proc = run_script("train.py", f"hydra.run.dir={run}", "resume=true", "trainer.max_epochs=3")
+    proc = scripts.run("train.py", f"hydra.run.dir={run}", "resume=true", "trainer.max_epochs=3")
     assert proc.returncode == 0, proc.stderr
     assert "changed: trainer.max_epochs=3 (was 2)" in proc.stdout
     assert read_json(run / "metrics.json")["epochs"] == 3

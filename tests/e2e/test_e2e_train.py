@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import FAST, run_script
+from conftest import FAST
 from e2e_support import last_lines, load_state, read_json, shared_run
 
 FLOAT = r"-?\d+\.\d{4}"
@@ -123,9 +123,9 @@ def test_regression_on_diabetes_reports_mse_mae_r2(tmp_path_factory):
     assert "mlp on diabetes (regression)" in run.stdout
 
 
-def test_sweep_makes_one_run_dir_per_combination(tmp_path):
+def test_sweep_makes_one_run_dir_per_combination(tmp_path, scripts):
     sweep = tmp_path / "sweep"
-    proc = run_script(
+    proc = scripts.run(
         "train.py", "-m", "optim=sgd,adam", "seed=0,1", *FAST, f"hydra.sweep.dir={sweep}"
     )
     assert proc.returncode == 0, proc.stderr

@@ -8,7 +8,7 @@ import json
 
 import pytest
 import torch
-from conftest import FAST, compose_cfg, run_script
+from conftest import FAST, compose_cfg
 from resume_checks import Killed, assert_same_training_state, kill_after_epoch_log
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -179,8 +179,8 @@ def test_tensorboard_shows_original_and_augmented_samples(tmp_path, overrides):
     assert picture.step == 0 and picture.height >= 3 * 16  # three rows: original, 2 draws
 
 
-def test_augment_list_names_every_option():
-    done = run_script("train.py", "augment=list")
+def test_augment_list_names_every_option(scripts):
+    done = scripts.run("train.py", "augment=list")
     assert done.returncode == 0, done.stderr
     for name in ["none", *augment.list_augments()]:
         assert f"\n  {name} " in done.stdout

@@ -22,6 +22,15 @@ torch.set_num_threads(1)
 
 # Small and quiet: a few epochs, no progress bar. Tests add what they need.
 FAST = ["trainer.max_epochs=3", "trainer.progress_bar=false"]
+# An episodic (few-shot) task tests on 1,000 episodes per K and validates on 100 after
+# every epoch, seconds more than its epoch of training: a test that checks that a run
+# works, not how well, evaluates on a few.
+FEW_EPISODES = ["task.test_episodes=20", "task.val_episodes=5"]
+
+
+def episodic(cfg: DictConfig) -> bool:
+    """Whether the config's task trains and tests on episodes (it takes FEW_EPISODES)."""
+    return "test_episodes" in cfg.task
 
 
 def compose_cfg(*overrides: str, config_name: str = "train") -> DictConfig:

@@ -7,7 +7,7 @@ reverse); these tests catch that for every group.
 from __future__ import annotations
 
 import pytest
-from conftest import CONFIG_DIR, FAST, compose_cfg, train_run
+from conftest import CONFIG_DIR, FAST, FEW_EPISODES, compose_cfg, episodic, train_run
 from omegaconf import OmegaConf
 from vision_fixtures import offline_overrides
 
@@ -86,6 +86,8 @@ def test_every_option_composes_and_trains_one_step(group, option, tmp_path, monk
         overrides += [f"transfer.from={source}", "trainer.max_epochs=2"]
         overrides += ["transfer.unfreeze_at_epoch=1"] * (option == "gradual")
     cfg = compose_cfg(*FAST, "trainer.max_epochs=1", *overrides)
+    if episodic(cfg):
+        cfg = compose_cfg(*FAST, "trainer.max_epochs=1", *overrides, *FEW_EPISODES)
     assert cfg[group].name == option  # each option carries its registry entry's name
     metrics = run_train(cfg, tmp_path)
     assert metrics["epochs"] == cfg.trainer.max_epochs and metrics["steps"] >= 1

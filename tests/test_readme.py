@@ -1,10 +1,11 @@
 """Every command in the README's code blocks runs as shown, so the README cannot drift.
 
-Each ``python train.py ...`` line of an indented code block is run in this process,
-as train.py runs it (the same checks before Hydra, the same composition), shrunk
-with ``SHRINK`` appended; a ``$ python ...`` line is compared with the lines the README
-shows under it (a shown line ending in ``...`` is compared up to there). The block of
-the default run's output is compared with a real default run, timings and dates aside.
+Each ``python train.py ...`` line of an indented code block is run in this process, as
+train.py runs it (the same checks before Hydra, the same composition), shrunk with
+``SHRINK`` appended (and, for a few-shot task, ``FEW_EPISODES``); a ``$ python ...``
+line is compared with the lines the README shows under it (a shown line ending in
+``...`` is compared up to there). The block of the default run's output is compared with
+a real default run, timings and dates aside.
 
 A command that cannot run here (it downloads, needs CUDA or torchrun, or names a
 placeholder such as ``<dir>``) is marked in the README by an HTML comment before its
@@ -32,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from conftest import FAST, ROOT, compose_cfg, train_run
+from conftest import FAST, FEW_EPISODES, ROOT, compose_cfg, episodic, train_run
 
 from engine.cli import add_pairings
 
@@ -134,9 +135,10 @@ class Result:
     stderr: str
 
 
-def run_train(args: list[str], run_dir: Path) -> Result:
+def run_train(args: list[str], run_dir: Path, shrink: bool = False) -> Result:
     """``python train.py <args>``, in this process: train.py's steps before Hydra, the
-    composition, engine.run.train and the lines train.py prints at the end."""
+    composition, engine.run.train and the lines train.py prints at the end; ``shrink``:
+    with ``SHRINK`` appended, and an episodic task's ``FEW_EPISODES``."""
     sys.path.insert(0, str(ROOT))
     import train as script
     from engine.cli import compose_config
@@ -147,8 +149,10 @@ def run_train(args: list[str], run_dir: Path) -> Result:
     code = 0
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         try:
-            args = script.before_hydra(args)
+            args = script.before_hydra([*args, *SHRINK] if shrink else args)
             cfg = compose_config(args)
+            if shrink and episodic(cfg):
+                cfg = compose_config([*args, *FEW_EPISODES])
             save_config(cfg, run_dir)  # as Hydra does: later lines may load the run
             metrics = train(cfg, run_dir)
             print("\n".join(script.summary_lines(metrics, str(run_dir), str(run_dir))))
@@ -203,9 +207,8 @@ def test_readme_block(block: Block, run: list[Command], tmp_path, monkeypatch):
         args = argv(command)
         dirs = [a.split("=", 1)[1] for a in args if a.startswith("hydra.run.dir=")]
         args = [a for a in args if not a.startswith("hydra.run.dir=")]
-        if not any(s.startswith("error:") for s in command.shown):
-            args += SHRINK
-        check(command, run_train(args, tmp_path / (dirs[-1] if dirs else f"run{number}")))
+        shrink = not any(s.startswith("error:") for s in command.shown)
+        check(command, run_train(args, tmp_path / (dirs[-1] if dirs else f"run{number}"), shrink))
 
 
 # What a placeholder of a README line stands for: a run trained by the `runs` fixture

@@ -37,9 +37,8 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import optuna
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import (
     ChoiceSweep,
@@ -52,22 +51,28 @@ from hydra.core.plugins import Plugins
 from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
-from optuna.distributions import (
-    BaseDistribution,
-    CategoricalDistribution,
-    FloatDistribution,
-    IntDistribution,
-)
+
+# Optuna is imported where a sweep uses it, not here: Hydra imports every module under
+# hydra_plugins/ when any train.py run starts, and Optuna's import is a few tenths of a
+# second of that start-up (bench/startup.py).
+if TYPE_CHECKING:
+    import optuna
+    from optuna.distributions import BaseDistribution
 
 log = logging.getLogger(__name__)
 
-SAMPLERS = {"tpe": optuna.samplers.TPESampler, "random": optuna.samplers.RandomSampler}
+SAMPLERS = ("tpe", "random")
 PRUNERS = (None, "median")
-RUNNING = optuna.trial.TrialState.RUNNING
 
 
 def distribution(override: Override) -> BaseDistribution:
     """The Optuna distribution of one sweep override (choice, range or interval)."""
+    from optuna.distributions import (
+        CategoricalDistribution,
+        FloatDistribution,
+        IntDistribution,
+    )
+
     value = override.value()
     if override.is_choice_sweep():
         assert isinstance(value, ChoiceSweep)
@@ -153,11 +158,15 @@ class OptunaSweeper(Sweeper):
         sweep_dir = Path(self.config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
+        import optuna
+        from optuna.trial import TrialState
+
+        sampler = {"tpe": optuna.samplers.TPESampler, "random": optuna.samplers.RandomSampler}
         study = optuna.create_study(
             study_name=self.study_name or "zoo",
             storage=self._storage(sweep_dir),
             direction=direction,
-            sampler=SAMPLERS[self.sampler](seed=self.seed),
+            sampler=sampler[self.sampler](seed=self.seed),
             pruner=self._pruner(),
         )
         log.info(
@@ -174,11 +183,11 @@ class OptunaSweeper(Sweeper):
             self.validate_batch_is_legal(batch)
             returns = self.launcher.launch(batch, initial_job_idx=done)
             for trial, ret in zip(trials, returns, strict=True):
-                if study._storage.get_trial(trial._trial_id).state != RUNNING:
+                if study._storage.get_trial(trial._trial_id).state != TrialState.RUNNING:
                     continue  # the run told the study itself: pruned
                 value = _value_of(ret)
                 if value is None:
-                    study.tell(trial, state=optuna.trial.TrialState.FAIL)
+                    study.tell(trial, state=TrialState.FAIL)
                 else:
                     study.tell(trial, value)
             results.append(returns)
@@ -196,6 +205,8 @@ class OptunaSweeper(Sweeper):
         return JournalStorage(JournalFileBackend(str(sweep_dir.absolute() / "optuna.journal")))
 
     def _pruner(self) -> optuna.pruners.BasePruner:
+        import optuna
+
         if self.pruner is None:
             return optuna.pruners.NopPruner()
         return optuna.pruners.MedianPruner(
@@ -212,13 +223,15 @@ class OptunaSweeper(Sweeper):
 
     @staticmethod
     def _report(study: optuna.Study, sweep_dir: Path) -> None:
-        finished = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+        from optuna.trial import TrialState
+
+        finished = [t for t in study.trials if t.state == TrialState.COMPLETE]
         if not finished:
             log.error("no trial finished: nothing to report")
             return
         best = study.best_trial
         params = " ".join(f"{k}={v}" for k, v in best.params.items())
-        pruned = sum(t.state == optuna.trial.TrialState.PRUNED for t in study.trials)
+        pruned = sum(t.state == TrialState.PRUNED for t in study.trials)
         log.info(
             f"best trial #{best.number}: {best.value:.4f} with {params}"
             + (f" ({pruned} of {len(study.trials)} trials pruned)" if pruned else "")

@@ -12,7 +12,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 # Rebuilt only when the dependencies change.
 STAMP := $(VENV)/.installed
-# Two workers for the two cores (tests/conftest.py keeps torch at one thread each).
+# Two workers for the two cores (tests/conftest.py keeps torch at one thread each);
+# worksteal: a worker that runs out of tests takes half of the other's queue, so the
+# suite does not end on one worker running its leftover batch while the other idles.
 PYTEST_WORKERS ?= 2
 # data=ucr reads the UCR/UEA archive files bundled in this wheel, installed without its
 # dependencies: no aeon release installs beside the pins in pyproject.toml (aeon 1.6.0
@@ -44,7 +46,7 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 
 test: lint
-	$(BIN)/pytest -n $(PYTEST_WORKERS) -q
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist worksteal -q
 
 bench: $(STAMP)
 	$(BIN)/python bench/overhead.py

@@ -1,21 +1,22 @@
 """Searches and launchers as a user types them: a 4-trial Optuna search run by the
 joblib launcher (two trials at a time), and a sweep on submitit's local executor (the
-SLURM launcher's code path, without a cluster)."""
+SLURM launcher's code path, without a cluster). The sweep's own process is forked by
+``scripts.run`` with the imports done; its jobs' processes (joblib's, submitit's) start
+as they would for a user."""
 
 from __future__ import annotations
 
 import re
 
 import yaml
-from conftest import run_script
 from e2e_support import read_json
 
 QUIET = ["trainer.progress_bar=false", "trainer.max_epochs=1"]
 
 
-def test_a_four_trial_optuna_search_with_joblib(tmp_path):
+def test_a_four_trial_optuna_search_with_joblib(tmp_path, scripts):
     sweep = tmp_path / "sweep"
-    proc = run_script(
+    proc = scripts.run(
         "train.py", "-m", "hparams_search=digits_optuna", "hydra.sweeper.n_trials=4",
         "hydra.sweeper.n_jobs=2", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
         *QUIET, f"hydra.sweep.dir={sweep}",
@@ -42,9 +43,9 @@ def test_a_four_trial_optuna_search_with_joblib(tmp_path):
     assert re.search(rf"best trial #{best['number']}: {best['value']:.4f} with optim=", proc.stdout)
 
 
-def test_a_sweep_on_submitits_local_executor(tmp_path):
+def test_a_sweep_on_submitits_local_executor(tmp_path, scripts):
     sweep = tmp_path / "sweep"
-    proc = run_script(
+    proc = scripts.run(
         "train.py", "-m", "hydra/launcher=submitit_local", "seed=0,1", "logger=none",
         *QUIET, f"hydra.sweep.dir={sweep}",
     )  # fmt: skip
@@ -54,19 +55,19 @@ def test_a_sweep_on_submitits_local_executor(tmp_path):
         assert read_json(run / "metrics.json")["epochs"] == 1
 
 
-def test_the_slurm_launcher_config_composes():
-    proc = run_script("train.py", "hydra/launcher=slurm", "--cfg", "hydra")
+def test_the_slurm_launcher_config_composes(scripts):
+    proc = scripts.run("train.py", "hydra/launcher=slurm", "--cfg", "hydra")
     assert proc.returncode == 0, proc.stderr
     launcher = yaml.safe_load(proc.stdout)["hydra"]["launcher"]
     assert launcher["_target_"].endswith("submitit_launcher.SlurmLauncher")
     assert launcher["gpus_per_node"] == 1 and launcher["tasks_per_node"] == 1
 
 
-def test_a_search_prunes_a_trial_whose_validation_curve_falls_behind(tmp_path):
+def test_a_search_prunes_a_trial_whose_validation_curve_falls_behind(tmp_path, scripts):
     # Trial 5 of this seeded search (momentum, lr 3e-4) reaches 22% val accuracy after
     # one epoch, below the median of the five before it: the median pruner stops it.
     sweep = tmp_path / "sweep"
-    proc = run_script(
+    proc = scripts.run(
         "train.py", "-m", "hparams_search=digits_optuna", "hydra.sweeper.n_trials=6",
         "hydra.sweeper.pruner_startup_trials=2", "hydra.sweeper.pruner_warmup_epochs=0",
         "logger=none", "trainer.progress_bar=false", "trainer.max_epochs=2",

@@ -1,9 +1,9 @@
 """Helpers of the end-to-end tests: runs shared across tests (and xdist workers), and
 the shape every failure must have (exit code, one ``error:`` line on stderr).
 
-Every subprocess costs seconds of torch and Hydra imports, so a run that several
-tests only *read* is made once per session: the first worker to ask trains it under
-a file lock, the others wait and read the same directory. A test that changes a run
+A run that several tests only *read* is made once per session: the first worker to
+ask trains it (through ``scripts.run``, forked with the imports done) under a file
+lock, the others wait and read the same directory. A test that changes a run
 copies it first (:func:`copy_run`).
 """
 
@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 import torch
-from conftest import FAST, run_script
+from conftest import FAST
 
 # The runs tests share, by name: train.py's overrides (without hydra.run.dir).
 SHARED_RUNS = {
@@ -48,15 +48,16 @@ def _shared_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
 
 
-def shared_run(tmp_path_factory: pytest.TempPathFactory, name: str) -> Run:
-    """``python train.py <SHARED_RUNS[name]>``, run once per session; treat as read-only."""
+def shared_run(tmp_path_factory: pytest.TempPathFactory, name: str, scripts: Any) -> Run:
+    """``python train.py <SHARED_RUNS[name]>``, run once per session through ``scripts``
+    (the fixture's :class:`ScriptServer`); treat as read-only."""
     base = _shared_root(tmp_path_factory) / "e2e-shared" / name
     base.mkdir(parents=True, exist_ok=True)
     result = base / "result.json"
     with open(base / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
         if not result.exists():
-            proc = run_script("train.py", *SHARED_RUNS[name], f"hydra.run.dir={base / 'run'}")
+            proc = scripts.run("train.py", *SHARED_RUNS[name], f"hydra.run.dir={base / 'run'}")
             fields = {"returncode": proc.returncode, "stdout": proc.stdout, "stderr": proc.stderr}
             result.write_text(json.dumps(fields))
         fields = json.loads(result.read_text())

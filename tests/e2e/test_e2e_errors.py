@@ -197,7 +197,7 @@ def test_evaluate_on_a_directory_that_is_no_run(tmp_path, scripts):
 
 
 def test_evaluate_on_a_truncated_checkpoint_names_the_file(tmp_path_factory, tmp_path, scripts):
-    run = copy_run(shared_run(tmp_path_factory, "default"), tmp_path / "run")
+    run = copy_run(shared_run(tmp_path_factory, "default", scripts), tmp_path / "run")
     best = run / "checkpoints" / "best.pt"
     best.write_bytes(best.read_bytes()[: best.stat().st_size // 2])
 
@@ -219,7 +219,7 @@ def test_evaluate_on_a_truncated_checkpoint_names_the_file(tmp_path_factory, tmp
 def test_train_refuses_to_touch_an_existing_run(
     overrides, words, tmp_path_factory, tmp_path, scripts
 ):
-    run = copy_run(shared_run(tmp_path_factory, "default"), tmp_path / "run")
+    run = copy_run(shared_run(tmp_path_factory, "default", scripts), tmp_path / "run")
     before = snapshot(run)
 
     line = error_line(scripts.run("train.py", *FAST, *overrides, f"hydra.run.dir={run}"))

@@ -13,7 +13,7 @@ from e2e_support import copy_run, last_lines, read_json, shared_run
 def test_evaluate_reproduces_the_training_test_metrics(tmp_path_factory, tmp_path, scripts):
     """On a regression run: its targets were standardized with the training split's
     mean and std, which evaluate.py must take from the checkpoint."""
-    trained = shared_run(tmp_path_factory, "regression")
+    trained = shared_run(tmp_path_factory, "regression", scripts)
     run = copy_run(trained, tmp_path / "run")  # evaluate writes into the run
     rel = os.path.relpath(run, ROOT)  # as typed from the repo root
 
@@ -41,7 +41,7 @@ def test_evaluate_reproduces_the_training_test_metrics(tmp_path_factory, tmp_pat
 
 
 def test_evaluate_needs_only_the_run_directory_from_anywhere(tmp_path_factory, tmp_path, scripts):
-    trained = shared_run(tmp_path_factory, "default")
+    trained = shared_run(tmp_path_factory, "default", scripts)
     run = copy_run(trained, tmp_path / "elsewhere" / "moved-run")
     # Only what evaluate.py says it reads: the config and the checkpoints.
     for path in run.iterdir():
@@ -58,7 +58,7 @@ def test_evaluate_needs_only_the_run_directory_from_anywhere(tmp_path_factory, t
 
 
 def test_evaluate_writes_the_report_files_and_exports_onnx(tmp_path_factory, tmp_path, scripts):
-    run = copy_run(shared_run(tmp_path_factory, "default"), tmp_path / "run")
+    run = copy_run(shared_run(tmp_path_factory, "default", scripts), tmp_path / "run")
     proc = scripts.run("evaluate.py", f"run_dir={run}", "export=onnx")
     assert proc.returncode == 0, proc.stderr
     assert "precision" in proc.stdout and "macro avg" in proc.stdout  # the report table
@@ -73,7 +73,7 @@ def test_evaluate_writes_the_report_files_and_exports_onnx(tmp_path_factory, tmp
 
 
 def test_a_val_evaluation_goes_beside_the_test_one(tmp_path_factory, tmp_path, scripts):
-    run = copy_run(shared_run(tmp_path_factory, "default"), tmp_path / "run")
+    run = copy_run(shared_run(tmp_path_factory, "default", scripts), tmp_path / "run")
     (run / "eval" / "test").mkdir(parents=True)
     (run / "eval" / "test" / "metrics.json").write_text("{}")  # an earlier test evaluation
     proc = scripts.run("evaluate.py", f"run_dir={run}", "split=val", "pictures=false")
@@ -84,7 +84,7 @@ def test_a_val_evaluation_goes_beside_the_test_one(tmp_path_factory, tmp_path, s
 
 
 def test_evaluate_an_ensemble_from_the_command_line(tmp_path_factory, tmp_path, scripts):
-    trained = shared_run(tmp_path_factory, "default")
+    trained = shared_run(tmp_path_factory, "default", scripts)
     runs = [copy_run(trained, tmp_path / f"member{i}") for i in range(2)]
     out = tmp_path / "ensemble"
     proc = scripts.run(
@@ -98,7 +98,7 @@ def test_evaluate_an_ensemble_from_the_command_line(tmp_path_factory, tmp_path, 
 
 
 def test_an_ensemble_of_every_run_in_a_sweep_folder(tmp_path_factory, tmp_path, scripts):
-    trained = shared_run(tmp_path_factory, "default")
+    trained = shared_run(tmp_path_factory, "default", scripts)
     sweep = tmp_path / "multirun"  # what -m writes: one sub-folder per run, names with = and ,
     for i in range(2):
         copy_run(trained, sweep / f"{i}_data_seed=0,seed={i}")

@@ -18,8 +18,8 @@ FLOAT = r"-?\d+\.\d{4}"
 
 
 @pytest.fixture(scope="module")
-def default_run(tmp_path_factory):
-    return shared_run(tmp_path_factory, "default")
+def default_run(tmp_path_factory, scripts):
+    return shared_run(tmp_path_factory, "default", scripts)
 
 
 def printed_metrics(line: str) -> dict[str, str]:
@@ -103,8 +103,8 @@ def test_perceptron_is_a_single_layer_of_neurons(data, weight_shape, tmp_path, s
     assert biases == [(weight_shape[0],)]
 
 
-def test_regression_on_diabetes_reports_mse_mae_r2(tmp_path_factory):
-    run = shared_run(tmp_path_factory, "regression")
+def test_regression_on_diabetes_reports_mse_mae_r2(tmp_path_factory, scripts):
+    run = shared_run(tmp_path_factory, "regression", scripts)
     test = run.metrics()["test"]
     assert {"mse", "mae", "r2"} <= set(test)
     assert "accuracy" not in test

@@ -28,6 +28,7 @@ import json, os, runpy, sys, traceback
 sys.path.insert(0, os.getcwd())  # the repo root: what `python <script>` puts first
 import evaluate, sample, train  # noqa: F401  (their imports: torch, Hydra, the zoo)
 import engine.run  # noqa: F401
+import torch._dynamo  # noqa: F401  (what a run's first optimizer imports: ~1 s)
 for line in sys.stdin:
     job = json.loads(line)
     pid = os.fork()

@@ -142,6 +142,35 @@ def test_fast_record_checksum_equals_tensorboards(data):
     assert masked_crc32c(data) == slow(data)
 
 
+def histogram_input(kind: str, n: int, g):
+    import torch
+
+    if kind == "randn":  # weights and gradients: a bell around 0
+        return torch.randn(n, generator=g)
+    if kind == "tiny":  # gradients of 1e-7: bucket widths near float32's resolution
+        return torch.randn(n, generator=g) * 1e-7 + 3e-7
+    if kind == "grid":  # many entries exactly on bucket edges
+        return torch.randint(-6, 7, (n,), generator=g) * 0.1
+    if kind == "constant":  # one value: buckets spanning [v - 0.5, v + 0.5]
+        return torch.full((n,), 0.3)
+    return torch.linspace(-1.7, 2.3, n)  # the extremes at both ends, the rest between
+
+
+@pytest.mark.parametrize("kind", ["randn", "tiny", "grid", "constant", "linspace"])
+def test_histogram_buckets_equal_torch_histc(kind):
+    import torch
+
+    from engine.logger import HISTOGRAM_BINS, bucket_counts
+
+    g = torch.Generator().manual_seed(0)
+    for n in (1, 7, 1000, 65_537):
+        x = histogram_input(kind, n, g)
+        lo, hi = (v.item() for v in torch.aminmax(x))
+        low, high = (lo, hi) if hi > lo else (lo - 0.5, hi + 0.5)
+        expected = torch.histc(x, HISTOGRAM_BINS, low, high)
+        assert torch.equal(bucket_counts(x, HISTOGRAM_BINS, low, high).float(), expected)
+
+
 def test_model_graph_and_pr_curves_per_class(tmp_path):
     train(cfg_of("trainer.max_epochs=1"), tmp_path)
     ea = EventAccumulator(str(tmp_path), size_guidance={"tensors": 0})

@@ -316,9 +316,10 @@ class Trainer:
                 self._after_epoch(val["loss"])
                 for hook in self.val_hooks:
                     hook(self.epoch, val)
-                bar.set_postfix(
-                    {f"train_{k}": f"{v:.4g}" for k, v in train.items()}
-                    | {f"val_{k}": f"{v:.4g}" for k, v in val.items()},
+                # What set_postfix would show, without its dict and sorting passes.
+                shown = [("train", train), ("val", val)]
+                bar.set_postfix_str(
+                    ", ".join(f"{s}_{k}={v:.4g}" for s, values in shown for k, v in values.items()),
                     refresh=False,  # update() redraws at most every 0.1 s
                 )
                 bar.update(1)

@@ -236,7 +236,8 @@ class TensorBoardLogger(NullLogger):
         """Several scalars at one step, as one event; a new tag brings its description
         and, if it changes the CUSTOM SCALARS layout, the new layout. Counters
         (``COUNTERS``) are left out: the step axis carries them."""
-        values = {k: v for k, v in values.items() if k not in COUNTERS}
+        if not COUNTERS.isdisjoint(values):  # an epoch's scalars; a step's skip the copy
+            values = {k: v for k, v in values.items() if k not in COUNTERS}
         if not values:
             return
         new = values.keys() - self._tags

@@ -114,13 +114,18 @@ PALETTE = np.array(
 )
 
 
-def image_grid(images: Tensor, per_row: int = 8, cell_px: int = 48) -> np.ndarray:
-    """Images ``(N, C, H, W)`` with values in [0, 1] (clipped) tiled ``per_row`` across;
-    one channel is drawn grey, three as RGB, others by their channel mean."""
+def rgb_tiles(images: Tensor) -> np.ndarray:
+    """Images ``(N, C, H, W)`` with values in [0, 1] (clipped) as 8-bit RGB ``(N, H, W,
+    3)``: one channel is drawn grey, three as RGB, others by their channel mean."""
     x = images.detach().float().cpu().clamp(0, 1)
     if x.shape[1] != 3:
         x = x.mean(1, keepdim=True).expand(-1, 3, -1, -1)  # (N, 1, H, W) -> (N, 3, H, W)
-    cells = list(np.round(x.permute(0, 2, 3, 1).numpy() * 255).astype(np.uint8))
+    return np.round(x.permute(0, 2, 3, 1).numpy() * 255).astype(np.uint8)
+
+
+def image_grid(images: Tensor, per_row: int = 8, cell_px: int = 48) -> np.ndarray:
+    """Images ``(N, C, H, W)`` in [0, 1] (:func:`rgb_tiles`) tiled ``per_row`` across."""
+    cells = list(rgb_tiles(images))
     return grid([cells[i : i + per_row] for i in range(0, len(cells), per_row)], cell_px=cell_px)
 
 
@@ -128,13 +133,10 @@ def sprite(images: Tensor) -> np.ndarray:
     """The projector's sprite: images ``(N, C, H, W)`` in [0, 1] as one square sheet of
     ``ceil(sqrt(N))`` tiles a row, in order, at their own size, no gaps (the layout
     TensorBoard's projector cuts thumbnails from)."""
-    x = images.detach().float().cpu().clamp(0, 1)
-    if x.shape[1] != 3:
-        x = x.mean(1, keepdim=True).expand(-1, 3, -1, -1)  # (N, 1, H, W) -> (N, 3, H, W)
-    n, _, h, w = x.shape
+    tiles = rgb_tiles(images)  # (N, H, W, 3)
+    n, h, w, _ = tiles.shape
     side = int(np.ceil(np.sqrt(n)))
     sheet = np.full((side * h, side * w, 3), 255, dtype=np.uint8)
-    tiles = np.round(x.permute(0, 2, 3, 1).numpy() * 255).astype(np.uint8)  # (N, H, W, 3)
     for i, tile in enumerate(tiles):
         r, c = divmod(i, side)
         sheet[r * h : (r + 1) * h, c * w : (c + 1) * w] = tile

@@ -9,9 +9,13 @@ first few by default; the rest wait behind checkboxes. So:
   chose), and lists ``test/*`` next to ``val_final/*`` (validation metrics of the
   weights that were tested) as metrics;
 - the runs of a sweep (``-m``) write no experiment; when the sweep ends,
-  :func:`write_sweep_experiment` writes one into the sweep's folder, with the keys
-  whose values differ between its runs marked and first (the swept ones), read back
-  from the runs' own session summaries.
+  :func:`write_sweep_experiment` writes one into the sweep's folder, read back from
+  the runs' own session summaries, whose columns are only the keys whose values
+  differ between its runs (the swept ones): TensorBoard shows the first five
+  hyperparameter columns whatever their flag, so a table that listed the constants
+  too would show three of them beside two swept keys. Each run's every key stays in
+  its session (TensorBoard pointed at the run's folder alone lists them all) and in
+  its ``.hydra/config.yaml``.
 """
 
 from __future__ import annotations
@@ -115,9 +119,9 @@ def read_run(run_dir: Path) -> tuple[plugin_data_pb2.SessionStartInfo | None, se
 
 def write_sweep_experiment(sweep_dir: Path) -> bool:
     """Write the HPARAMS experiment of the runs in ``sweep_dir`` (its sub-folders) into
-    an event file of ``sweep_dir``: the keys whose values differ between runs first and
-    marked, the runs' metric tags as metrics. False (and nothing written) when no run
-    logged hparams."""
+    an event file of ``sweep_dir``: the keys whose values differ between runs as its
+    hyperparameters, marked (every key, when none differs), the runs' metric tags as
+    metrics. False (and nothing written) when no run logged hparams."""
     from engine.logger import EventFile
 
     starts, metrics = [], set()
@@ -137,10 +141,12 @@ def write_sweep_experiment(sweep_dir: Path) -> bool:
     differs = {
         name for name, seen in values.items() if len(seen) > 1 and not name.startswith(BOOKKEEPING)
     }
+    columns = differs or set(values)
     merged = plugin_data_pb2.SessionStartInfo()
-    for start in starts:  # every key any run has (a swept group may bring its own keys)
+    for start in starts:  # the columns' values, of whichever run has the key
         for name, value in start.hparams.items():
-            merged.hparams[name].CopyFrom(value)
+            if name in columns:
+                merged.hparams[name].CopyFrom(value)
     ordered = sorted(metrics, key=lambda t: (t.split("/", 1)[1], t))  # test/x beside val_final/x
     events = EventFile(sweep_dir, None, flush_secs=0)
     try:

@@ -104,10 +104,10 @@ def test_a_sweep_table_shows_the_keys_its_runs_differ_in_first(tmp_path):
     root.Reload()
     exp = experiment(root)
     infos = exp.hparam_infos
-    differs = {h.name for h in infos if h.differs}
-    assert "optim.name" in differs and "data.name" not in differs
+    # Only what differs is a column (TensorBoard shows the first five, flag or not).
+    assert all(h.differs for h in infos) and "data.name" not in {h.name for h in infos}
     assert infos[0].name == "optim.name"  # the swept group's name leads the table
-    assert all(h.differs for h in infos[: len(differs)])
+    assert "optim.lr" in {h.name for h in infos}  # adam 1e-3, sgd 0.05: it differs too
     tags = [m.name.tag for m in exp.metric_infos]
     assert tags.index("val_final/accuracy") == tags.index("test/accuracy") + 1
 
@@ -154,20 +154,31 @@ def test_projector_points_of_image_data_carry_their_thumbnails(tmp_path):
     assert len((tmp_path / embedding.metadata_path).read_text().splitlines()) == n
 
 
-def test_a_sweepers_trial_id_is_not_shown_as_a_choice(tmp_path):
+def sweep_of(tmp_path, runs: list[dict]) -> list[str]:
+    """The HPARAMS columns of a sweep of runs that logged ``runs``' hparams."""
     from torch.utils.tensorboard.summary import hparams as hparams_summary
 
     from engine.logger import EventFile
 
-    for i, lr in enumerate((0.1, 0.01)):
+    for i, hparams in enumerate(runs):
         events = EventFile(tmp_path / f"{i}_run", None, flush_secs=0)
-        _, start, _ = hparams_summary({"optim.lr": lr, "trial.id": i, "seed": 0}, {"test/x": 1.0})
+        _, start, _ = hparams_summary(hparams, {"test/x": 1.0})
         events.add_summary(start)
         events.close()
     assert write_sweep_experiment(tmp_path)
     root = EventAccumulator(str(tmp_path))
     root.Reload()
-    assert [h.name for h in experiment(root).hparam_infos if h.differs] == ["optim.lr"]
+    return [h.name for h in experiment(root).hparam_infos]
+
+
+def test_a_sweepers_trial_id_is_not_shown_as_a_choice(tmp_path):
+    runs = [{"optim.lr": lr, "trial.id": i, "seed": 0} for i, lr in enumerate((0.1, 0.01))]
+    assert sweep_of(tmp_path, runs) == ["optim.lr"]
+
+
+def test_a_sweep_whose_runs_differ_in_nothing_lists_every_key(tmp_path):
+    runs = [{"optim.lr": 0.1, "trial.id": i, "seed": 0} for i in range(2)]  # a rerun
+    assert sorted(sweep_of(tmp_path, runs)) == ["optim.lr", "seed", "trial.id"]
 
 
 def test_descriptions_survive_tensorboards_default_reader(tmp_path):

@@ -1,9 +1,11 @@
 """Experiment loggers: TensorBoard (default) or none.
 
 Event files go straight into the run directory, so ``tensorboard --logdir outputs``
-shows one run per run directory, named after it. Every scalar is logged against the
-global optimizer step; that single axis is what lets a resumed run discard what the
-interrupted one logged after its last checkpoint (``purge_step``).
+shows one run per run directory, named after it, and two sub-runs beside it,
+``<run>/train`` and ``<run>/val``, that hold the per-epoch curves so that each metric's
+two lines share a card (:mod:`engine.logger_dashboard`). Every scalar is logged
+against the global optimizer step; that single axis is what lets a resumed run discard
+what the interrupted one logged after its last checkpoint (``purge_step``).
 
 ``torch.utils.tensorboard`` (the summaries, the graph tracer) and the projector's protos
 are imported by the methods that use them: ~35 ms of start-up that logger=none saves.
@@ -30,7 +32,7 @@ from tensorboard.compat.proto.event_pb2 import Event, SessionLog
 from tensorboard.compat.proto.summary_pb2 import DataClass, Summary, SummaryMetadata
 from torch import Tensor
 
-from engine.logger_dashboard import describe, layout
+from engine.logger_dashboard import curve_of, describe, layout
 from engine.report.pictures import encode_png
 from zoo import Registry
 from zoo.modes import eval_mode
@@ -191,11 +193,14 @@ class TensorBoardLogger(NullLogger):
     """Scalars, histograms and the HPARAMS table, as TensorBoard event files.
 
     Summaries are built by ``torch.utils.tensorboard.summary``; :class:`EventFile`
-    writes them. The first event of each scalar or image tag carries its one-line
-    description (:func:`engine.logger_dashboard.describe`), and the run carries the
-    CUSTOM SCALARS layout that draws train and val of a metric, or every layer's
-    gradient norm, on one chart (:func:`engine.logger_dashboard.layout`), rewritten
-    whenever a new tag changes it.
+    writes them: one file in the run directory, and one in each sub-run
+    (``train/``, ``val/``) that the per-epoch curves go to
+    (:func:`engine.logger_dashboard.curve_of`), opened at their first curve. The first
+    event of each scalar or image tag carries its one-line description
+    (:func:`engine.logger_dashboard.describe`), and the run carries the CUSTOM SCALARS
+    layout that draws train and val of a metric, or every layer's gradient norm, on one
+    chart (:func:`engine.logger_dashboard.layout`), rewritten whenever a new tag
+    changes it.
 
     Args:
         flush_secs: at most this many seconds between flushes to disk while writing.
@@ -208,7 +213,9 @@ class TensorBoardLogger(NullLogger):
     ) -> None:
         super().__init__(run_dir)
         self.events = EventFile(self.run_dir, purge_step, flush_secs)
-        self._tags: set[str] = set()  # scalar tags written so far
+        self._purge_step, self._flush_secs = purge_step, flush_secs
+        self._curves: dict[str, EventFile] = {}  # sub-run -> its file
+        self._tags: set[str] = set()  # scalar tags written so far, as the trainer names them
         self._layout: dict = {}
 
     @staticmethod
@@ -233,9 +240,10 @@ class TensorBoardLogger(NullLogger):
         return metadata
 
     def scalars(self, values: dict[str, float], step: int) -> None:
-        """Several scalars at one step, as one event; a new tag brings its description
-        and, if it changes the CUSTOM SCALARS layout, the new layout. Counters
-        (``COUNTERS``) are left out: the step axis carries them."""
+        """Several scalars at one step, as one event in each run they go to (a curve to its
+        sub-run); a new tag brings its description and, if it changes the CUSTOM SCALARS
+        layout, the new layout. Counters (``COUNTERS``) are left out: the step axis
+        carries them."""
         if not COUNTERS.isdisjoint(values):  # an epoch's scalars; a step's skip the copy
             values = {k: v for k, v in values.items() if k not in COUNTERS}
         if not values:
@@ -243,14 +251,22 @@ class TensorBoardLogger(NullLogger):
         new = values.keys() - self._tags
         # Built in place in the event: Event(summary=Summary(...)) would copy it, and the
         # trainer logs a loss every step.
-        event = Event(step=step)
-        add = event.summary.value.add
+        events = {None: Event(step=step)}
         for k, v in values.items():
+            run, tag = curve_of(k) or (None, k)
+            if run not in events:
+                events[run] = Event(step=step)
+            add = events[run].summary.value.add
             if k in new:
-                add(tag=k, simple_value=v, metadata=self._metadata(k, "scalar"))
+                add(tag=tag, simple_value=v, metadata=self._metadata(tag, "scalar"))
             else:
-                add(tag=k, simple_value=v)
-        self.events.write(event)
+                add(tag=tag, simple_value=v)
+        for run, event in events.items():
+            if run is None:
+                if event.summary.value:
+                    self.events.write(event)
+            else:
+                self._curve_file(run).write(event)
         if new:
             self._tags |= new
             charts = layout(self._tags)
@@ -259,6 +275,13 @@ class TensorBoardLogger(NullLogger):
 
                 self._layout = charts
                 self.events.add_summary(custom_scalars(charts))
+
+    def _curve_file(self, run: str) -> EventFile:
+        """The event file of sub-run ``run`` (``train``, ``val``), opened at first use with
+        the run's own purge step (a resumed run drops the same steps there)."""
+        if run not in self._curves:
+            self._curves[run] = EventFile(self.run_dir / run, self._purge_step, self._flush_secs)
+        return self._curves[run]
 
     def histogram(self, tag: str, values: Tensor, step: int) -> None:
         """The distribution of ``values`` at ``step`` (TensorBoard's HISTOGRAMS tab).
@@ -410,7 +433,9 @@ class TensorBoardLogger(NullLogger):
         path.write_text(text_format.MessageToString(config))
 
     def flush(self) -> None:
-        self.events.flush()
+        for events in (self.events, *self._curves.values()):
+            events.flush()
 
     def close(self) -> None:
-        self.events.close()
+        for events in (self.events, *self._curves.values()):
+            events.close()

@@ -1,15 +1,25 @@
-"""How a run's TensorBoard dashboard reads: one-line descriptions and the chart layout.
+"""How a run's TensorBoard dashboard reads: the learning curves, one-line descriptions and
+the chart layout.
 
-TensorBoard draws one card per tag. What a user wants to see first is the
-overfitting picture (Goodfellow et al., *Deep Learning*, 2016, §7.8): the training
-and the validation curve of one metric on one chart, the way Keras' TensorBoard
-callback shows them. TensorBoard's CUSTOM SCALARS tab draws several tags on one
-chart from a *layout* written into the run; :func:`layout` builds it from the tags
-a run has logged:
+What a user wants to see first is the overfitting picture (Goodfellow et al., *Deep
+Learning*, 2016, §7.8): the training and the validation curve of one metric on one
+chart. TensorBoard draws one card per tag, with a line for every run that logged the
+tag, so the per-epoch metrics ``train/<m>`` and ``val/<m>`` are written as Keras'
+TensorBoard callback writes them: into two sub-runs of the run, ``<run>/train`` and
+``<run>/val``, under one tag, ``Learning curves/<m>`` (:func:`curve_of`). The landing
+page (Time Series) groups cards by the tag's first part, sorts the groups by name and
+opens the first two; upper case sorts before the lower-case names of every other
+group (``attention``, ``baseline``, ``grad_norm``, ...), so ``Learning curves`` opens
+first. Everything else stays in the run itself under the names the rest of the zoo
+uses (``test/accuracy``, ``baseline/accuracy``, ``train/loss_step``, ...).
 
-- ``learning curves``: per metric m, ``train/m`` and ``val/m`` (with ``test/m`` and
-  the trivial ``baseline/m`` as single points at the end), so the gap between
-  the two curves is the generalization gap;
+TensorBoard's CUSTOM SCALARS tab draws several tags on one chart from a *layout*
+written into the run; :func:`layout` builds it from the tags a run has logged:
+
+- ``learning curves``: per metric m, its two curves (``Learning curves/m`` of the
+  ``train`` and ``val`` sub-runs) with ``test/m`` and the trivial ``baseline/m`` as
+  single points at the end, so the gap between the curves is the generalization gap
+  and the baseline the number to beat;
 - ``gradients``: every ``grad_norm/<parameter>`` on one chart, first layer to last,
   the picture of vanishing or exploding gradients (Glorot & Bengio, 2010);
 - ``optimization``: the learning rate and the per-step training loss.
@@ -25,14 +35,28 @@ from collections.abc import Iterable
 
 # The tag prefixes of per-epoch and final metrics, in the order the layout lists them.
 SPLITS = ("train", "val", "test", "baseline")
+# The splits whose per-epoch metrics are curves, each written to a sub-run of its name.
+CURVE_RUNS = ("train", "val")
+# The group of the curves' tags: capitalized, it sorts before every other group.
+CURVES = "Learning curves"
+
+
+def curve_of(tag: str) -> tuple[str, str] | None:
+    """Where a per-epoch metric is drawn: ``("train", "Learning curves/loss")`` for
+    ``train/loss`` (sub-run, tag), likewise for ``val/...``; None for every other tag
+    (a step's ``train/loss_step`` included), which stays in the run itself."""
+    split, _, metric = tag.partition("/")
+    if split in CURVE_RUNS and metric and not metric.endswith("_step"):
+        return split, f"{CURVES}/{metric}"
+    return None
+
 
 _SCALARS = {
-    "train": "{m} on the training batches, averaged over the epoch (dropout on, weights "
-    "moving); compare with val/{m} in CUSTOM SCALARS > learning curves",
-    "val": "{m} on the validation split after each epoch; its gap to train/{m} is the "
-    "generalization gap",
+    CURVES: "{m} after each epoch: run …/train averages the training batches (dropout "
+    "on, weights moving), run …/val is the validation split; the gap between the two "
+    "lines is the generalization gap",
     "test": "{m} on the test split, once, with the weights that were tested "
-    "(trainer.test_checkpoint)",
+    "(trainer.test_checkpoint); the curves are in Learning curves/{m}",
     "baseline": "{m} of the trivial predictor (majority class, mean, copy-blank) on the "
     "test split: what the model has to beat",
     "grad_norm": "‖∂L/∂θ‖₂ of parameter {m}, before clipping; all layers on one chart in "
@@ -83,20 +107,21 @@ def describe(tag: str, kind: str = "scalar") -> str:
 
 
 def layout(tags: Iterable[str]) -> dict[str, dict[str, list]]:
-    """The CUSTOM SCALARS layout for a run that logged ``tags``:
+    """The CUSTOM SCALARS layout for a run that logged ``tags`` (as the trainer names
+    them: ``train/loss``, not the curve's tag):
     ``{category: {chart title: ["Multiline", [tag regex, ...]]}}`` (the format of
     ``torch.utils.tensorboard.summary.custom_scalars``). Empty categories are left out.
     """
     tags = set(tags)
-    split_of = {t: t.partition("/") for t in tags}
     curves = {}
     # A metric with a training curve and a validation curve: both, plus its end points.
-    trained = sorted({m for t, (s, _, m) in split_of.items() if s == "train" and m})
+    trained = sorted({t.partition("/")[2] for t in tags if curve_of(t) and t[:6] == "train/"})
     for metric in trained:
         if f"val/{metric}" not in tags:
             continue
-        splits = "|".join(s for s in SPLITS if f"{s}/{metric}" in tags)
-        curves[metric] = ["Multiline", [f"^({splits})/{re.escape(metric)}$"]]
+        ends = [s for s in SPLITS if s not in CURVE_RUNS and f"{s}/{metric}" in tags]
+        groups = "|".join([CURVES, *ends])
+        curves[metric] = ["Multiline", [f"^({groups})/{re.escape(metric)}$"]]
     gradients = {}
     if any(t.startswith("grad_norm/") for t in tags):
         gradients["gradient norm per parameter"] = ["Multiline", ["^grad_norm/"]]

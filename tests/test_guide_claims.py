@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from conftest import CONFIG_DIR, FAST, compose_cfg
 from omegaconf import OmegaConf
-from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from run_events import RunEvents
 from torch import nn
 
 import zoo
@@ -229,10 +229,9 @@ def test_dropout_is_on_in_training_and_off_in_evaluation():
 # ---------------------------------------------------------------- seeing it
 
 
-def events(run_dir) -> EventAccumulator:
-    ea = EventAccumulator(str(run_dir), size_guidance={"scalars": 0, "histograms": 0})
-    ea.Reload()
-    return ea
+def events(run_dir) -> RunEvents:
+    """The run's events, its curves (train/, val/ sub-runs) under the trainer's names."""
+    return RunEvents(run_dir)
 
 
 TB_SMALL = [

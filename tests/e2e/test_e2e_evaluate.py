@@ -1,9 +1,9 @@
 """``python evaluate.py run_dir=...`` rebuilds a run from its directory alone and
 measures exactly what training measured."""
-
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 from conftest import ROOT
@@ -46,7 +46,7 @@ def test_evaluate_needs_only_the_run_directory_from_anywhere(tmp_path_factory, t
     # Only what evaluate.py says it reads: the config and the checkpoints.
     for path in run.iterdir():
         if path.name not in (".hydra", "checkpoints"):
-            path.unlink()
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
     cwd = tmp_path / "cwd"
     cwd.mkdir()
 

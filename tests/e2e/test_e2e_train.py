@@ -68,10 +68,16 @@ def test_default_run_dir_holds_config_metrics_checkpoints_events_and_log(default
     assert best["epoch"] == metrics["best_epoch"]
     assert best["model"].keys() == last["model"].keys()
 
-    (events,) = run.glob("events.out.tfevents.*")
-    data = events.read_bytes()
-    for tag in (b"train/loss_step", b"val/loss", b"val/accuracy", b"test/accuracy"):
-        assert tag in data, f"{tag!r} was not logged to {events.name}"
+    # the run's own events, and the per-epoch curves in its sub-runs train/ and val/
+    for folder, tags in (
+        (run, (b"train/loss_step", b"test/accuracy")),
+        (run / "train", (b"Learning curves/loss", b"Learning curves/accuracy")),
+        (run / "val", (b"Learning curves/loss", b"Learning curves/accuracy")),
+    ):
+        (events,) = folder.glob("events.out.tfevents.*")
+        data = events.read_bytes()
+        for tag in tags:
+            assert tag in data, f"{tag!r} was not logged to {folder.name}/{events.name}"
 
     log = (run / "train.log").read_text()
     assert "mlp on digits" in log and "test (best of 3 epochs" in log

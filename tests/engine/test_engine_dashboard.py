@@ -1,7 +1,9 @@
 """What the dashboard shows of a run, read back from its event files with TensorBoard's
-own reader: train and val of a metric on one chart (CUSTOM SCALARS), every layer's
-gradient norm on one chart, histograms in a short run, a description on every card,
-and HPARAMS columns that put the chosen (or, in a sweep, the differing) keys first."""
+own reader: train and val of a metric on one card (one tag in two sub-runs, the group
+the landing page opens first) and on one CUSTOM SCALARS chart with its test point, every
+layer's gradient norm on one chart, histograms in a short run, a description on every
+card, and HPARAMS columns that put the chosen (or, in a sweep, the differing) keys
+first."""
 
 from __future__ import annotations
 
@@ -10,22 +12,21 @@ import re
 
 from conftest import FAST, compose_cfg
 from omegaconf import OmegaConf
+from run_events import RunEvents
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.custom_scalar import layout_pb2
 from tensorboard.plugins.hparams import plugin_data_pb2
 
 from engine.cli import SWEPT_ENV, run_name, swept_keys
-from engine.logger_dashboard import describe, layout
+from engine.logger_dashboard import CURVES, curve_of, describe, layout
 from engine.logger_hparams import write_sweep_experiment
 from engine.run import train
 
 SMALL = [*FAST, "logger=tensorboard", "data=iris", "model.hidden_size=8"]
 
 
-def events(run_dir) -> EventAccumulator:
-    ea = EventAccumulator(str(run_dir), size_guidance={"scalars": 0, "tensors": 0, "histograms": 0})
-    ea.Reload()
-    return ea
+def events(run_dir) -> RunEvents:
+    return RunEvents(run_dir)
 
 
 def charts(ea: EventAccumulator) -> dict[str, dict[str, list[str]]]:
@@ -46,16 +47,24 @@ def test_layout_pairs_train_and_val_and_gathers_gradient_norms():
     tags += ["lr", "train/loss_step", "epoch"]
     got = layout(tags)
     assert got["learning curves"] == {
-        "accuracy": ["Multiline", ["^(train|val|baseline)/accuracy$"]],
-        "loss": ["Multiline", ["^(train|val|test)/loss$"]],
+        "accuracy": ["Multiline", [f"^({CURVES}|baseline)/accuracy$"]],
+        "loss": ["Multiline", [f"^({CURVES}|test)/loss$"]],
     }  # train/penalty has no validation curve: no chart of its own
     assert got["gradients"] == {"gradient norm per parameter": ["Multiline", ["^grad_norm/"]]}
     assert got["optimization"]["training loss per step"] == ["Multiline", ["^train/loss_step$"]]
     assert layout(["epoch"]) == {}
 
 
+def test_curves_go_to_sub_runs_and_steps_stay():
+    assert curve_of("train/loss") == ("train", f"{CURVES}/loss")
+    assert curve_of("val/nn_accuracy") == ("val", f"{CURVES}/nn_accuracy")
+    for tag in ("train/loss_step", "test/loss", "val_final/loss", "baseline/accuracy", "lr"):
+        assert curve_of(tag) is None, tag
+
+
 def test_describe_fills_in_the_metric():
-    assert "train/accuracy" in describe("val/accuracy")
+    assert "generalization gap" in describe(f"{CURVES}/accuracy")
+    assert "accuracy" in describe(f"{CURVES}/accuracy")
     assert "conv.weight" in describe("grad_norm/conv.weight")
     assert describe("train/loss_step").startswith("loss of each training batch")
     assert "class" in describe("latent_space", "image")
@@ -68,10 +77,28 @@ def test_a_short_run_shows_curves_together_gradients_histograms_and_descriptions
     ea = events(tmp_path)
     scalars = ea.Tags()["scalars"]
 
-    got = charts(ea)
+    # The landing page: train and val of each metric on one card, one tag in two
+    # sub-runs; its group sorts first (TensorBoard compares char codes, '/' and digits
+    # first: no group starts with one, and upper case sorts before lower case).
+    for split in ("train", "val"):
+        assert sorted(ea.curves[split].Tags()["scalars"]) == [
+            f"{CURVES}/accuracy",
+            f"{CURVES}/loss",
+        ]
+    kinds = ("scalars", "histograms", "images")
+    groups = {t.split("/", 1)[0] for kind in kinds for t in ea.run.Tags()[kind]}
+    assert not any(g[0].isdigit() for g in groups) and min(groups | {CURVES}) == CURVES
+
+    got = charts(ea.run)
     (loss_chart,) = got["learning curves"]["loss"]
-    on_chart = [t for t in scalars if re.search(loss_chart, t)]
-    assert sorted(on_chart) == ["test/loss", "train/loss", "val/loss"]
+    on_chart = [t for t in ea.run.Tags()["scalars"] if re.search(loss_chart, t)]
+    on_chart += [
+        f"{s}: {t}"
+        for s, c in ea.curves.items()
+        for t in c.Tags()["scalars"]
+        if re.search(loss_chart, t)
+    ]
+    assert sorted(on_chart) == ["test/loss", f"train: {CURVES}/loss", f"val: {CURVES}/loss"]
     (grad_chart,) = got["gradients"]["gradient norm per parameter"]
     norms = [t for t in scalars if re.search(grad_chart, t)]
     names = [t.split("/", 1)[1] for t in norms]
@@ -197,19 +224,21 @@ def test_descriptions_survive_tensorboards_default_reader(tmp_path):
     logger.image("attention/test_sample_0", np.zeros((4, 4, 3), np.uint8), 20)
     logger.close()
     (path,) = tmp_path.glob("events.out.tfevents.*")
+    (curve,) = (tmp_path / "train").glob("events.out.tfevents.*")  # train/loss, a curve
     values = [
         v
-        for record in RawEventFileLoader(str(path)).Load()
+        for file in (path, curve)
+        for record in RawEventFileLoader(str(file)).Load()
         for v in Event.FromString(record).summary.value
     ]
     first = {}
     for v in values:
         first.setdefault(v.tag, v)
-    assert set(first) == {"train/loss", "attention/test_sample_0"}  # no counter: "epoch"
-    assert first["train/loss"].metadata.data_class == DataClass.DATA_CLASS_SCALAR
+    assert set(first) == {f"{CURVES}/loss", "attention/test_sample_0"}  # no counter: "epoch"
+    assert first[f"{CURVES}/loss"].metadata.data_class == DataClass.DATA_CLASS_SCALAR
     image = first["attention/test_sample_0"].metadata
     assert image.data_class == DataClass.DATA_CLASS_BLOB_SEQUENCE
     assert "token" in image.summary_description
     assert all(v.metadata.summary_description for v in first.values())
-    later = [v for v in values if v.tag == "train/loss"][1]
+    later = [v for v in values if v.tag == f"{CURVES}/loss"][1]
     assert not later.HasField("metadata")  # once per tag: TensorBoard keeps the first

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 from conftest import FAST, compose_cfg
+from run_events import RunEvents
 from sklearn.neighbors import KNeighborsClassifier, NearestNeighbors
 from tensorboard.backend.event_processing.data_provider import MultiplexerDataProvider
-from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.backend.event_processing.plugin_event_multiplexer import EventMultiplexer
 from tensorboard.plugins import base_plugin
 from tensorboard.plugins.projector.projector_plugin import ProjectorPlugin
@@ -114,7 +114,7 @@ def test_a_short_run_on_digits_learns_a_useful_embedding(loss: str, tmp_path) ->
     assert test["nn_accuracy"] > 0.9  # 1-NN on the raw standardized pixels: ~0.97
     assert test["nn_accuracy"] == test["recall@1"] <= test["recall@5"]
     assert json.loads((tmp_path / "metrics.json").read_text())["test"] == test
-    scalars = EventAccumulator(str(tmp_path)).Reload().Tags()["scalars"]
+    scalars = RunEvents(tmp_path).Tags()["scalars"]
     assert {"val/nn_accuracy", "val/recall@5", "test/nn_accuracy"} <= set(scalars)
 
 

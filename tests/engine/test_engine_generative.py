@@ -11,6 +11,7 @@ import torch
 from conftest import FAST, compose_cfg
 from conftest import train_run as train
 from resume_checks import Killed, assert_same_training_state, kill_after_epoch_log
+from run_events import RunEvents
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from engine.errors import CheckpointError, ConfigError
@@ -39,8 +40,7 @@ def test_gan_run_reports_players_and_mode_metrics_and_draws_samples_each_epoch(t
     assert 0 <= metrics["test"]["modes_covered"] <= 8
     assert 0 <= metrics["test"]["high_quality_fraction"] <= 1
     assert metrics["test_checkpoint"] == "last" and metrics["epochs"] == 3  # no early stop
-    events = EventAccumulator(str(tmp_path)).Reload()
-    scalars = set(events.Tags()["scalars"])
+    scalars = set(RunEvents(tmp_path).Tags()["scalars"])
     assert {"train/loss_d", "train/loss_g", "train/d_real", "train/d_fake"} <= scalars
     assert {"train/loss_d_step", "train/loss_g_step", "val/modes_covered"} <= scalars
     assert {"lr/generator", "lr/discriminator"} <= scalars and "lr" not in scalars

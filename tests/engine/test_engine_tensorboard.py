@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from conftest import FAST, compose_cfg
+from run_events import RunEvents
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.hparams import plugin_data_pb2
 
@@ -41,13 +42,12 @@ def cfg_of(*overrides: str):
     return compose_cfg(*FAST, *SMALL, *overrides)
 
 
-def events(run_dir: Path) -> EventAccumulator:
-    ea = EventAccumulator(str(run_dir), size_guidance={"scalars": 0})
-    ea.Reload()
-    return ea
+def events(run_dir: Path) -> RunEvents:
+    """The run's events and its train/ and val/ sub-runs' (the curves)."""
+    return RunEvents(run_dir)
 
 
-def steps(ea: EventAccumulator, tag: str) -> list[int]:
+def steps(ea: RunEvents, tag: str) -> list[int]:
     return [e.step for e in ea.Scalars(tag)]
 
 
@@ -121,7 +121,8 @@ def test_resume_drops_what_the_interrupted_run_logged_after_its_checkpoint(tmp_p
     assert len(killed.Scalars("val/loss")) == 4
 
     metrics = train(cfg_of(*common, "resume=true"), tmp_path)
-    assert len(list(tmp_path.glob("events.out.tfevents.*"))) == 2
+    for folder in (tmp_path, tmp_path / "train", tmp_path / "val"):  # the curves' sub-runs too
+        assert len(list(folder.glob("events.out.tfevents.*"))) == 2, folder
     ea = events(tmp_path)
     assert steps(ea, "train/loss_step") == list(range(1, metrics["steps"] + 1))
     assert len(ea.Scalars("val/loss")) == metrics["epochs"] == 5

@@ -9,16 +9,20 @@
 2. Starts TensorBoard on 127.0.0.1 (a free port) and waits until it lists every run
    that has an event file under the logdir.
 3. Checks the data API the dashboard reads: /data/runs, the scalar tags of every run
-   (--tags, default: the classification run's train/val/test loss and accuracy, lr,
-   train/loss_step), that each has points and a description (the line under its
-   card), that a CUSTOM SCALARS chart draws train/loss and val/loss together (the
-   overfitting picture), and the hparams plugin's data if present: with several runs,
-   the keys they differ in (--swept, default: optim.name for the sweep trained here)
-   must be among the columns shown by default (the first HPARAMS_SHOWN).
+   (--tags, named as the trainer logs them, default: the classification run's
+   train/val/test loss and accuracy, lr, train/loss_step; a per-epoch ``train/m`` or
+   ``val/m`` is looked for where the logger draws it, as ``Learning curves/m`` in the
+   run's sub-run ``train`` or ``val``), that each has points and a description (the
+   line under its card), that a CUSTOM SCALARS chart draws train/loss and val/loss
+   together (the overfitting picture), and the hparams plugin's data if present: with
+   several runs, the keys they differ in (--swept, default: optim.name for the sweep
+   trained here) must be among the columns shown by default (the first HPARAMS_SHOWN),
+   and those columns must all be keys that differ (none the same in every run).
 4. Loads the pages in headless Chromium and writes to OUT:
    timeseries.png (+ timeseries.dom.html)  the landing page (Time Series); its DOM
-       must list every run, show at least one scalar card with a drawn line, and not
-       lead with a counter such as ``epoch`` (the page opens its first two groups);
+       must list every run, show the card of train/loss and val/loss with a line for
+       each (two per run), open the learning curves' group first (the page opens its
+       first two groups), and not lead with a counter such as ``epoch``;
    scalars.png  the Scalars page, filtered to the loss and accuracy tags;
    custom_scalars.png, hparams.png  the CUSTOM SCALARS and HPARAMS pages (drawn, not
        checked: their charts live in shadow DOM, which --dump-dom does not print).
@@ -60,6 +64,9 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from engine.logger_dashboard import CURVE_RUNS, CURVES, curve_of  # noqa: E402
+
 TAGS = (
     "train/loss",
     "val/loss",
@@ -69,7 +76,7 @@ TAGS = (
     "train/loss_step",
     "test/accuracy",
 )
-PAIR = ("train/loss", "val/loss")  # must share a CUSTOM SCALARS chart
+PAIR = ("train/loss", "val/loss")  # must share a card and a CUSTOM SCALARS chart
 HPARAMS_SHOWN = 5  # columns TensorBoard's HPARAMS table shows before any checkbox
 # Counters the step axis already carries: a Time Series page must not lead with them
 # (it opens its first two groups, in alphabetical order).
@@ -165,14 +172,34 @@ def get(base: str, path: str, body: dict | None = None) -> object:
 
 
 def event_runs(logdir: Path) -> set[str]:
-    """The run names TensorBoard gives the folders holding event files ('.' = logdir).
-    A sweep folder's own file (its HPARAMS table) is no training run: '.' counts only
-    when no folder below holds events."""
+    """The run names TensorBoard gives the training runs' folders ('.' = logdir): those
+    holding event files, less the runs' curve sub-runs (``<run>/train``,
+    ``<run>/val``: :func:`where`). A sweep folder's own file (its HPARAMS table) is no
+    training run: '.' counts only when no other run is found."""
     found = set()
     for f in logdir.rglob("events.out.tfevents.*"):
         rel = f.parent.relative_to(logdir).as_posix()
         found.add(rel)
+    found -= {sub_run(run, split) for run in found for split in CURVE_RUNS}
     return found - {"."} if len(found) > 1 else found
+
+
+def sub_run(run: str, split: str | None) -> str:
+    """TensorBoard's name for ``run``'s sub-run ``split`` (``run`` itself for None)."""
+    if split is None:
+        return run
+    return split if run == "." else f"{run}/{split}"
+
+
+def where(tags: tuple[str, ...], runs: set[str]) -> dict[str, dict[str, str]]:
+    """{TensorBoard run: {its tag: the trainer's name}} for ``tags`` named as the trainer
+    logs them: a per-epoch curve in the run's sub-run, under ``Learning curves/``."""
+    found: dict[str, dict[str, str]] = {}
+    for run in sorted(runs):
+        for tag in tags:
+            split, shown = curve_of(tag) or (None, tag)
+            found.setdefault(sub_run(run, split), {})[shown] = tag
+    return found
 
 
 def wait_ready(
@@ -196,8 +223,9 @@ def wait_ready(
             try:
                 listed = set(get(base, "/data/runs"))
                 listed_tags = get(base, "/data/plugin/scalars/tags")
-                if runs <= listed:
-                    if all(set(tags) <= set(listed_tags.get(r, {})) for r in runs):
+                wanted = where(tags, runs)
+                if set(wanted) <= listed:
+                    if all(set(w) <= set(listed_tags.get(r, {})) for r, w in wanted.items()):
                         return base
                     # Every run is listed: its tags get a few more seconds to load.
                     deadline = min(deadline, time.monotonic() + TAG_GRACE_S)
@@ -214,7 +242,8 @@ def wait_ready(
 
 
 def check_layout(base: str, by_run: dict, runs: list[str]) -> tuple[list[str], list[str]]:
-    """Whether a CUSTOM SCALARS chart draws both tags of PAIR for every run that has them."""
+    """Whether a CUSTOM SCALARS chart draws both tags of PAIR (where the logger writes
+    them: :func:`where`) for every run that has them."""
     layout = get(base, "/data/plugin/custom_scalars/layout")
     charts = [
         (f"{c.get('title', '')} > {ch.get('title', '')}", ch.get("multiline", {}).get("tag", []))
@@ -223,12 +252,13 @@ def check_layout(base: str, by_run: dict, runs: list[str]) -> tuple[list[str], l
     ]
     report, fails = [], []
     for run in runs:
-        if not set(PAIR) <= set(by_run.get(run, {})):
+        pair = [(r, shown) for r, tags in where(PAIR, {run}).items() for shown in tags]
+        if not all(shown in by_run.get(r, {}) for r, shown in pair):
             continue  # the scalar checks name the missing tags
         both = [
             title
             for title, patterns in charts
-            if all(any(re.search(p, tag) for p in patterns) for tag in PAIR)
+            if all(any(re.search(p, shown) for p in patterns) for _, shown in pair)
         ]
         if both:
             report.append(f"one chart   {run}: {' and '.join(PAIR)} in CUSTOM SCALARS {both[0]}")
@@ -259,6 +289,9 @@ def check_hparams(base: str, runs: set[str], swept: list[str], need: bool) -> tu
         hidden = [k for k in swept if k not in hp[:HPARAMS_SHOWN]]
         if hidden:
             fails.append(f"HPARAMS hides the swept {', '.join(hidden)} behind its checkboxes")
+        infos = exp.get("hparamInfos", [])[:HPARAMS_SHOWN]
+        if constant := [h["name"] for h in infos if not h.get("differs")]:
+            fails.append(f"HPARAMS shows {', '.join(constant)}, the same in every run")
     if not any(m.startswith("val") for m in metrics):
         fails.append("HPARAMS lists no validation metric beside the test ones")
     return report, fails
@@ -280,20 +313,20 @@ def check_api(
         if not plugins.get(name, {}).get("enabled"):
             fails.append(f"the {name} plugin is not active (no scalar data)")
     by_run = get(base, "/data/plugin/scalars/tags")
-    for run in [r for r in listed if r in runs]:  # not a sweep folder's HPARAMS file
-        have = sorted(by_run.get(run, {}))
+    for run, wanted in where(tags, {r for r in listed if r in runs}).items():
+        have = sorted(by_run.get(run, {}))  # not a sweep folder's HPARAMS file
         report.append(f"tags        {run}: {', '.join(have) or '(none)'}")
-        missing = [t for t in tags if t not in have]
+        missing = [t for t in wanted if t not in have]
         if missing:
             fails.append(f"run {run} has no scalar tag {', '.join(missing)}")
-        bare = [t for t in tags if t in have and not by_run[run][t].get("description")]
+        bare = [t for t in wanted if t in have and not by_run[run][t].get("description")]
         if bare:
             fails.append(
                 f"run {run}: no description on {', '.join(bare)} (the card shows none; "
                 "TensorBoard's default reader keeps it only with the summary's data_class)"
             )
         counts = []
-        for tag in (t for t in tags if t in have):
+        for tag in (t for t in wanted if t in have):
             query = urllib.parse.urlencode({"run": run, "tag": tag})
             n = len(get(base, f"/data/plugin/scalars/scalars?{query}"))
             counts.append(f"{tag} {n}")
@@ -341,7 +374,8 @@ def text_of(fragment: str) -> str:
 
 
 def read_timeseries(dom: str) -> dict:
-    """Runs listed, scalar cards (tag, drawn?) and tag groups in the Time Series DOM."""
+    """Runs listed, scalar cards (tag, number of series drawn) and tag groups in the Time
+    Series DOM."""
     table = re.search(r"<runs-data-table.*?</runs-data-table>", dom, re.S)
     cells = re.findall(
         r"<tb-data-table-content-cell[^>]*table-column-run[^>]*>(.*?)</tb-data-table-content-cell>",
@@ -352,10 +386,11 @@ def read_timeseries(dom: str) -> dict:
     for chunk in dom.split("<scalar-card-component")[1:]:
         chunk = chunk.split("</scalar-card-component>")[0]
         title = re.search(r'<tb-truncated-path[^>]*\btitle="([^"]*)"', chunk)
-        # A series is an SVG path (a line) or circle (one point) with a stroke style;
-        # icons carry no style.
-        drawn = re.search(r'<(?:path|circle)\b[^>]*\bstyle="[^"]*stroke:', chunk) is not None
-        cards.append((html.unescape(title.group(1)) if title else "?", drawn))
+        # A series is an SVG path (a line) or circle (one point) with a stroke style, in
+        # its run's colour, drawn twice (faded raw, and smoothed); icons carry no style.
+        strokes = r'<(?:path|circle)\b[^>]*\bstyle="[^"]*stroke: *([^;"]+)'
+        series = len(set(re.findall(strokes, chunk)))
+        cards.append((html.unescape(title.group(1)) if title else "?", series))
     groups = []
     for chunk in re.findall(
         r"<metrics-card-group-toolbar-component.*?</metrics-card-group-toolbar-component>",
@@ -370,15 +405,30 @@ def read_timeseries(dom: str) -> dict:
 
 
 def check_groups(groups: list[str]) -> tuple[list[str], list[str]]:
-    """The Time Series page's tag groups, in page order: it opens the first two, so
-    they must not be a counter, and no counter gets a group of its own."""
+    """The Time Series page's tag groups, in page order: it opens the first two, so the
+    learning curves must come first, and no counter gets a group of its own."""
     report = [f"page opens  {', '.join(groups[:2]) or '(nothing)'} (its first two groups)"]
     fails = []
     if groups and groups[0] in COUNTERS:
         fails.append(f"the Time Series page leads with the counter {groups[0]}")
     elif counters := [g for g in groups if g in COUNTERS]:
         fails.append(f"the Time Series page has a group for the counter {', '.join(counters)}")
+    if groups and groups[0] != CURVES:
+        fails.append(f"the Time Series page opens {groups[0]} first, not {CURVES}")
     return report, fails
+
+
+def check_pair_card(cards: list[tuple[str, int]], runs: int) -> tuple[list[str], list[str]]:
+    """The card of PAIR's curves (one tag in the train and val sub-runs) draws a line for
+    each: two per run."""
+    (tag,) = {curve_of(t)[1] for t in PAIR}
+    series = [n for title, n in cards if title == tag]
+    if not series:
+        return [], [f"the Time Series page has no card {tag} ({' and '.join(PAIR)})"]
+    report = [f"one card    {tag}: {series[0]} lines for {runs} runs (train and val each)"]
+    if series[0] < 2 * runs:
+        return report, [f"the card {tag} draws {series[0]} lines, not train and val of {runs} runs"]
+    return report, []
 
 
 def save_image(base: str, run: str, tag: str, path: Path) -> int:
@@ -419,7 +469,13 @@ def check_pictures(base: str, out: Path) -> tuple[list[str], list[str]]:
 
 
 def check_pages(
-    exe: str, base: str, out: Path, listed: list[str], tags: tuple[str, ...], budget_ms: int
+    exe: str,
+    base: str,
+    out: Path,
+    listed: list[str],
+    runs: set[str],
+    tags: tuple[str, ...],
+    budget_ms: int,
 ) -> tuple[list[str], list[str]]:
     report, fails = [], []
     shot = out / "timeseries.png"
@@ -433,7 +489,7 @@ def check_pages(
     )
     (out / "timeseries.dom.html").write_text(dom, encoding="utf-8")
     page = read_timeseries(dom)
-    drawn = [tag for tag, ok in page["cards"] if ok]
+    drawn = [tag for tag, n in page["cards"] if n]
     groups = ", ".join(f"{g}" + (f" ({n})" if n else "") for g, n in page["groups"])
     report.append(f"page runs   {', '.join(page['runs']) or '(none)'}")
     report.append(f"page charts {', '.join(drawn) or '(none)'} drawn of {len(page['cards'])}")
@@ -444,11 +500,14 @@ def check_pages(
         fails.append(f"the Time Series page does not list {', '.join(unlisted)}")
     if not drawn:
         fails.append("the Time Series page shows no scalar chart with data")
-    lines, failed = check_groups([g for g, _ in page["groups"]])
-    report += lines
-    fails += failed
+    for lines, failed in (
+        check_groups([g for g, _ in page["groups"]]),
+        check_pair_card(page["cards"], len([r for r in listed if r in runs])),
+    ):
+        report += lines
+        fails += failed
     shown = {g for g, _ in page["groups"]} | {t for t, _ in page["cards"]}
-    lost = sorted({t.split("/")[0] for t in tags} - shown)
+    lost = sorted({(curve_of(t) or (None, t))[1].split("/")[0] for t in tags} - shown)
     if page["runs"] and lost:
         fails.append(f"the Time Series page has no group or card for {', '.join(lost)}")
     # The Scalars page, filtered the way a user would type it, to show the curves.
@@ -561,7 +620,7 @@ def main() -> int:
         fails += api_fails
         if exe is not None:
             t0 = time.monotonic()
-            lines, page_fails = check_pages(exe, base, out, listed, tags, args.budget_ms)
+            lines, page_fails = check_pages(exe, base, out, listed, runs, tags, args.budget_ms)
             report += lines
             fails += page_fails
             timings.append(f"browser {time.monotonic() - t0:.1f}s")

@@ -14,7 +14,8 @@ spec = importlib.util.spec_from_file_location(
 check = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(check)
 
-TAGS = {"train/loss": {}, "val/loss": {}}
+CURVE = {"Learning curves/loss": {}}  # train/loss, val/loss: one tag in two sub-runs
+TAGS = {"r/train": CURVE, "r/val": CURVE}
 
 
 def serve(monkeypatch, replies: dict) -> None:
@@ -30,19 +31,44 @@ def layout(*charts: list[str]) -> dict:
 
 
 def test_train_and_val_loss_must_share_a_chart(monkeypatch):
-    serve(monkeypatch, {"/data/plugin/custom_scalars/layout": layout(["^(train|val)/loss$"])})
-    report, fails = check.check_layout("", {"r": TAGS}, ["r"])
+    chart = ["^(Learning curves|test)/loss$"]
+    serve(monkeypatch, {"/data/plugin/custom_scalars/layout": layout(chart)})
+    report, fails = check.check_layout("", TAGS, ["r"])
     assert not fails and "train/loss and val/loss" in report[0]
-    serve(monkeypatch, {"/data/plugin/custom_scalars/layout": layout(["^train/loss$"], ["^val/"])})
-    _, fails = check.check_layout("", {"r": TAGS}, ["r"])
+    serve(monkeypatch, {"/data/plugin/custom_scalars/layout": layout(["^test/"], ["^lr$"])})
+    _, fails = check.check_layout("", TAGS, ["r"])
     assert fails == ["run r: no CUSTOM SCALARS chart draws train/loss and val/loss together"]
     serve(monkeypatch, {"/data/plugin/custom_scalars/layout": {}})  # no layout at all
-    assert check.check_layout("", {"r": TAGS}, ["r"])[1]
+    assert check.check_layout("", TAGS, ["r"])[1]
+
+
+def test_curves_are_looked_for_in_the_runs_sub_runs():
+    wanted = check.where(("train/loss", "val/loss", "lr", "train/loss_step"), {"r"})
+    assert wanted == {
+        "r": {"lr": "lr", "train/loss_step": "train/loss_step"},
+        "r/train": {"Learning curves/loss": "train/loss"},
+        "r/val": {"Learning curves/loss": "val/loss"},
+    }
+    assert set(check.where(("val/loss",), {"."})) == {"val"}  # the logdir is the run
+
+
+@pytest.mark.parametrize(
+    ("cards", "failure"),
+    [
+        ([("lr", 1), ("Learning curves/loss", 4)], None),
+        ([("Learning curves/loss", 2)], "draws 2 lines, not train and val of 2 runs"),
+        ([("lr", 1)], "no card Learning curves/loss"),
+    ],
+)
+def test_the_landing_page_draws_train_and_val_on_one_card(cards, failure):
+    _, fails = check.check_pair_card(cards, runs=2)
+    assert (failure is None and not fails) or (failure and failure in fails[0])
 
 
 def experiment(names: list[str], metrics: list[str]) -> dict:
+    """An experiment whose keys named optim.* differ between runs."""
     return {
-        "hparamInfos": [{"name": n} for n in names],
+        "hparamInfos": [{"name": n, "differs": n.startswith("optim.")} for n in names],
         "metricInfos": [{"name": {"tag": m}} for m in metrics],
     }
 
@@ -50,8 +76,9 @@ def experiment(names: list[str], metrics: list[str]) -> dict:
 @pytest.mark.parametrize(
     ("names", "metrics", "failure"),
     [
-        (["optim.lr", "optim.name", "a", "b", "c", "d"], ["test/x", "val_final/x"], None),
+        (["optim.lr", "optim.name"], ["test/x", "val_final/x"], None),
         (["a", "b", "c", "d", "e", "optim.name"], ["test/x", "val_final/x"], "hides the swept"),
+        (["optim.name", "optim.lr", "a"], ["test/x", "val_final/x"], "shows a, the same"),
         (["optim.name"], ["test/x"], "no validation metric"),
     ],
 )
@@ -67,8 +94,9 @@ def test_hparams_shows_the_swept_key_and_val_metrics(monkeypatch, names, metrics
     assert (failure is None and not fails) or (failure and failure in " ".join(fails))
 
 
-def test_a_sweep_folders_own_event_file_is_no_run(tmp_path):
-    for folder in (tmp_path, tmp_path / "0_optim=adam", tmp_path / "1_optim=sgd"):
+def test_a_sweep_folders_own_event_file_and_the_curve_sub_runs_are_no_runs(tmp_path):
+    runs = (tmp_path / "0_optim=adam", tmp_path / "1_optim=sgd")
+    for folder in (tmp_path, *runs, *(r / s for r in runs for s in ("train", "val"))):
         folder.mkdir(exist_ok=True)
         (folder / "events.out.tfevents.1.host.1.0").write_bytes(b"")
     assert check.event_runs(tmp_path) == {"0_optim=adam", "1_optim=sgd"}
@@ -78,34 +106,38 @@ def test_a_sweep_folders_own_event_file_is_no_run(tmp_path):
 @pytest.mark.parametrize(
     ("groups", "failure"),
     [
-        (["baseline", "grad_norm", "lr", "train", "val"], None),
+        (["Learning curves", "baseline", "grad_norm", "lr", "train"], None),
         (["epoch", "train", "val"], "leads with the counter epoch"),
-        (["baseline", "epoch", "train"], "a group for the counter epoch"),
+        (["Learning curves", "epoch", "train"], "a group for the counter epoch"),
+        (["baseline", "grad_norm", "Learning curves"], "opens baseline first"),
     ],
 )
-def test_time_series_must_not_lead_with_a_counter(groups, failure):
+def test_time_series_opens_the_learning_curves_first_and_no_counter(groups, failure):
     report, fails = check.check_groups(groups)
     assert report == [f"page opens  {groups[0]}, {groups[1]} (its first two groups)"]
     assert (failure is None and not fails) or (failure and failure in fails[0])
 
 
 def test_every_checked_scalar_needs_a_description(monkeypatch):
-    tags = {"train/loss": {"description": "<p>loss ...</p>"}, "val/loss": {"description": ""}}
+    tags = {
+        "r/train": {"Learning curves/loss": {"description": "<p>loss ...</p>"}},
+        "r/val": {"Learning curves/loss": {"description": ""}},
+    }
     serve(
         monkeypatch,
         {
-            "/data/runs": ["r"],
+            "/data/runs": ["r", "r/train", "r/val"],
             "/data/plugins_listing": {
                 "scalars": {"enabled": True},
                 "timeseries": {"enabled": True},
             },
-            "/data/plugin/scalars/tags": {"r": tags},
+            "/data/plugin/scalars/tags": tags,
             "/data/plugin/scalars/scalars": [[0.0, 1, 1.0]],
-            "/data/plugin/custom_scalars/layout": layout(["^(train|val)/loss$"]),
+            "/data/plugin/custom_scalars/layout": layout(["^Learning curves/loss$"]),
         },
     )
     _, fails, _ = check.check_api("", {"r"}, ("train/loss", "val/loss"), False, [])
-    assert len(fails) == 1 and "run r: no description on val/loss" in fails[0]
+    assert len(fails) == 1 and "run r/val: no description on Learning curves/loss" in fails[0]
 
 
 def test_pictures_need_their_image_and_a_description_that_explains_it(monkeypatch, tmp_path):

@@ -1,5 +1,6 @@
 """``python evaluate.py run_dir=...`` rebuilds a run from its directory alone and
 measures exactly what training measured."""
+
 from __future__ import annotations
 
 import os

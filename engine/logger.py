@@ -14,6 +14,7 @@ are imported by the methods that use them: ~35 ms of start-up that logger=none s
 from __future__ import annotations
 
 import itertools
+import json
 import logging
 import math
 import os
@@ -32,7 +33,7 @@ from tensorboard.compat.proto.event_pb2 import Event, SessionLog
 from tensorboard.compat.proto.summary_pb2 import DataClass, Summary, SummaryMetadata
 from torch import Tensor
 
-from engine.logger_dashboard import curve_of, describe, layout
+from engine.logger_dashboard import curve_of, describe, layout, projector_view
 from engine.report.pictures import encode_png
 from zoo import Registry
 from zoo.modes import eval_mode
@@ -392,6 +393,9 @@ class TensorBoardLogger(NullLogger):
         directory's ``projector_config.pbtxt``, the file the projector plugin looks
         for next to a run's event files. Paths in it are relative to the run directory.
 
+        ``bookmarks.json`` beside them holds one view,
+        :func:`engine.logger_dashboard.projector_view`: the projector opens with its
+        bookmarks panel unfolded, and a click on the view colours the points by label.
         With ``images`` (the points' inputs, values in [0, 1]), each point is drawn as
         its thumbnail: ``sprite.png`` beside the tensors, one tile per point in order.
 
@@ -424,6 +428,9 @@ class TensorBoardLogger(NullLogger):
             metadata_path=f"{subdir}/metadata.tsv",
             tensor_shape=list(features.shape),
         )
+        view = projector_view(features)  # one click colours the points by label
+        (folder / "bookmarks.json").write_text(json.dumps([view]))
+        added.bookmarks_path = f"{subdir}/bookmarks.json"
         if images is not None and len(images) == len(features):
             from engine.report.pictures import sprite
 

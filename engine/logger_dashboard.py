@@ -26,12 +26,21 @@ written into the run; :func:`layout` builds it from the tags a run has logged:
 
 :func:`describe` gives each tag its one-line description, shown under the card
 (the ``summary_description`` of TensorBoard's summary metadata).
+
+The PROJECTOR tab opens every embedding uncoloured ("Color by: No color map" is its
+first option and it has no setting for another); :func:`projector_view` writes the view
+a user wants, the points on their principal components coloured by class, as a
+bookmark: the projector opens its bookmarks panel when an embedding has one, and a
+click on it colours the points.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+
+import torch
+from torch import Tensor
 
 # The tag prefixes of per-epoch and final metrics, in the order the layout lists them.
 SPLITS = ("train", "val", "test", "baseline")
@@ -137,3 +146,50 @@ def layout(tags: Iterable[str]) -> dict[str, dict[str, list]]:
         "optimization": optimization,
     }
     return {name: charts for name, charts in found.items() if charts}
+
+
+# The projector's own defaults for the fields of a view this one leaves as they are.
+_VIEW_DEFAULTS = {
+    "isSelected": False,
+    "tSNEIteration": 0,
+    "tSNEPerplexity": 30,
+    "tSNELearningRate": 10,
+    "tSNEis3d": True,
+    "umapIs3d": True,
+    "umapNeighbors": 15,
+    "umapMinDist": 0.1,
+    "selectedPoints": [],
+    "customSelectedSearchByMetadataOption": "label",
+    **{f"custom{side}Text": "" for side in ("XLeft", "XRight", "YUp", "YDown")},
+    **{f"custom{side}Regex": False for side in ("XLeft", "XRight", "YUp", "YDown")},
+}
+
+
+def projector_view(features: Tensor, name: str = "PCA, coloured by label") -> dict:
+    """A saved view of TensorBoard's projector (the ``State`` its bookmarks panel loads):
+    the points at their first k ≤ 3 principal components, coloured and labelled by the
+    ``label`` column of their metadata (the name the projector gives a one-column file).
+
+    PCA: with X̄ = X − mean(X) = U S Vᵀ (singular values in decreasing order), point i
+    sits at z_i = (U S)_{i, :k}, its coordinates along the first k right singular
+    vectors, the directions of largest variance.
+
+    Shapes:
+        features ``(N, D)``; the view's ``projections`` N dicts ``{"pca-j": z_ij}``.
+    """
+    x = features.detach().double().cpu()  # (N, D)
+    x_bar = x - x.mean(dim=0)
+    u, s, _ = torch.linalg.svd(x_bar, full_matrices=False)
+    k = min(3, *x.shape)
+    z = (u[:, :k] * s[:k]).tolist()  # (N, k)
+    return {
+        **_VIEW_DEFAULTS,
+        "label": name,
+        "selectedProjection": "pca",
+        "pcaComponentDimensions": list(range(k)),
+        "dataSetDimensions": list(x.shape),
+        "projections": [{f"pca-{j}": row[j] for j in range(k)} for row in z],
+        "selectedColorOptionName": "label",
+        "forceCategoricalColoring": False,
+        "selectedLabelOption": "label",
+    }

@@ -7,6 +7,7 @@ first."""
 
 from __future__ import annotations
 
+import json
 import math
 import re
 
@@ -18,7 +19,7 @@ from tensorboard.plugins.custom_scalar import layout_pb2
 from tensorboard.plugins.hparams import plugin_data_pb2
 
 from engine.cli import SWEPT_ENV, run_name, swept_keys
-from engine.logger_dashboard import CURVES, curve_of, describe, layout
+from engine.logger_dashboard import CURVES, curve_of, describe, layout, projector_view
 from engine.logger_hparams import write_sweep_experiment
 from engine.run import train
 
@@ -179,6 +180,24 @@ def test_projector_points_of_image_data_carry_their_thumbnails(tmp_path):
     side = math.isqrt(n - 1) + 1  # ceil(sqrt(n))
     assert sheet.size == (8 * side, 8 * side)
     assert len((tmp_path / embedding.metadata_path).read_text().splitlines()) == n
+    (view,) = json.loads((tmp_path / embedding.bookmarks_path).read_text())
+    assert len(view["projections"]) == n and view["selectedColorOptionName"] == "label"
+
+
+def test_the_projector_view_is_pca_coloured_by_label():
+    import numpy as np
+    import torch
+    from sklearn.decomposition import PCA
+
+    x = torch.randn(40, 6, generator=torch.Generator().manual_seed(0)) * torch.arange(1.0, 7.0)
+    view = projector_view(x)
+    z = np.array([[p[f"pca-{j}"] for j in range(3)] for p in view["projections"]])
+    want = PCA(n_components=3).fit_transform(x.numpy().astype(np.float64))
+    np.testing.assert_allclose(np.abs(z), np.abs(want), atol=1e-9)  # up to each axis' sign
+    np.testing.assert_allclose(z * np.sign(z[0]), want * np.sign(want[0]), atol=1e-9)
+    assert view["pcaComponentDimensions"] == [0, 1, 2] and view["dataSetDimensions"] == [40, 6]
+    assert view["selectedColorOptionName"] == view["selectedLabelOption"] == "label"
+    assert projector_view(x[:, :2])["pcaComponentDimensions"] == [0, 1]  # 2-D points: 2 axes
 
 
 def sweep_of(tmp_path, runs: list[dict]) -> list[str]:

@@ -15,6 +15,7 @@ from tensorboard.backend.event_processing.data_provider import MultiplexerDataPr
 from tensorboard.backend.event_processing.plugin_event_multiplexer import EventMultiplexer
 from tensorboard.plugins import base_plugin
 from tensorboard.plugins.projector.projector_plugin import ProjectorPlugin
+from werkzeug.test import Client
 
 import losses
 from engine.errors import ConfigError
@@ -147,6 +148,11 @@ def test_the_test_embeddings_reach_the_projector(tmp_path) -> None:
     np.testing.assert_allclose(np.linalg.norm(tensor, axis=1), 1, rtol=1e-5)  # normalize: true
     labels = metadata_path.read_text().splitlines()
     assert len(labels) == 23 and set(labels) <= {"setosa", "versicolor", "virginica"}
+    # The view its bookmarks panel offers, fetched as the page fetches it.
+    bookmarks = Client(plugin.get_plugin_apps()["/bookmarks"]).get("/?run=.&name=test")
+    assert bookmarks.status_code == 200, bookmarks.text
+    (view,) = bookmarks.json
+    assert len(view["projections"]) == 23 and view["selectedColorOptionName"] == "label"
 
 
 def test_no_projector_files_without_a_logger_or_for_other_tasks(tmp_path) -> None:

@@ -67,6 +67,35 @@ def scripts():
     server.close()
 
 
+@pytest.fixture(scope="session")
+def one_onnx_registry():
+    """One table of ONNX translations for every export of the session.
+
+    ``torch.onnx.export`` builds that table (``ONNXRegistry.from_torchlib``: the source
+    of ~500 onnxscript functions read and parsed) on every call, 0.5-1 s, often more
+    than the export itself; the export tests make ~80 of them. The table depends only
+    on the opset, and an export that is given no custom translations (the zoo gives
+    none) does not change it, so a test module that uses this fixture builds it once
+    per opset. A user's export is one call and builds it once anyway.
+    """
+    from torch.onnx._internal.exporter import _registration
+
+    registry = _registration.ONNXRegistry
+    original = registry.__dict__["from_torchlib"]  # the classmethod itself
+    build = registry.from_torchlib
+    built = {}
+
+    def cached(*args, **kwargs):
+        key = (args, tuple(sorted(kwargs.items())))
+        if key not in built:
+            built[key] = build(*args, **kwargs)
+        return built[key]
+
+    registry.from_torchlib = staticmethod(cached)  # torch calls it on the class and on instances
+    yield
+    registry.from_torchlib = original
+
+
 def script_env(env: dict | None = None) -> dict[str, str]:
     """The environment the entry points run in: one torch thread, Hydra's short errors."""
     return {**os.environ, "OMP_NUM_THREADS": "1", "HYDRA_FULL_ERROR": "0", **(env or {})}

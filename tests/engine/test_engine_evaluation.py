@@ -158,6 +158,7 @@ def test_bad_evaluation_options_are_one_line(digits_runs, tmp_path, kwargs, mess
         evaluate_runs([digits_runs[0]], tmp_path, **kwargs)
 
 
+@pytest.mark.usefixtures("one_onnx_registry")
 def test_onnx_goes_next_to_the_checkpoints_wherever_the_report_goes(digits_runs, tmp_path):
     result = evaluate_runs([digits_runs[0]], tmp_path / "elsewhere", export="onnx", pictures=False)
     assert Path(result["onnx"]["path"]) == digits_runs[0] / "model.onnx"
@@ -173,6 +174,7 @@ def test_by_default_evaluation_uses_the_weights_the_run_tested(tmp_path):
     assert result["checkpoint"] == "last" and result["test"] == metrics["test"]
 
 
+@pytest.mark.usefixtures("one_onnx_registry")
 def test_the_exported_model_scores_on_raw_data_what_the_run_scores(digits_runs, tmp_path):
     """ONNX Runtime on the test split as loaded (no scaling by the user) gives the
     accuracy evaluate.py reports: the run's scaling is inside the exported graph."""

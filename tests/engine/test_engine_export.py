@@ -14,6 +14,8 @@ from engine.report import export
 from engine.report.export import ExportError, export_onnx, not_exportable, onnx_parity
 from zoo import DataSpec
 
+pytestmark = pytest.mark.usefixtures("one_onnx_registry")
+
 # Tiny sizes keep each export near a second; every other option is the default.
 TINY = {
     "mlp": {"hidden_size": 8},

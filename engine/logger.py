@@ -70,9 +70,12 @@ class EventFile:
     """
 
     def __init__(self, log_dir: Path, purge_step: int | None, flush_secs: float) -> None:
+        # TensorBoard reads a run's files in name order: the counter is zero-padded so
+        # that a process's 10th file of a second sorts after its 9th (a resumed run's
+        # purge marker must come after what it purges).
         name = (
             f"events.out.tfevents.{int(time.time())}.{socket.gethostname()}"
-            f".{os.getpid()}.{next(_file_ids)}"
+            f".{os.getpid()}.{next(_file_ids):06d}"
         )
         log_dir.mkdir(parents=True, exist_ok=True)
         self._file = open(log_dir / name, "ab")  # noqa: SIM115 - closed by close()

@@ -189,3 +189,16 @@ def test_a_model_that_does_not_trace_still_trains(tmp_path):
     ea = EventAccumulator(str(tmp_path))
     ea.Reload()
     assert not ea.Tags()["graph"]  # a PyG graph input: left out, the run goes on
+
+
+def test_event_files_sort_in_the_order_they_were_opened(tmp_path):
+    """TensorBoard reads a run's files in name order; a process's 10th file of a second
+    must not sort before its 9th (a resumed run's purge marker would come first)."""
+    from engine.logger import EventFile
+
+    opened = []
+    for _ in range(12):
+        events = EventFile(tmp_path, None, flush_secs=0)
+        opened.append(Path(events._file.name).name)
+        events.close()
+    assert sorted(opened) == opened and len(set(opened)) == 12

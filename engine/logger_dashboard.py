@@ -124,7 +124,7 @@ def layout(tags: Iterable[str]) -> dict[str, dict[str, list]]:
     tags = set(tags)
     curves = {}
     # A metric with a training curve and a validation curve: both, plus its end points.
-    trained = sorted({t.partition("/")[2] for t in tags if curve_of(t) and t[:6] == "train/"})
+    trained = sorted({t.partition("/")[2] for t in tags if t.startswith("train/") and curve_of(t)})
     for metric in trained:
         if f"val/{metric}" not in tags:
             continue

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
 import sys
@@ -82,16 +83,8 @@ def one_onnx_registry():
 
     registry = _registration.ONNXRegistry
     original = registry.__dict__["from_torchlib"]  # the classmethod itself
-    build = registry.from_torchlib
-    built = {}
-
-    def cached(*args, **kwargs):
-        key = (args, tuple(sorted(kwargs.items())))
-        if key not in built:
-            built[key] = build(*args, **kwargs)
-        return built[key]
-
-    registry.from_torchlib = staticmethod(cached)  # torch calls it on the class and on instances
+    # staticmethod: torch calls it on the class and on instances
+    registry.from_torchlib = staticmethod(functools.cache(registry.from_torchlib))
     yield
     registry.from_torchlib = original
 

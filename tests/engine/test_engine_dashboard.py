@@ -26,10 +26,6 @@ from engine.run import train
 SMALL = [*FAST, "logger=tensorboard", "data=iris", "model.hidden_size=8"]
 
 
-def events(run_dir) -> RunEvents:
-    return RunEvents(run_dir)
-
-
 def charts(ea: EventAccumulator) -> dict[str, dict[str, list[str]]]:
     """The run's last CUSTOM SCALARS layout: {category: {chart: [regex, ...]}}."""
     (*_, last) = ea.Tensors("custom_scalars__config__")
@@ -75,7 +71,7 @@ def test_describe_fills_in_the_metric():
 
 def test_a_short_run_shows_curves_together_gradients_histograms_and_descriptions(tmp_path):
     metrics = train(compose_cfg(*SMALL, "optim.lr=0.01"), tmp_path, ["optim.lr", "data"])
-    ea = events(tmp_path)
+    ea = RunEvents(tmp_path)
     scalars = ea.Tags()["scalars"]
 
     # The landing page: train and val of each metric on one card, one tag in two

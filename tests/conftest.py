@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import functools
 import os
 import subprocess
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from config_cache import share_loaded_configs
 from omegaconf import DictConfig
 
 from engine.cli import compose_config
@@ -35,8 +37,24 @@ def episodic(cfg: DictConfig) -> bool:
 
 
 def compose_cfg(*overrides: str, config_name: str = "train") -> DictConfig:
-    """The config ``python train.py <overrides>`` would run (without hydra.* keys)."""
+    """The config ``python train.py <overrides>`` would run (without hydra.* keys).
+
+    Composed once per session for each list of overrides (a composition takes ~0.1 s
+    and the suite asks for the same ones again and again); each call gets its own copy
+    to change."""
+    return copy.deepcopy(_composed(overrides, config_name))
+
+
+@functools.cache
+def _composed(overrides: tuple[str, ...], config_name: str) -> DictConfig:
     return compose_config(overrides, config_name)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def config_files_read_once():
+    """Every composition of the session reads each YAML file once (tests/config_cache.py)."""
+    with share_loaded_configs():
+        yield
 
 
 def run_script(

@@ -49,7 +49,7 @@ def file_stamp(sources: list[Any], config_path: str) -> Stamp:
 class SharedCachingRepository(CachingConfigRepository):
     """Hydra's per-composition cache, with its entries kept across compositions."""
 
-    shared: ClassVar[dict[tuple, tuple[Stamp, Any]]] = {}
+    shared: ClassVar[dict[tuple, tuple[Stamp, Any]]]  # one per share_loaded_configs() block
 
     def load_config(self, config_path: str) -> Any:
         if config_path in self.cache:  # this composition's own copy, as Hydra keeps it
@@ -68,11 +68,13 @@ class SharedCachingRepository(CachingConfigRepository):
 
 @contextmanager
 def share_loaded_configs() -> Iterator[None]:
-    """Within the block, every Hydra composition shares one cache of loaded files."""
+    """Within the block, every Hydra composition shares one cache of loaded files (its
+    own: a block nested in another neither sees nor empties the outer one's)."""
     original = config_loader_impl.CachingConfigRepository
-    config_loader_impl.CachingConfigRepository = SharedCachingRepository
+    config_loader_impl.CachingConfigRepository = type(
+        "BlockCachingRepository", (SharedCachingRepository,), {"shared": {}}
+    )
     try:
         yield
     finally:
         config_loader_impl.CachingConfigRepository = original
-        SharedCachingRepository.shared.clear()

@@ -8,18 +8,20 @@ zoo's train config takes here, and the suite composes about a thousand of them.
 loaded files (keyed by the search path and the config's name, like Hydra's own),
 and drops an entry when a file it was read from changes on disk.
 
-Each composition gets its own deep copy of a loaded file (copying is ~5x cheaper
-than parsing): Hydra merges the loaded nodes into the config it builds and then
-applies the overrides to them, so a shared one would carry one composition's values
-into the next (``experiment=adding_lstm`` then ``model=lstm`` gave the second a
-hidden size of 64). ``tests/test_config_cache.py`` checks that compositions with and
-without the cache are equal.
+Each composition gets its own copy of a loaded file, unpickled from bytes kept in the
+cache (3.5x cheaper here than ``copy.deepcopy`` of the same nodes, which walks every
+OmegaConf node in Python; a composition 0.17 s instead of 0.23 s): Hydra merges the
+loaded nodes into the config it builds and then applies the overrides to them, so a
+shared one would carry one composition's values into the next
+(``experiment=adding_lstm`` then ``model=lstm`` gave the second a hidden size of 64).
+``tests/test_config_cache.py`` checks that compositions with and without the cache are
+equal.
 """
 
 from __future__ import annotations
 
-import copy
 import os
+import pickle
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, ClassVar
@@ -49,7 +51,7 @@ def file_stamp(sources: list[Any], config_path: str) -> Stamp:
 class SharedCachingRepository(CachingConfigRepository):
     """Hydra's per-composition cache, with its entries kept across compositions."""
 
-    shared: ClassVar[dict[tuple, tuple[Stamp, Any]]]  # one per share_loaded_configs() block
+    shared: ClassVar[dict[tuple, tuple[Stamp, bytes]]]  # one per share_loaded_configs() block
 
     def load_config(self, config_path: str) -> Any:
         if config_path in self.cache:  # this composition's own copy, as Hydra keeps it
@@ -59,10 +61,11 @@ class SharedCachingRepository(CachingConfigRepository):
         stamp = file_stamp(sources, config_path)
         hit = self.shared.get(key)
         if hit is None or hit[0] != stamp:
-            hit = self.shared[key] = (stamp, self.delegate.load_config(config_path=config_path))
+            loaded = self.delegate.load_config(config_path=config_path)
+            hit = self.shared[key] = (stamp, pickle.dumps(loaded))
         # A copy per composition: one merges the loaded nodes into its config and applies
         # the overrides to them, so the next composition would see this one's values.
-        self.cache[config_path] = copy.deepcopy(hit[1])
+        self.cache[config_path] = pickle.loads(hit[1])
         return self.cache[config_path]
 
 

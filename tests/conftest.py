@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import copy
 import functools
 import os
+import pickle
 import subprocess
 import sys
 from pathlib import Path
@@ -39,15 +39,15 @@ def episodic(cfg: DictConfig) -> bool:
 def compose_cfg(*overrides: str, config_name: str = "train") -> DictConfig:
     """The config ``python train.py <overrides>`` would run (without hydra.* keys).
 
-    Composed once per session for each list of overrides (a composition takes ~0.1 s
+    Composed once per session for each list of overrides (a composition takes ~0.2 s
     and the suite asks for the same ones again and again); each call gets its own copy
-    to change."""
-    return copy.deepcopy(_composed(overrides, config_name))
+    to change, unpickled (3x cheaper than ``copy.deepcopy`` of a DictConfig)."""
+    return pickle.loads(_composed(overrides, config_name))
 
 
 @functools.cache
-def _composed(overrides: tuple[str, ...], config_name: str) -> DictConfig:
-    return compose_config(overrides, config_name)
+def _composed(overrides: tuple[str, ...], config_name: str) -> bytes:
+    return pickle.dumps(compose_config(overrides, config_name))
 
 
 @pytest.fixture(scope="session", autouse=True)

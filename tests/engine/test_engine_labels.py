@@ -8,7 +8,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from conftest import FAST, compose_cfg
+import yaml
+from conftest import FAST, ROOT, compose_cfg
 
 from engine.data import build_data, list_datasets
 from engine.data.images import NEEDS_FILES
@@ -16,6 +17,8 @@ from engine.data.labels import labelled_subset, select_classes
 from engine.errors import ConfigError
 from engine.report.evaluation import evaluate_runs
 from engine.run import save_config, train
+
+CONFIGS = ROOT / "configs"
 
 
 def data_of(*overrides: str, seed: int = 0):
@@ -106,13 +109,28 @@ def test_graphs_take_classes_and_labels_per_class(level):
         assert len(targets) == 200 and set(targets.tolist()) == {0, 1}
 
 
+def default_task(data: str) -> str:
+    """The task ``data=<data>`` composes with: its YAML's ``override /task`` if it has
+    one, else train.yaml's (read from the files: composing each at collection costs
+    seconds on every worker)."""
+    for path, key in ((CONFIGS / "data" / f"{data}.yaml", "override /task"),
+                      (CONFIGS / "train.yaml", "task")):  # fmt: skip
+        for entry in yaml.safe_load(path.read_text()).get("defaults", []):
+            if isinstance(entry, dict) and key in entry:
+                return entry[key]
+    raise AssertionError("train.yaml names no default task")
+
+
 # Every classification dataset that builds offline (the file-based ones are covered by
 # the same code path: build_data has one for arrays, one for graphs).
 CLASSIFICATION = [
-    n
-    for n in list_datasets()
-    if n not in NEEDS_FILES and compose_cfg(f"data={n}").task.name == "classification"
+    n for n in list_datasets() if n not in NEEDS_FILES and default_task(n) == "classification"
 ]
+
+
+def test_the_task_read_from_the_files_is_the_composed_one():
+    for name in ("digits", "diabetes", "adding", "copy"):
+        assert default_task(name) == compose_cfg(f"data={name}").task.name
 
 
 @pytest.mark.parametrize("name", CLASSIFICATION)

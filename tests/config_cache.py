@@ -22,12 +22,16 @@ from __future__ import annotations
 
 import os
 import pickle
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, ClassVar
 
 from hydra._internal import config_loader_impl
+from hydra._internal.config_loader_impl import ConfigLoaderImpl
 from hydra._internal.config_repository import CachingConfigRepository
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.override_parser.types import Override
+from omegaconf import DictConfig
 
 Stamp = tuple[tuple[str, int, int], ...]
 
@@ -81,3 +85,38 @@ def share_loaded_configs() -> Iterator[None]:
         yield
     finally:
         config_loader_impl.CachingConfigRepository = original
+
+
+def split_overrides(
+    overrides: Sequence[str], groups: set[str]
+) -> tuple[tuple[str, ...], list[Override]] | None:
+    """The overrides that choose a config group's option, and the parsed ones that set
+    values, split as Hydra splits them (a key that names a group chooses an option);
+    ``None`` where that split is not plain: a sweep, a package, a nested group or a
+    ``hydra`` key, which then compose in one step.
+
+    Hydra composes the defaults list from the choices, then sets the values on the
+    result (``ConfigLoaderImpl._apply_overrides_to_config``). The defaults list and the
+    merge are most of a composition's time, and depend on the choices alone: tests that
+    differ only in values (``trainer.max_epochs=1``, ``model.hidden_size=16``) can share
+    them."""
+    parsed = OverridesParser.create().parse_overrides(overrides=list(overrides))
+    choices, values = [], []
+    for text, override in zip(overrides, parsed, strict=True):
+        key = override.key_or_group
+        if override.is_sweep_override() or override.package is not None:
+            return None
+        if "/" in key or key.split(".")[0] == "hydra":
+            return None
+        if key in groups:
+            choices.append(text)
+        else:
+            values.append(override)
+    return tuple(choices), values
+
+
+def set_values(cfg: DictConfig, values: list[Override]) -> DictConfig:
+    """The value overrides set on a config composed from the choices, by Hydra's own
+    code (its errors included: an unknown key asks for ``+key``)."""
+    ConfigLoaderImpl._apply_overrides_to_config(values, cfg)
+    return cfg

@@ -293,6 +293,7 @@ def make_trainer(cfg: DictConfig, run_dir: str | Path) -> tuple[Trainer, Built]:
         distill_from(Path(cfg.task.teacher_run), cfg, data, device)
 
     steps_per_epoch = data.num_batches("train", trainer_cfg.batch_size)
+    steps_per_epoch = min(steps_per_epoch, trainer_cfg.limit_train_batches or steps_per_epoch)
     groups = built.task.optimizer_groups(model)
     node = cfg.get("transfer")
     if cfg.model.get("run"):  # model=probe: another run's encoder, frozen by the same plan

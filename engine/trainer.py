@@ -27,6 +27,7 @@ model; checkpoints and evaluation use ``self.model``, with its plain parameter n
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
 import warnings
@@ -69,6 +70,7 @@ class TrainerConfig:
 
     max_epochs: int = 60  # upper bound; early stopping usually ends sooner
     batch_size: int = 64  # 1 = per-sample SGD, >= train size = batch gradient descent
+    limit_train_batches: int | None = None  # at most this many steps an epoch; null = all
     grad_clip: float | None = None  # max global L2 norm of the gradients; null = off
     grad_clip_value: float | None = None  # clamp each gradient entry to [-v, v]; null = off
     patience: int | None = 10  # epochs without val-loss improvement before stopping
@@ -97,6 +99,11 @@ class TrainerConfig:
         if self.batch_size < 1:
             raise ConfigError(
                 f"trainer.batch_size must be >= 1 (1 = per-sample SGD), got {self.batch_size}"
+            )
+        if self.limit_train_batches is not None and self.limit_train_batches < 1:
+            raise ConfigError(
+                f"trainer.limit_train_batches must be >= 1 or null (every batch), "
+                f"got {self.limit_train_batches}"
             )
         if self.grad_clip is not None and self.grad_clip <= 0:
             raise ConfigError(f"trainer.grad_clip must be > 0 or null, got {self.grad_clip}")
@@ -337,8 +344,9 @@ class Trainer:
         }
 
     def _train_epoch(self) -> dict[str, float]:
-        """One pass over the shuffled training split, one ``task.training_step`` per
-        batch; returns the epoch's train metrics.
+        """One pass over the shuffled training split (its first ``limit_train_batches``
+        batches, when set), one ``task.training_step`` per batch; returns the epoch's
+        train metrics.
 
         The step loop does only the work of a hand-written loop. The numbers each step
         reports are kept (detached) and turned into floats once, at the end of the
@@ -367,6 +375,7 @@ class Trainer:
                 self.data, self.cfg.batch_size, epoch_generator(self.seed, self.epoch)
             )
         )
+        batches = itertools.islice(batches, self.cfg.limit_train_batches)  # None: all
         self.augment_generator = augment_generator(self.seed, self.epoch, self.data.device)
         # An optimizer may sit out a step (a GAN's generator with d_steps > 1): its
         # schedule still follows the trainer's steps, which PyTorch would warn about.

@@ -237,6 +237,19 @@ def test_mini_batches_per_epoch(tmp_path):
     assert m["steps"] == 3 * per_epoch
 
 
+@pytest.mark.parametrize("limit", [2, 1000])
+def test_limit_train_batches_caps_the_steps_and_the_schedule_follows(tmp_path, limit):
+    """The first ``limit`` batches of each epoch's shuffle (all of them when there are
+    fewer); a schedule over the run spans the steps taken: the cosine ends at eta_min."""
+    n = train_size(cfg_of())
+    per_epoch = min(limit, n // 10 + (1 if n % 10 > 1 else 0))
+    m = run(tmp_path, "trainer.batch_size=10", f"trainer.limit_train_batches={limit}",
+            "sched=cosine", "sched.eta_min=1e-5", "trainer.patience=null")  # fmt: skip
+    assert m["steps"] == 3 * per_epoch
+    (group,) = last(tmp_path)["optimizers"]["model"]["param_groups"]
+    assert group["lr"] == pytest.approx(1e-5)
+
+
 DIVERGING = [
     "logger=none",
     "data=diabetes",
@@ -306,6 +319,7 @@ def test_grad_clip_bounds_the_step(tmp_path):
         ["optim=sgd", "optim.lr=0"],
         ["trainer.batch_size=0"],
         ["trainer.batch_size=-4"],
+        ["trainer.limit_train_batches=0"],
         ["trainer.max_epochs=-1"],
         ["trainer.grad_clip=0"],
         ["trainer.patience=0"],

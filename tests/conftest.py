@@ -26,6 +26,8 @@ torch.set_num_threads(1)
 
 # Small and quiet: a few epochs, no progress bar. Tests add what they need.
 FAST = ["trainer.max_epochs=3", "trainer.progress_bar=false"]
+# One epoch of two steps (validated and tested in full): that a config trains at all.
+TWO_STEPS = ["trainer.max_epochs=1", "trainer.limit_train_batches=2"]
 # An episodic (few-shot) task tests on 1,000 episodes per K and validates on 100 after
 # every epoch, seconds more than its epoch of training: a test that checks that a run
 # works, not how well, evaluates on a few.

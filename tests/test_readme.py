@@ -33,12 +33,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from conftest import FAST, FEW_EPISODES, ROOT, compose_cfg, episodic, train_run
+from conftest import FAST, FEW_EPISODES, ROOT, TWO_STEPS, compose_cfg, episodic, train_run
 
 from engine.cli import add_pairings
 
 README = ROOT / "README.md"
-SHRINK = ["trainer.max_epochs=1", "trainer.progress_bar=false", "logger=none"]
+SHRINK = [*TWO_STEPS, "trainer.progress_bar=false", "logger=none"]
 MARKER = re.compile(r"<!--\s*readme-test:\s*(skip|output)\s*(.*?)\s*-->")
 
 
@@ -137,11 +137,11 @@ class Result:
 
 def run_train(args: list[str], run_dir: Path, shrink: bool = False) -> Result:
     """``python train.py <args>``, in this process: train.py's steps before Hydra, the
-    composition, engine.run.train and the lines train.py prints at the end; ``shrink``:
-    with ``SHRINK`` appended, and an episodic task's ``FEW_EPISODES``."""
+    composition (``compose_cfg``: Hydra's, the choices shared between commands),
+    engine.run.train and the lines train.py prints at the end; ``shrink``: with
+    ``SHRINK`` appended, and an episodic task's ``FEW_EPISODES``."""
     sys.path.insert(0, str(ROOT))
     import train as script
-    from engine.cli import compose_config
     from engine.errors import ZooError
     from engine.run import save_config, train
 
@@ -150,9 +150,9 @@ def run_train(args: list[str], run_dir: Path, shrink: bool = False) -> Result:
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         try:
             args = script.before_hydra([*args, *SHRINK] if shrink else args)
-            cfg = compose_config(args)
+            cfg = compose_cfg(*args)
             if shrink and episodic(cfg):
-                cfg = compose_config([*args, *FEW_EPISODES])
+                cfg = compose_cfg(*args, *FEW_EPISODES)
             save_config(cfg, run_dir)  # as Hydra does: later lines may load the run
             metrics = train(cfg, run_dir)
             print("\n".join(script.summary_lines(metrics, str(run_dir), str(run_dir))))

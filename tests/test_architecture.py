@@ -168,7 +168,16 @@ def test_every_module_imports_on_its_own():
     """Each module imported in a fresh set of project modules (third-party packages
     stay loaded): none relies on another having been imported first."""
     script = (
-        "import importlib, sys\n"
+        "import importlib, importlib.machinery, sys\n"
+        # Each module's source compiled once for all rounds, as a __pycache__ would
+        # keep it (under PYTHONDONTWRITEBYTECODE each round compiled every module it
+        # imports again: 10.4 s for the test, 4.7 s now); every module still runs afresh.
+        "compiled, compile_source = {}, importlib.machinery.SourceFileLoader.source_to_code\n"
+        "def source_to_code(self, data, path, **kw):\n"
+        "    if (path, data) not in compiled:\n"
+        "        compiled[path, data] = compile_source(self, data, path, **kw)\n"
+        "    return compiled[path, data]\n"
+        "importlib.machinery.SourceFileLoader.source_to_code = source_to_code\n"
         f"names = {sorted(MODULES)!r}\n"
         f"roots = {PACKAGES!r}\n"
         "failed = []\n"

@@ -101,6 +101,26 @@ def create(group: str, factory: Callable[..., Any], node: Any, *args: Any, **ext
         raise ConfigError(str(e)) from None
 
 
+def create_schedule(
+    node: DictConfig, optimizer: Any, trainer_cfg: TrainerConfig, steps_per_epoch: int
+) -> Any:
+    """The schedule over the run's steps, T = trainer.max_epochs × the steps of an epoch;
+    a schedule that T is too short for says what T is made of."""
+    total_steps = max(1, steps_per_epoch * trainer_cfg.max_epochs)
+    try:
+        return create("sched", optimizers.create_scheduler, node, optimizer,
+                      total_steps=total_steps, steps_per_epoch=steps_per_epoch)  # fmt: skip
+    except ConfigError as e:
+        if "total_steps" not in str(e):
+            raise
+        limit = trainer_cfg.limit_train_batches
+        capped = f", trainer.limit_train_batches={limit}" if limit is not None else ""
+        raise ConfigError(
+            f"{e} (this run's total_steps: trainer.max_epochs={trainer_cfg.max_epochs} x "
+            f"{steps_per_epoch} steps an epoch{capped})"
+        ) from None
+
+
 def data_seed(cfg: DictConfig) -> int:
     """The seed of the data split and generated data: ``data_seed``, else ``seed``."""
     value = cfg.get("data_seed")
@@ -292,8 +312,9 @@ def make_trainer(cfg: DictConfig, run_dir: str | Path) -> tuple[Trainer, Built]:
     if cfg.task.get("teacher_run"):
         distill_from(Path(cfg.task.teacher_run), cfg, data, device)
 
-    steps_per_epoch = data.num_batches("train", trainer_cfg.batch_size)
-    steps_per_epoch = min(steps_per_epoch, trainer_cfg.limit_train_batches or steps_per_epoch)
+    steps_per_epoch = trainer_cfg.steps_taken(
+        built.task.steps_per_epoch(data, trainer_cfg.batch_size)
+    )
     groups = built.task.optimizer_groups(model)
     node = cfg.get("transfer")
     if cfg.model.get("run"):  # model=probe: another run's encoder, frozen by the same plan
@@ -326,14 +347,7 @@ def make_trainer(cfg: DictConfig, run_dir: str | Path) -> tuple[Trainer, Built]:
         if plan is not None:  # one group per rate: backbone_lr_mult, layer_decay
             trained = plan.param_groups(node.lr)
         optims[part] = create(group, optimizers.create_optimizer, node, trained)
-        scheds[part] = create(
-            "sched",
-            optimizers.create_scheduler,
-            cfg.sched,
-            optims[part],
-            total_steps=max(1, steps_per_epoch * trainer_cfg.max_epochs),
-            steps_per_epoch=steps_per_epoch,
-        )
+        scheds[part] = create_schedule(cfg.sched, optims[part], trainer_cfg, steps_per_epoch)
     pipeline = build_augment_of(cfg.get("augment"), data, built.task, cfg.loss.name)
     if built.task.needs_views and not pipeline:
         raise ConfigError(

@@ -87,6 +87,11 @@ class TrainerConfig:
     precision: str = "32"  # 32 | bf16-mixed | 16-mixed (engine/precision.py)
     compile: bool = False  # torch.compile the training forward (engine/compilation.py)
 
+    def steps_taken(self, batches: int) -> int:
+        """The training steps of an epoch of ``batches`` batches, ``limit_train_batches``
+        applied: what the schedules count and the epoch loop takes."""
+        return min(batches, self.limit_train_batches or batches)
+
     def __post_init__(self) -> None:
         self.precision = precision_name(self.precision)  # YAML reads 32 as a number
         for field in fields(self):  # trainer.patience=abc: this line, not a TypeError below
@@ -274,7 +279,7 @@ class Trainer:
         if world.size > 1 and self.data.spec.input_kind == "graph":
             raise ConfigError("trainer=ddp shards batches of samples; graph data has no batches")
         sizes = [s.stop - s.start for s in batch_slices(self.data.size("train"), cfg.batch_size)]
-        world.check_batches(sizes, cfg.batch_size)
+        world.check_batches(sizes[: cfg.steps_taken(len(sizes))], cfg.batch_size)
         self.net = compiled(self.model, device) if cfg.compile else self.model
         self.net = world.wrap(self.net, cfg.sync_batchnorm)
         world.seed_rank(self.seed)  # each rank its own dropout draws

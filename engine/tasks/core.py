@@ -134,6 +134,12 @@ class Task:
         a semi-supervised task pairs each with an unlabelled batch)."""
         return data.batches("train", batch_size, generator=generator)
 
+    def steps_per_epoch(self, data: DataModule, batch_size: int) -> int:
+        """How many batches :meth:`train_batches` yields an epoch, what a schedule over
+        the run counts (default: the training split's; a semi-supervised task's epoch is
+        a pass over its unlabelled samples)."""
+        return data.num_batches("train", batch_size)
+
     def bind(self, data: DataModule) -> None:
         """Look at the built data once, before the model (default: nothing; e.g. the
         reconstruction task checks the input range its loss needs)."""

@@ -115,7 +115,7 @@ class SemiSupervised(Classification):
         x_l, y_l = data.splits["train"]
         x_u, y_u = data.splits["unlabelled"]
         size_u = self.mu * batch_size
-        steps = batch_count(len(x_u), size_u)
+        steps = self.steps_per_epoch(data, batch_size)
         rounds = math.ceil(steps * batch_size / len(x_l))
         order_l = torch.cat([torch.randperm(len(x_l), generator=generator) for _ in range(rounds)])
         order_u = torch.randperm(len(x_u), generator=generator)
@@ -124,6 +124,9 @@ class SemiSupervised(Classification):
             u = order_u[i * size_u : len(x_u) if i == steps - 1 else (i + 1) * size_u]
             lab = order_l[i * batch_size : (i + 1) * batch_size]
             yield MixedBatch(x_l[lab], x_u[u], y_u[u]), y_l[lab]
+
+    def steps_per_epoch(self, data: DataModule, batch_size: int) -> int:
+        return batch_count(data.size("unlabelled"), self.mu * batch_size)
 
     def confident(self, logits: Tensor) -> tuple[Tensor, Tensor]:
         """Hard pseudo-labels argmax p and the mask max p ≥ τ of (detached) logits."""

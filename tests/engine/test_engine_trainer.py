@@ -5,6 +5,7 @@ of a finished run from its directory."""
 from __future__ import annotations
 
 import json
+import math
 import re
 from pathlib import Path
 
@@ -248,6 +249,31 @@ def test_limit_train_batches_caps_the_steps_and_the_schedule_follows(tmp_path, l
     assert m["steps"] == 3 * per_epoch
     (group,) = last(tmp_path)["optimizers"]["model"]["param_groups"]
     assert group["lr"] == pytest.approx(1e-5)
+
+
+def test_a_semi_supervised_schedule_counts_the_unlabelled_steps(tmp_path):
+    """An epoch of pseudo-labelling is a pass over the unlabelled samples, μ·B a step:
+    iris with 2 labels a class leaves 6 labelled and 98 unlabelled, so in batches of 4
+    an epoch takes 4 steps (98 / 28), not the labelled split's 2; the cosine over the
+    run follows the 12 steps taken."""
+    m = run(tmp_path, "task=pseudo_label", "data.labels_per_class=2", "trainer.batch_size=4",
+            "sched=cosine", "sched.eta_min=1e-5", "trainer.patience=null")  # fmt: skip
+    assert m["steps"] == 12
+    lr0, eta_min = cfg_of().optim.lr, 1e-5
+    at = [eta_min + (lr0 - eta_min) * (1 + math.cos(math.pi * t / 12)) / 2 for t in (4, 8, 12)]
+    assert read_history(tmp_path / "history.csv")["lr"] == pytest.approx(at)
+
+
+def test_a_schedule_too_short_for_the_run_says_what_its_steps_are(tmp_path):
+    cfg = cfg_of("sched=one_cycle", "trainer.max_epochs=1", "trainer.limit_train_batches=2")
+    with pytest.raises(ConfigError) as err:
+        make_trainer(cfg, tmp_path)
+    message = str(err.value)
+    assert "\n" not in message and message.startswith("sched 'one_cycle': ")
+    assert message.endswith(
+        "(this run's total_steps: trainer.max_epochs=1 x 2 steps an epoch, "
+        "trainer.limit_train_batches=2)"
+    )
 
 
 DIVERGING = [

@@ -51,6 +51,12 @@ def compose_config(overrides: Sequence[str] = (), config_name: str = "train") ->
         return compose(config_name, overrides=list(overrides))
 
 
+def config_groups(*config_dirs: Path) -> set[str]:
+    """The config groups of these config folders (default: the project's): their
+    sub-folders, ``model``, ``data``, ..."""
+    return {p.name for d in config_dirs or (CONFIG_DIR,) for p in d.iterdir() if p.is_dir()}
+
+
 def group_options(group: str, config_dir: Path = CONFIG_DIR) -> list[str]:
     return sorted(p.stem for p in (config_dir / group).glob("*.yaml"))
 
@@ -128,7 +134,7 @@ def check_overrides(args: Sequence[str], config_dir: Path = CONFIG_DIR) -> None:
     dirs = [config_dir, *extra_config_dirs(args)]
     if any(a.startswith(("hydra.searchpath", "+hydra.searchpath")) for a in args):
         return  # options may come from anywhere: Hydra will say
-    groups = {p.name for d in dirs for p in d.iterdir() if p.is_dir()}
+    groups = config_groups(*dirs)
     for arg in args:
         key, sep, value = arg.partition("=")
         key = key.lstrip("+")

@@ -1,4 +1,5 @@
-"""Config files read once per test session, not once per composed config.
+"""Config files read once per test session, not once per composed config; and a
+composition in Hydra's own two steps, so that the first can be shared.
 
 Hydra reads and parses every YAML file of a config again on each ``compose``: its
 ``CachingConfigRepository`` lives for one composition only. Parsing is pure-Python
@@ -16,6 +17,13 @@ shared one would carry one composition's values into the next
 (``experiment=adding_lstm`` then ``model=lstm`` gave the second a hidden size of 64).
 ``tests/test_config_cache.py`` checks that compositions with and without the cache are
 equal.
+
+:func:`split_choices` and :func:`set_values` split a composition where Hydra does:
+the defaults list of the group choices (``model=cnn``) composed and merged first, the
+values (``model.hidden_size=16``) set on the result after. ``compose_cfg`` in
+``tests/conftest.py`` keeps the first step per list of choices, so tests that differ
+only in values share it; the same test module checks mixed lists against Hydra's one
+composition.
 """
 
 from __future__ import annotations
@@ -87,11 +95,12 @@ def share_loaded_configs() -> Iterator[None]:
         config_loader_impl.CachingConfigRepository = original
 
 
-def split_overrides(
+def split_choices(
     overrides: Sequence[str], groups: set[str]
 ) -> tuple[tuple[str, ...], list[Override]] | None:
     """The overrides that choose a config group's option, and the parsed ones that set
-    values, split as Hydra splits them (a key that names a group chooses an option);
+    values, split as Hydra splits them (a key that names a group chooses an option,
+    unless its value is a dict: ``defaults_list.py``'s ``is_dict or not is_group``);
     ``None`` where that split is not plain: a sweep, a package, a nested group or a
     ``hydra`` key, which then compose in one step.
 
@@ -108,8 +117,8 @@ def split_overrides(
             return None
         if "/" in key or key.split(".")[0] == "hydra":
             return None
-        if key in groups:
-            choices.append(text)
+        if key in groups and not isinstance(override.value(), dict):
+            choices.append(text)  # model=cnn (Hydra: a dict, model={...}, sets values)
         else:
             values.append(override)
     return tuple(choices), values

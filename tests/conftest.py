@@ -11,14 +11,14 @@ from pathlib import Path
 
 import pytest
 import torch
-from config_cache import set_values, share_loaded_configs, split_overrides
+from config_cache import set_values, share_loaded_configs, split_choices
 from omegaconf import DictConfig
 
-from engine.cli import compose_config
+from engine.cli import compose_config, config_groups
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG_DIR = ROOT / "configs"
-GROUPS = {p.name for p in CONFIG_DIR.iterdir() if p.is_dir()}  # the config groups
+GROUPS = config_groups()  # model, data, ...
 
 # pytest -n 2 runs two workers on two cores: one thread each keeps them from
 # fighting over the cores (tiny models gain nothing from a second thread anyway).
@@ -26,8 +26,8 @@ torch.set_num_threads(1)
 
 # Small and quiet: a few epochs, no progress bar. Tests add what they need.
 FAST = ["trainer.max_epochs=3", "trainer.progress_bar=false"]
-# One epoch of two steps (validated and tested in full): that a config trains at all.
-TWO_STEPS = ["trainer.max_epochs=1", "trainer.limit_train_batches=2"]
+# One epoch of its first two batches (validated and tested in full): that a config trains.
+TWO_BATCHES = ["trainer.max_epochs=1", "trainer.limit_train_batches=2"]
 # An episodic (few-shot) task tests on 1,000 episodes per K and validates on 100 after
 # every epoch, seconds more than its epoch of training: a test that checks that a run
 # works, not how well, evaluates on a few.
@@ -46,7 +46,7 @@ def compose_cfg(*overrides: str, config_name: str = "train") -> DictConfig:
     config groups once per session for each list of choices (a composition takes ~0.2 s
     and the suite asks for the same ones again and again), then the values set on a
     copy of it, unpickled (3x cheaper than ``copy.deepcopy`` of a DictConfig)."""
-    split = split_overrides(overrides, GROUPS)
+    split = split_choices(overrides, GROUPS)
     if split is None:  # a sweep, a package, a hydra key: Hydra's one step
         return pickle.loads(_composed(overrides, config_name))
     choices, values = split

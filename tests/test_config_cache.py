@@ -4,7 +4,7 @@ steps (choices, then values), equal Hydra's own."""
 from __future__ import annotations
 
 import pytest
-from config_cache import set_values, share_loaded_configs, split_overrides
+from config_cache import set_values, share_loaded_configs, split_choices
 from conftest import GROUPS
 from hydra import compose, initialize_config_dir
 from hydra._internal import config_loader_impl, config_repository
@@ -62,12 +62,15 @@ MIXED = [
     ["model=gan", "task=adversarial", "loss=gan", "data=ring", "optim_d=sgd", "optim_d.lr=0.5"],
     ["data=digits", "data.classes=[5,6,7]", "trainer.max_epochs=${seed}"],
     ["optim.lr=1e-2", "sched=cosine", "+sched.extra={a: 3, b: [1, 2]}"],
+    # a dict given to a group sets values (Hydra: is_dict or not is_group), in order
+    ["trainer.max_epochs=5", "trainer={max_epochs: 1}"],
+    ["model.hidden_size=8", "model={hidden_size: 16}"],
 ]
 
 
 @pytest.mark.parametrize("overrides", MIXED, ids=[" ".join(o) for o in MIXED])
 def test_choices_then_values_compose_what_hydra_composes(overrides, hydra_reads_every_file):
-    split = split_overrides(overrides, GROUPS)
+    split = split_choices(overrides, GROUPS)
     assert split is not None
     choices, values = split
     assert len(choices) + len(values) == len(overrides)
@@ -81,7 +84,7 @@ def test_a_bad_value_fails_as_in_one_composition(hydra_reads_every_file):
     overrides = ["model=cnn", "model.nope=1"]
     with pytest.raises(ConfigCompositionException) as once:
         compose_config(overrides)
-    choices, values = split_overrides(overrides, GROUPS)
+    choices, values = split_choices(overrides, GROUPS)
     with pytest.raises(ConfigCompositionException) as twice:
         set_values(compose_config(choices), values)
     assert str(twice.value) == str(once.value)
@@ -91,4 +94,4 @@ def test_a_bad_value_fails_as_in_one_composition(hydra_reads_every_file):
     "overrides", [["seed=1,2"], ["model@x=cnn"], ["hydra.run.dir=out"], ["hydra/launcher=basic"]]
 )
 def test_a_sweep_package_or_hydra_key_is_not_split(overrides):
-    assert split_overrides(overrides, GROUPS) is None
+    assert split_choices(overrides, GROUPS) is None

@@ -33,12 +33,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from conftest import FAST, FEW_EPISODES, ROOT, TWO_STEPS, compose_cfg, episodic, train_run
+from conftest import FAST, FEW_EPISODES, ROOT, TWO_BATCHES, compose_cfg, episodic, train_run
 
 from engine.cli import add_pairings
 
 README = ROOT / "README.md"
-SHRINK = [*TWO_STEPS, "trainer.progress_bar=false", "logger=none"]
+SHRINK = [*TWO_BATCHES, "trainer.progress_bar=false", "logger=none"]
 MARKER = re.compile(r"<!--\s*readme-test:\s*(skip|output)\s*(.*?)\s*-->")
 
 

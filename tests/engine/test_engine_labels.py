@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from conftest import FAST, ROOT, compose_cfg
+from conftest import CONFIG_DIR, FAST, compose_cfg
 
 from engine.data import build_data, list_datasets
 from engine.data.images import NEEDS_FILES
@@ -17,8 +17,6 @@ from engine.data.labels import labelled_subset, select_classes
 from engine.errors import ConfigError
 from engine.report.evaluation import evaluate_runs
 from engine.run import save_config, train
-
-CONFIGS = ROOT / "configs"
 
 
 def data_of(*overrides: str, seed: int = 0):
@@ -113,8 +111,8 @@ def default_task(data: str) -> str:
     """The task ``data=<data>`` composes with: its YAML's ``override /task`` if it has
     one, else train.yaml's (read from the files: composing each at collection costs
     seconds on every worker)."""
-    for path, key in ((CONFIGS / "data" / f"{data}.yaml", "override /task"),
-                      (CONFIGS / "train.yaml", "task")):  # fmt: skip
+    for path, key in ((CONFIG_DIR / "data" / f"{data}.yaml", "override /task"),
+                      (CONFIG_DIR / "train.yaml", "task")):  # fmt: skip
         for entry in yaml.safe_load(path.read_text()).get("defaults", []):
             if isinstance(entry, dict) and key in entry:
                 return entry[key]
@@ -128,9 +126,9 @@ CLASSIFICATION = [
 ]
 
 
-def test_the_task_read_from_the_files_is_the_composed_one():
-    for name in ("digits", "diabetes", "adding", "copy"):
-        assert default_task(name) == compose_cfg(f"data={name}").task.name
+@pytest.mark.parametrize("name", [n for n in list_datasets() if n not in NEEDS_FILES])
+def test_the_task_read_from_the_files_is_the_composed_one(name):
+    assert default_task(name) == compose_cfg(f"data={name}").task.name
 
 
 @pytest.mark.parametrize("name", CLASSIFICATION)

@@ -74,7 +74,10 @@ class Task:
     :meth:`training_step` (forward, loss, backward, one optimizer step) trains them.
     A task whose training is more than that (a GAN's two players, a VAE's loss on the
     posterior) overrides :meth:`training_step`, names the parts that get their own
-    optimizer in :meth:`optimizer_groups`, and overrides :meth:`evaluate`.
+    optimizer in :meth:`optimizer_groups`, and overrides :meth:`evaluate`. A task that
+    reads other batches than the shuffled training split's (a semi-supervised task's
+    labelled and unlabelled pairs, a few-shot task's episodes) overrides
+    :meth:`train_batches`, and :meth:`steps_per_epoch` where their number differs.
     """
 
     name: str = ""

@@ -106,19 +106,22 @@ def create_schedule(
 ) -> Any:
     """The schedule over the run's steps, T = trainer.max_epochs × the steps of an epoch;
     a schedule that T is too short for says what T is made of."""
+    limit = trainer_cfg.limit_train_batches
+    made_of = (
+        f"this run's total_steps: trainer.max_epochs={trainer_cfg.max_epochs} x "
+        f"{steps_per_epoch} steps an epoch"
+        + (f", trainer.limit_train_batches={limit}" if limit is not None else "")
+    )
+
+    def scheduler(name: str, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return optimizers.create_scheduler(name, *args, **kwargs)
+        except optimizers.TooFewStepsError as e:
+            raise optimizers.TooFewStepsError(f"{e} ({made_of})") from None
+
     total_steps = max(1, steps_per_epoch * trainer_cfg.max_epochs)
-    try:
-        return create("sched", optimizers.create_scheduler, node, optimizer,
-                      total_steps=total_steps, steps_per_epoch=steps_per_epoch)  # fmt: skip
-    except ConfigError as e:
-        if "total_steps" not in str(e):
-            raise
-        limit = trainer_cfg.limit_train_batches
-        capped = f", trainer.limit_train_batches={limit}" if limit is not None else ""
-        raise ConfigError(
-            f"{e} (this run's total_steps: trainer.max_epochs={trainer_cfg.max_epochs} x "
-            f"{steps_per_epoch} steps an epoch{capped})"
-        ) from None
+    return create("sched", scheduler, node, optimizer,
+                  total_steps=total_steps, steps_per_epoch=steps_per_epoch)  # fmt: skip
 
 
 def data_seed(cfg: DictConfig) -> int:

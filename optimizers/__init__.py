@@ -16,6 +16,7 @@ imported, so a new optimizer or schedule is one file with ``@register_optimizer`
 from optimizers.factory import OPTIMIZERS, create_optimizer, list_optimizers, register_optimizer
 from optimizers.schedulers import (
     SCHEDULERS,
+    TooFewStepsError,
     create_scheduler,
     list_schedulers,
     register_scheduler,
@@ -27,6 +28,7 @@ import_submodules(__name__, __path__)
 __all__ = [
     "OPTIMIZERS",
     "SCHEDULERS",
+    "TooFewStepsError",
     "create_optimizer",
     "create_scheduler",
     "list_optimizers",

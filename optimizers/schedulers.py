@@ -68,6 +68,11 @@ SCHEDULERS = Registry("scheduler")
 Builder = Callable[..., LRScheduler]
 
 
+class TooFewStepsError(ValueError):
+    """A schedule's options need more steps than ``total_steps`` (a warm-up longer than
+    the run, a one-cycle rise under one step): more steps, or other options, fix it."""
+
+
 def register_scheduler(name: str) -> Callable[[Builder], Builder]:
     """Decorator for ``build(optimizer, *, total_steps, steps_per_epoch, **kwargs)``."""
     return SCHEDULERS.register(name)
@@ -189,7 +194,7 @@ def warmup_cosine(
             raise ValueError(f"scheduler warmup_fraction must be in [0, 1), got {warmup_fraction}")
         warmup_steps = round(warmup_fraction * total_steps)
     if not 0 <= warmup_steps < total_steps:
-        raise ValueError(
+        raise TooFewStepsError(
             f"scheduler warmup_steps must be in [0, total_steps={total_steps}), got {warmup_steps}"
         )
     W, T = warmup_steps, total_steps
@@ -234,7 +239,7 @@ def one_cycle(
     # The rise ends on step pT − 1, the fall on step T − 1 (OneCycleLR's phase ends).
     peak_step, last_step = pct_start * total_steps - 1, total_steps - 1
     if not 0 < peak_step < last_step:
-        raise ValueError(
+        raise TooFewStepsError(
             f"scheduler one_cycle needs 1 < pct_start·total_steps < total_steps, got "
             f"{pct_start}·{total_steps}; raise total_steps or change pct_start"
         )

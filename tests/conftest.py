@@ -14,10 +14,10 @@ import torch
 from config_cache import set_values, share_loaded_configs, split_choices
 from omegaconf import DictConfig
 
+from engine.cli import CONFIG_DIR as CONFIG_DIR  # the tests import it from here
 from engine.cli import compose_config, config_groups
 
 ROOT = Path(__file__).resolve().parent.parent
-CONFIG_DIR = ROOT / "configs"
 GROUPS = config_groups()  # model, data, ...
 
 # pytest -n 2 runs two workers on two cores: one thread each keeps them from

@@ -76,7 +76,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=40)
     parser.add_argument("--runs", type=int, default=10, help="alternating turns; median of")
     args = parser.parse_args()
-    compare(config(args.epochs), time_bare, config(2), args.runs)
+    compare(config(args.epochs), {"bare loop": time_bare}, config(2), args.runs)
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ import tempfile
 from pathlib import Path
 
 SERVER = r"""
-import json, os, runpy, sys, traceback
+import atexit, json, os, runpy, sys, threading, traceback
 sys.path.insert(0, os.getcwd())  # the repo root: what `python <script>` puts first
 import evaluate, sample, train  # noqa: F401  (their imports: torch, Hydra, the zoo)
 import engine.run  # noqa: F401
@@ -34,6 +34,7 @@ for line in sys.stdin:
     pid = os.fork()
     if pid == 0:  # the child: the script, as `python <script> <args>` would run it
         code = 1
+        atexit._clear()  # the server's exit handlers: not the run's to call
         try:
             os.chdir(job["cwd"])
             os.environ.update(job["env"])
@@ -57,6 +58,14 @@ for line in sys.stdin:
             except BaseException:
                 traceback.print_exc()
         finally:
+            # What the interpreter does at exit for what the run started: wait for its
+            # threads, then call its exit handlers (joblib's stops its worker processes,
+            # which would otherwise outlive the run by minutes).
+            try:
+                threading._shutdown()
+                atexit._run_exitfuncs()
+            except BaseException:
+                traceback.print_exc()
             sys.stdout.flush()
             sys.stderr.flush()
             os._exit(code)

@@ -34,7 +34,6 @@ for line in sys.stdin:
     pid = os.fork()
     if pid == 0:  # the child: the script, as `python <script> <args>` would run it
         code = 1
-        atexit._clear()  # the server's exit handlers: not the run's to call
         try:
             os.chdir(job["cwd"])
             os.environ.update(job["env"])
@@ -58,9 +57,10 @@ for line in sys.stdin:
             except BaseException:
                 traceback.print_exc()
         finally:
-            # What the interpreter does at exit for what the run started: wait for its
-            # threads, then call its exit handlers (joblib's stops its worker processes,
-            # which would otherwise outlive the run by minutes).
+            # What the interpreter does at exit: wait for the run's threads, then call
+            # the exit handlers (joblib's stops its worker processes, which would
+            # otherwise outlive the run by minutes; multiprocessing's releases its
+            # semaphores).
             try:
                 threading._shutdown()
                 atexit._run_exitfuncs()

@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import difflib
 import functools
+import json
 import logging
 import os
 import re
 import shutil
 import sys
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -369,26 +370,55 @@ def add_pairings(args: Sequence[str], config_dir: Path = CONFIG_DIR) -> list[str
 
 # --------------------------------------------------------------------------- failed runs, sweeps
 
-# What report_errors needs to know across the jobs of this process (Hydra's basic
-# launcher runs every job of a sweep here, one after another).
+# What the process that runs a command (and its sweep's launcher) knows across runs.
 _existed: set[Path] = set()  # directories there before Hydra made any: never removed
+JOB_RECORDS = ".jobs"  # <sweep dir>/.jobs/<num>.json while a sweep runs: how each job ended
 
 
 @dataclass
 class Job:
-    """One job of a ``-m`` sweep: its number, its overrides, and why it failed."""
+    """One job of a ``-m`` sweep: its number, its overrides, why it failed, and, for a
+    config error, its run directory (removed at the sweep's end if Hydra's files are all
+    it holds).
+
+    A launcher may run the jobs in other processes (joblib's workers, submitit's), so
+    each job writes its record into the sweep directory and the sweep's own process
+    reads them when the sweep ends (:class:`RunDirGuard`)."""
 
     num: int
     overrides: list[str]
     error: str | None = None
+    run_dir: str | None = None
+
+    def save(self, sweep_dir: Path) -> None:
+        folder = sweep_dir / JOB_RECORDS
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = folder / f".{self.num}.json.tmp"
+        tmp.write_text(json.dumps(asdict(self)))
+        os.replace(tmp, folder / f"{self.num}.json")  # whole records only
 
 
-_jobs: list[Job] = []
+_jobs: list[Job] = []  # the sweep's jobs, read back from their records (report_sweep)
+
+
+def collect_jobs(sweep_dir: Path) -> list[Job]:
+    """The records of a sweep's finished jobs, by number (their folder removed), each
+    config error's run directory removed while it holds only what Hydra wrote."""
+    folder = sweep_dir / JOB_RECORDS
+    jobs = sorted((Job(**json.loads(p.read_text())) for p in folder.glob("*.json")),
+                  key=lambda job: job.num)  # fmt: skip
+    shutil.rmtree(folder, ignore_errors=True)
+    for job in jobs:
+        if job.run_dir is not None and not remove_failed_run(job.run_dir):
+            job.error = f"{job.error} (run dir {display_path(job.run_dir)})"
+    return jobs
 
 
 class RunDirGuard(Callback):
     """Notes which directories exist before Hydra creates a run's (or a sweep's), so
-    that a failed run removes only what it created (configs/hydra/callbacks/zoo.yaml)."""
+    that a failed run removes only what it created (configs/hydra/callbacks/zoo.yaml);
+    at a sweep's end, reads how its jobs ended (:func:`collect_jobs`) for
+    :func:`report_sweep`."""
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
         _note_existing(_absolute(config.hydra.run.dir))
@@ -398,6 +428,7 @@ class RunDirGuard(Callback):
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = _absolute(config.hydra.sweep.dir)
+        _jobs[:] = collect_jobs(sweep_dir)
         if sweep_dir not in _existed and _entries(sweep_dir) == ["multirun.yaml"]:
             (sweep_dir / "multirun.yaml").unlink()  # every job failed and was removed
             _remove_empty_dirs(sweep_dir)
@@ -506,8 +537,8 @@ def report_errors(fn: Callable[[DictConfig], Any]) -> Callable[[DictConfig], Any
     removing the run directory it leaves nearly empty (:func:`remove_failed_run`).
 
     In a ``-m`` sweep a failing job does not stop the others: its failure (a ZooError,
-    or any other exception, whose traceback goes to the job's log) is logged and kept
-    for :func:`report_sweep`.
+    or any other exception, whose traceback goes to the job's log) is logged, and every
+    job's end recorded for :func:`report_sweep` (:class:`Job`).
     """
 
     @functools.wraps(fn)
@@ -517,28 +548,34 @@ def report_errors(fn: Callable[[DictConfig], Any]) -> Callable[[DictConfig], Any
 
         hydra_cfg = HydraConfig.get()
         run_dir = hydra_cfg.runtime.output_dir
-        job = None
-        if hydra_cfg.mode == RunMode.MULTIRUN:
-            job = Job(hydra_cfg.job.num, list(hydra_cfg.overrides.task))
-            _jobs.append(job)
-        try:
-            return fn(cfg)
-        except ZooError as e:
-            log.debug("run failed", exc_info=True)  # the full story goes to the log file
-            removed = remove_failed_run(run_dir)
-            if job is None:
+        if hydra_cfg.mode != RunMode.MULTIRUN:
+            try:
+                return fn(cfg)
+            except ZooError as e:
+                log.debug("run failed", exc_info=True)  # the full story goes to the log file
+                remove_failed_run(run_dir)
                 fail(str(e))
-            job.error = str(e) if removed else f"{e} (run dir {display_path(run_dir)})"
+            except KeyboardInterrupt:
+                fail("interrupted; continue with resume=true and the same hydra.run.dir", 130)
+        job = Job(hydra_cfg.job.num, list(hydra_cfg.overrides.task))
+        # relative to where the command was started (a job may run elsewhere)
+        sweep_dir = Path(hydra_cfg.runtime.cwd, hydra_cfg.sweep.dir)
+        result = None
+        try:
+            result = fn(cfg)
+        except ZooError as e:
+            log.debug("run failed", exc_info=True)
+            job.error, job.run_dir = str(e), run_dir
         except KeyboardInterrupt:
             fail("interrupted; continue with resume=true and the same hydra.run.dir", 130)
-        except Exception as e:
-            if job is None:
-                raise  # a bug: Hydra prints the traceback; the run dir keeps the log
+        except Exception as e:  # a bug: the job's log keeps the traceback
             log.debug("job failed", exc_info=True)
             where = display_path(next((h.baseFilename for h in _file_handlers()), run_dir))
             job.error = f"{type(e).__name__}: {e} (traceback in {where})"
-        log.error(f"job #{job.num} failed: {job.error}")
-        return None
+        if job.error is not None:
+            log.error(f"job #{job.num} failed: {job.error}")
+        job.save(sweep_dir)
+        return result
 
     return wrapper
 

@@ -277,15 +277,19 @@ def load(name):
 """
 
 
-def test_failing_jobs_do_not_stop_a_sweep(tmp_path, scripts):
+@pytest.mark.parametrize("launcher", [[], ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]],
+                         ids=["in-process", "joblib"])  # fmt: skip
+def test_failing_jobs_do_not_stop_a_sweep(tmp_path, scripts, launcher):
     """Four jobs from the default multirun/<date>/<time> layout: the middle two fail,
     one with a config error (its directory goes), one with a bug (its log keeps the
     traceback); the other two finish, and the sweep ends with a line for each failure,
-    the total, and exit status 1."""
+    the total, and exit status 1. Alike when the jobs run in joblib's worker processes:
+    each job leaves a record of how it ended for the sweep's process to read."""
     (tmp_path / "user_loader.py").write_text(SWEEP_LOADER)
     proc = scripts.run(
         "train.py",
         "-m",
+        *launcher,
         "trainer.max_epochs=1",
         "trainer.progress_bar=false",
         "logger=none",
@@ -310,6 +314,7 @@ def test_failing_jobs_do_not_stop_a_sweep(tmp_path, scripts):
     [sweep] = tmp_path.glob("multirun/*/*")
     jobs = {p.name.split("_")[0]: p for p in sweep.iterdir() if p.is_dir()}
     assert sorted(jobs) == ["0", "2", "3"], "the job that failed on its config left its dir"
+    assert not (sweep / ".jobs").exists()  # the records, read
     for num in "03":
         assert read_json(jobs[num] / "metrics.json")["epochs"] == 1
     log = lines[1].split("(traceback in ")[1].rstrip(")")

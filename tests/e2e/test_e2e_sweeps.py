@@ -44,15 +44,22 @@ def test_a_four_trial_optuna_search_with_joblib(tmp_path, scripts):
 
 
 def test_a_sweep_on_submitits_local_executor(tmp_path, scripts):
+    """Each job runs in a process of submitit's; the second fails on its config, and
+    the sweep's own process reports it (from the job's record) and removes its dir."""
     sweep = tmp_path / "sweep"
     proc = scripts.run(
-        "train.py", "-m", "hydra/launcher=submitit_local", "seed=0,1", "logger=none",
-        *QUIET, f"hydra.sweep.dir={sweep}",
+        "train.py", "-m", "hydra/launcher=submitit_local", "model.dropout=0.1,1.5",
+        "logger=none", *QUIET, f"hydra.sweep.dir={sweep}",
     )  # fmt: skip
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    for seed in (0, 1):
-        (run,) = sweep.glob(f"*seed={seed}*")
-        assert read_json(run / "metrics.json")["epochs"] == 1
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    assert proc.stderr.strip().splitlines()[-2:] == [
+        "error: job #1 (model.dropout=1.5) failed: model 'mlp': mlp dropout must be in "
+        "[0, 1), got 1.5",
+        "error: 1 of 2 jobs failed",
+    ]
+    (run,) = sweep.glob("*model.dropout=0.1")
+    assert read_json(run / "metrics.json")["epochs"] == 1
+    assert not list(sweep.glob("*model.dropout=1.5")) and not (sweep / ".jobs").exists()
 
 
 def test_the_slurm_launcher_config_composes(scripts):

@@ -424,7 +424,9 @@ class RunDirGuard(Callback):
         _note_existing(_absolute(config.hydra.run.dir))
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        _note_existing(_absolute(config.hydra.sweep.dir))
+        sweep_dir = _absolute(config.hydra.sweep.dir)
+        _note_existing(sweep_dir)
+        shutil.rmtree(sweep_dir / JOB_RECORDS, ignore_errors=True)  # an ended sweep's
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = _absolute(config.hydra.sweep.dir)
@@ -548,33 +550,31 @@ def report_errors(fn: Callable[[DictConfig], Any]) -> Callable[[DictConfig], Any
 
         hydra_cfg = HydraConfig.get()
         run_dir = hydra_cfg.runtime.output_dir
-        if hydra_cfg.mode != RunMode.MULTIRUN:
-            try:
-                return fn(cfg)
-            except ZooError as e:
-                log.debug("run failed", exc_info=True)  # the full story goes to the log file
-                remove_failed_run(run_dir)
-                fail(str(e))
-            except KeyboardInterrupt:
-                fail("interrupted; continue with resume=true and the same hydra.run.dir", 130)
-        job = Job(hydra_cfg.job.num, list(hydra_cfg.overrides.task))
-        # relative to where the command was started (a job may run elsewhere)
-        sweep_dir = Path(hydra_cfg.runtime.cwd, hydra_cfg.sweep.dir)
+        job = None
+        if hydra_cfg.mode == RunMode.MULTIRUN:
+            job = Job(hydra_cfg.job.num, list(hydra_cfg.overrides.task))
         result = None
         try:
             result = fn(cfg)
         except ZooError as e:
-            log.debug("run failed", exc_info=True)
-            job.error, job.run_dir = str(e), run_dir
+            log.debug("run failed", exc_info=True)  # the full story goes to the log file
+            if job is None:
+                remove_failed_run(run_dir)
+                fail(str(e))
+            job.error, job.run_dir = str(e), run_dir  # removed at the sweep's end
         except KeyboardInterrupt:
             fail("interrupted; continue with resume=true and the same hydra.run.dir", 130)
-        except Exception as e:  # a bug: the job's log keeps the traceback
+        except Exception as e:
+            if job is None:
+                raise  # a bug: Hydra prints the traceback; the run dir keeps the log
             log.debug("job failed", exc_info=True)
             where = display_path(next((h.baseFilename for h in _file_handlers()), run_dir))
             job.error = f"{type(e).__name__}: {e} (traceback in {where})"
-        if job.error is not None:
-            log.error(f"job #{job.num} failed: {job.error}")
-        job.save(sweep_dir)
+        if job is not None:
+            if job.error is not None:
+                log.error(f"job #{job.num} failed: {job.error}")
+            # the sweep dir as seen from where the command started (a job may run elsewhere)
+            job.save(Path(hydra_cfg.runtime.cwd, hydra_cfg.sweep.dir))
         return result
 
     return wrapper

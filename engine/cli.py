@@ -378,12 +378,13 @@ JOB_RECORDS = ".jobs"  # <sweep dir>/.jobs/<num>.json while a sweep runs: how ea
 @dataclass
 class Job:
     """One job of a ``-m`` sweep: its number, its overrides, why it failed, and, for a
-    config error, its run directory (removed at the sweep's end if Hydra's files are all
-    it holds).
+    config error whose run directory is still there, that directory.
 
     A launcher may run the jobs in other processes (joblib's workers, submitit's), so
     each job writes its record into the sweep directory and the sweep's own process
-    reads them when the sweep ends (:class:`RunDirGuard`)."""
+    reads them when the sweep ends (:class:`RunDirGuard`). A job in the sweep's process
+    removes a config error's run directory at once; one elsewhere cannot know which
+    directories were there before the sweep, and leaves that to the sweep's end."""
 
     num: int
     overrides: list[str]
@@ -558,10 +559,12 @@ def report_errors(fn: Callable[[DictConfig], Any]) -> Callable[[DictConfig], Any
             result = fn(cfg)
         except ZooError as e:
             log.debug("run failed", exc_info=True)  # the full story goes to the log file
+            removed = remove_failed_run(run_dir)  # False in a launcher's job process
             if job is None:
-                remove_failed_run(run_dir)
                 fail(str(e))
-            job.error, job.run_dir = str(e), run_dir  # removed at the sweep's end
+            job.error = str(e)
+            if not removed:  # for the sweep's process to remove (or name) at the end
+                job.run_dir = run_dir
         except KeyboardInterrupt:
             fail("interrupted; continue with resume=true and the same hydra.run.dir", 130)
         except Exception as e:
@@ -574,7 +577,7 @@ def report_errors(fn: Callable[[DictConfig], Any]) -> Callable[[DictConfig], Any
             if job.error is not None:
                 log.error(f"job #{job.num} failed: {job.error}")
             # the sweep dir as seen from where the command started (a job may run elsewhere)
-            job.save(Path(hydra_cfg.runtime.cwd, hydra_cfg.sweep.dir))
+            job.save(_absolute(Path(hydra_cfg.runtime.cwd, hydra_cfg.sweep.dir)))
         return result
 
     return wrapper

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import warnings
 from collections import Counter
 from pathlib import Path
 
@@ -202,3 +203,25 @@ def test_event_files_sort_in_the_order_they_were_opened(tmp_path):
         opened.append(Path(events._file.name).name)
         events.close()
     assert sorted(opened) == opened and len(set(opened)) == 12
+
+
+@pytest.mark.parametrize("model", ["mlp", "cnn", "lstm", "transformer"])
+def test_the_graph_is_the_one_add_graph_writes_from_one_trace(model):
+    """engine.logger.graph_def traces once; SummaryWriter.add_graph's graph() traces a
+    second time to check the first. The GraphDef must be the same, byte for byte."""
+    from torch.utils.tensorboard._pytorch_graph import graph as add_graphs_graph
+
+    from engine.cli import add_pairings
+    from engine.logger import graph_def
+    from engine.run import build, resolve_device
+    from zoo.modes import eval_mode
+
+    built = build(compose_cfg(*add_pairings([f"model={model}"])), resolve_device("cpu"))
+    x = built.task.example_input(built.data)
+    args = x if isinstance(x, tuple) else (x,)
+    with eval_mode(built.model), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the tracer's notes on Python control flow
+        ours = graph_def(built.model, args)
+        theirs, _ = add_graphs_graph(built.model, args)
+    assert len(ours.node) > 3
+    assert ours.SerializeToString() == theirs.SerializeToString()

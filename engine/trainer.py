@@ -51,6 +51,7 @@ from engine.history import FILE as HISTORY_FILE
 from engine.history import History
 from engine.precision import Precision, check_precision, precision_name
 from engine.tasks import Task, flatten_steps
+from optimizers.schedulers import EndsEpochs
 from zoo.sequence import as_sequence, detach_state
 
 # What each type in TrainerConfig's annotations accepts, and how an error names it. A
@@ -323,7 +324,7 @@ class Trainer:
                 )
                 self.train_time += time.perf_counter() - start
                 self._log_epoch(train, val)
-                if getattr(self.logger, "draws", False):
+                if self.logger.draws:
                     self.task.log_epoch(self.model, self.data, self.logger, self.step)
                 self._after_epoch(val["loss"])
                 if self._short_of_histograms(self.step - first_step):
@@ -402,7 +403,7 @@ class Trainer:
                 self.step += 1
         metrics = self._summarize(first_step, records, sizes, lrs)
         for scheduler in schedulers:  # plateau: the epoch's loss decides the next rate
-            if hasattr(scheduler, "end_epoch"):
+            if isinstance(scheduler, EndsEpochs):
                 scheduler.end_epoch(metrics["loss"])
         if outs:
             gather = self.world.gather

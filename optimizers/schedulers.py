@@ -56,7 +56,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LambdaLR, LRScheduler
@@ -257,6 +257,14 @@ def one_cycle(
 
     lr0s = [group.get("initial_lr", group["lr"]) for group in optimizer.param_groups]
     return LambdaLR(optimizer, [factor_for(lr0) for lr0 in lr0s])
+
+
+@runtime_checkable
+class EndsEpochs(Protocol):
+    """A schedule that also decides at each epoch's end, from the epoch's training loss
+    (``plateau``): the trainer calls ``end_epoch`` after the epoch's last step."""
+
+    def end_epoch(self, loss: float) -> None: ...
 
 
 class PlateauLR(LRScheduler):

@@ -23,7 +23,7 @@ stream is the same with and without augmentation.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -32,6 +32,9 @@ import augment
 from engine.data import DataModule
 from engine.errors import ConfigError
 from engine.tasks import Task
+
+if TYPE_CHECKING:
+    from engine.logger import NullLogger
 
 AUGMENT_STREAM = 1  # keeps this generator's seeds apart from the shuffling's
 
@@ -62,15 +65,14 @@ def build_augment_of(node: Any, data: DataModule, task: Task, loss_name: str) ->
         raise ConfigError(f"{e} (python train.py augment=list says what each does)") from None
     except (TypeError, ValueError) as e:
         raise ConfigError(f"augment '{name}': {e}") from None
-    target = getattr(task, "loss_target", "")
     if pipeline.mixes and (
-        spec.target_kind != "classification" or target not in ("onehot", "binary")
+        spec.target_kind != "classification" or task.loss_target not in ("onehot", "binary")
     ):
         raise ConfigError(
             f"augment={name} mixes labels into soft targets, which loss '{loss_name}' does not "
             f"take; use loss=cross_entropy (class distributions) on classification data"
         )
-    if spec.padded and getattr(task, "needs_views", False):
+    if spec.padded and task.needs_views:
         raise ConfigError(
             f"task '{task.name}' compares two augmented views of whole batches, which it does "
             "not draw for padded sequences of different lengths; use data of one length"
@@ -99,14 +101,16 @@ def describe_augments() -> str:
 
 
 @torch.no_grad()
-def log_augmented(pipeline: augment.Pipeline, data: DataModule, logger: Any, step: int) -> None:
+def log_augmented(
+    pipeline: augment.Pipeline, data: DataModule, logger: NullLogger, step: int
+) -> None:
     """TensorBoard picture ``augment/train``: the first training samples in the top row
     and two augmented draws of them below, so a user sees what the model is fed.
     Images are drawn in the data's raw units; sequences ``(T, F)`` as heat strips,
     one row of pixels per feature, time across. Drawn from a generator of its own: the
     run's draws are the same with and without a logger."""
     kind = data.spec.input_kind
-    if not pipeline or kind not in ("image", "sequence") or not getattr(logger, "draws", False):
+    if not pipeline or kind not in ("image", "sequence") or not logger.draws:
         return
     from engine.report.pictures import colorize, grid, image_grid  # only to draw
 

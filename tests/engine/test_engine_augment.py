@@ -114,7 +114,7 @@ def test_mixing_padded_sequences_is_one_line():
     spec = SimpleNamespace(padded=True, input_kind="sequence", input_shape=(12, 1),
                            target_kind="classification")  # fmt: skip
     data = SimpleNamespace(spec=spec, stats={}, device=torch.device("cpu"))
-    task = SimpleNamespace(takes_augment=True, loss_target="onehot")
+    task = SimpleNamespace(takes_augment=True, loss_target="onehot", needs_views=False)
     assert build_augment_of({"name": "strong"}, data, task, "cross_entropy")
     with pytest.raises(ConfigError) as e:
         build_augment_of({"name": "mixup"}, data, task, "cross_entropy")

@@ -60,6 +60,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/vision_graph.py
 	$(BIN)/python bench/ensemble.py
 	$(BIN)/python bench/gan_overhead.py
+	OMP_NUM_THREADS=1 $(BIN)/python bench/precision.py
 
 dashboard-check: $(STAMP)
 	$(BIN)/python scripts/dashboard_check.py

@@ -23,7 +23,7 @@ stream is the same with and without augmentation.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
@@ -32,9 +32,6 @@ import augment
 from engine.data import DataModule
 from engine.errors import ConfigError
 from engine.tasks import Task
-
-if TYPE_CHECKING:
-    from engine.logger import NullLogger
 
 AUGMENT_STREAM = 1  # keeps this generator's seeds apart from the shuffling's
 
@@ -101,9 +98,7 @@ def describe_augments() -> str:
 
 
 @torch.no_grad()
-def log_augmented(
-    pipeline: augment.Pipeline, data: DataModule, logger: NullLogger, step: int
-) -> None:
+def log_augmented(pipeline: augment.Pipeline, data: DataModule, logger: Any, step: int) -> None:
     """TensorBoard picture ``augment/train``: the first training samples in the top row
     and two augmented draws of them below, so a user sees what the model is fed.
     Images are drawn in the data's raw units; sequences ``(T, F)`` as heat strips,

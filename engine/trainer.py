@@ -314,7 +314,7 @@ class Trainer:
         )
         try:
             while self.epoch < cfg.max_epochs and not self.stopped_early:
-                start, first_step = time.perf_counter(), self.step
+                start, steps_before = time.perf_counter(), self.step
                 with self.world.guard():  # a rank that ends: one line naming it
                     train = self._train_epoch()
                 self.epoch += 1
@@ -327,7 +327,7 @@ class Trainer:
                 if self.logger.draws:
                     self.task.log_epoch(self.model, self.data, self.logger, self.step)
                 self._after_epoch(val["loss"])
-                if self._short_of_histograms(self.step - first_step):
+                if self._short_of_histograms(self.step - steps_before):
                     self._log_gradients(self.step, [p for ps in self._named.values() for p in ps])
                 for hook in self.val_hooks:
                     hook(self.epoch, val)

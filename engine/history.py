@@ -22,7 +22,7 @@ import math
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import numpy as np
 
@@ -49,34 +49,48 @@ class History:
     """The finished epochs' rows: kept in memory (``rows``, which ``last.pt`` saves) and
     written to ``path`` (None: kept only, as on a DDP rank other than 0).
 
-    Each epoch appends its one row to the file, so an epoch costs the same however
-    long the run. The file is written whole only where appending cannot give the
-    right rows: at a run's first epoch (an old file in the run directory goes), on
-    resume (:meth:`restore`: the rows a killed run wrote past its last checkpoint
-    go, so the file holds what an uninterrupted run's would), and when a row brings
-    a column the header lacks.
+    Each epoch appends its one row to the file, kept open between epochs (the
+    trainer's ``fit`` closes it), so an epoch costs the same however long the run.
+    The file is written whole only where appending cannot give the right rows: at a
+    run's first epoch (an old file in the run directory goes), on resume
+    (:meth:`restore`: the rows a killed run wrote past its last checkpoint go, so the
+    file holds what an uninterrupted run's would), and when a row brings a column the
+    header lacks.
     """
 
     def __init__(self, path: Path | None) -> None:
         self.rows: list[dict[str, float]] = []
         self.path = path
         self._columns: list[str] | None = None  # the file's header; None: not written yet
+        self._file: TextIO | None = None  # open for appending, from the second row on
+        self._writer: csv.DictWriter | None = None
 
     def append(self, row: dict[str, float]) -> None:
         self.rows.append(row)
         if self.path is None:
             return
         if self._columns is None or not row.keys() <= set(self._columns):
+            self.close()
             self._columns = write_history(self.rows, self.path)
             return
-        with self.path.open("a", newline="") as f:
-            csv.DictWriter(f, fieldnames=self._columns).writerow(row)
+        if self._file is None:  # kept open: an epoch's row is one write and one flush
+            self._file = self.path.open("a", newline="")
+            self._writer = csv.DictWriter(self._file, fieldnames=self._columns)
+        self._writer.writerow(row)
+        self._file.flush()  # on disk as the epoch ends, as if the file were closed
+
+    def close(self) -> None:
+        """Close the file (the next row opens it again)."""
+        if self._file is not None:
+            self._file.close()
+            self._file = self._writer = None
 
     def restore(self, rows: list[dict[str, float]]) -> None:
         """Continue from a checkpoint's rows; the file holds exactly those."""
         self.rows = list(rows)
         if self.path is None:
             return
+        self.close()
         if self.rows:
             self._columns = write_history(self.rows, self.path)
         else:  # nothing finished yet: the first epoch writes the file

@@ -341,6 +341,7 @@ class Trainer:
         finally:
             bar.close()
             self.logger.flush()
+            self.history.close()
         return {
             "epochs": self.epoch,
             "steps": self.step,

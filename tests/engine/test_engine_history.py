@@ -54,6 +54,10 @@ def test_each_epoch_appends_its_row_and_a_new_column_rewrites_the_file(tmp_path)
     ]  # fmt: skip
     history.restore(history.rows[:1])  # resumed from epoch 1: the later rows go
     assert path.read_text().splitlines() == ["epoch,val/loss", "1,0.5"]
+    history.append({"epoch": 2, "val/loss": 0.25})  # the rewritten file takes rows again
+    history.close()  # as fit ends; a row after it opens the file again
+    history.append({"epoch": 3, "val/loss": 0.125})
+    assert path.read_text().splitlines() == ["epoch,val/loss", "1,0.5", "2,0.25", "3,0.125"]
     history.restore([])
     assert not path.exists()
     kept = History(None)  # a DDP rank other than 0: rows only

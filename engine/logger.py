@@ -86,16 +86,16 @@ class EventFile:
             # marker: what an interrupted run logged after its last checkpoint.
             self.write(Event(step=purge_step, session_log=SessionLog(status=SessionLog.START)))
 
-    def write(self, event: Event) -> None:
-        event.wall_time = time.time()
-        data = event.SerializeToString()
-        header = struct.pack("<Q", len(data))
-        self._file.write(
-            header
-            + struct.pack("<I", masked_crc32c(header))
-            + data
-            + struct.pack("<I", masked_crc32c(data))
-        )
+    def write(self, *events: Event) -> None:
+        """Append ``events``, stamped with the time now, in one write."""
+        now, records = time.time(), []
+        for event in events:
+            event.wall_time = now
+            data = event.SerializeToString()
+            header = struct.pack("<Q", len(data))
+            records += (header, struct.pack("<I", masked_crc32c(header)), data)
+            records.append(struct.pack("<I", masked_crc32c(data)))
+        self._file.write(b"".join(records))
         if time.monotonic() - self._last_flush >= self._flush_secs:
             self.flush()
 
@@ -170,6 +170,9 @@ class NullLogger:
     def scalars(self, values: dict[str, float], step: int) -> None:
         pass
 
+    def scalars_at(self, rows: Sequence[tuple[int, dict[str, float]]]) -> None:
+        pass
+
     def histogram(self, tag: str, values: Tensor, step: int) -> None:
         pass
 
@@ -236,6 +239,7 @@ class TensorBoardLogger(NullLogger):
         self._purge_step, self._flush_secs = purge_step, flush_secs
         self._curves: dict[str, EventFile] = {}  # sub-run -> its file
         self._tags: set[str] = set()  # scalar tags written so far, as the trainer names them
+        self._own_tags: set[str] = set()  # those of them this run's file holds (no curve)
         self._layout: dict = {}
 
     @staticmethod
@@ -289,12 +293,34 @@ class TensorBoardLogger(NullLogger):
                 self._curve_file(run).write(event)
         if new:
             self._tags |= new
+            self._own_tags |= {k for k in new if curve_of(k) is None}
             charts = layout(self._tags)
             if charts != self._layout:
                 from torch.utils.tensorboard.summary import custom_scalars
 
                 self._layout = charts
                 self.events.add_summary(custom_scalars(charts))
+
+    def scalars_at(self, rows: Sequence[tuple[int, dict[str, float]]]) -> None:
+        """Each row's scalars at its step (an epoch's per-step losses), as :meth:`scalars`
+        would write them a row at a time, in a third of its time: a row of tags this
+        run's own file already holds needs no description, layout or sub-run, and the
+        rows go in one write."""
+        events = []
+        for step, values in rows:
+            if not values:
+                continue
+            if values.keys() <= self._own_tags:
+                event = Event(step=step)
+                add = event.summary.value.add
+                for k, v in values.items():
+                    add(tag=k, simple_value=v)
+                events.append(event)
+            else:  # a new tag, a curve, a counter: the general path, in file order
+                self.events.write(*events)
+                events = []
+                self.scalars(values, step)
+        self.events.write(*events)
 
     def _curve_file(self, run: str) -> EventFile:
         """The event file of sub-run ``run`` (``train``, ``val``), opened at first use with

@@ -613,21 +613,22 @@ class Trainer:
     ) -> None:
         """Each learning rate (by its tag) at the steps where it changed (a constant
         rate: one point), and the train losses every ``log_every_n_steps`` steps
-        (``train/<name>_step``; a step without a value skips it)."""
-        log = self.logger.scalars
+        (``train/<name>_step``; a step without a value skips it); in one write."""
+        rows = []  # (step, scalars)
         for tag, rates in lrs.items():
             last = self._logged_lr.get(tag)
             for i, rate in enumerate(rates):
                 if rate != last:
-                    log({tag: rate}, first_step + i)
+                    rows.append((first_step + i, {tag: rate}))
                     last = rate
             self._logged_lr[tag] = last
         tags = {name: f"train/{name}_step" for name in series}
         every, n = self.cfg.log_every_n_steps, len(next(iter(lrs.values())))
         for i in range(-first_step % every, n, every):  # the steps that are multiples of every
-            values = {tags[k]: v[i] for k, v in series.items() if v[i] is not None}
-            if values:
-                log(values, first_step + i)
+            rows.append(
+                (first_step + i, {tags[k]: v[i] for k, v in series.items() if v[i] is not None})
+            )
+        self.logger.scalars_at(rows)
 
     def _log_epoch(self, train: dict[str, float], val: dict[str, float]) -> None:
         scalars = {"epoch": self.epoch}

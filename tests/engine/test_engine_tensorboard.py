@@ -135,6 +135,37 @@ def test_resume_drops_what_the_interrupted_run_logged_after_its_checkpoint(tmp_p
     assert ea.Scalars("test/loss")[-1].value == pytest.approx(written["test"]["loss"], rel=1e-6)
 
 
+def test_scalars_at_writes_what_scalars_writes_row_by_row(tmp_path):
+    from engine.logger import TensorBoardLogger
+
+    rows = [
+        (1, {"train/loss_step": 0.5}),  # new: the general path, with its description
+        (2, {"train/loss_step": 0.25}),  # known: the fast path
+        (3, {}),  # nothing to write
+        (3, {"train/loss_step": 0.125, "train/loss_d_step": 2.0}),  # one new among known
+        (4, {"train/loss": 0.3, "epoch": 1}),  # a curve (sub-run train/) and a counter
+        (5, {"train/loss": 0.2}),  # a known curve still goes to its sub-run
+        (5, {"train/loss_d_step": 1.0}),
+    ]
+    for name in ("rows", "one_by_one"):
+        logger = TensorBoardLogger(tmp_path / name)
+        if name == "rows":
+            logger.scalars_at(rows)
+        else:
+            for step, values in rows:
+                logger.scalars(values, step)
+        logger.close()
+    a, b = events(tmp_path / "rows"), events(tmp_path / "one_by_one")
+    assert a.Tags()["scalars"] == b.Tags()["scalars"]
+    assert set(a.Tags()["scalars"]) == {"train/loss_step", "train/loss_d_step", "train/loss"}
+    for tag in a.Tags()["scalars"]:
+        assert [(e.step, e.value) for e in a.Scalars(tag)] == [
+            (e.step, e.value) for e in b.Scalars(tag)
+        ]
+        assert a.SummaryMetadata(tag) == b.SummaryMetadata(tag)  # the description too
+    assert steps(a, "train/loss") == [4, 5] and steps(a, "train/loss_d_step") == [3, 5]
+
+
 @pytest.mark.parametrize("data", [b"", b"x", b"\x00\xff" * 37, bytes(range(256))])
 def test_fast_record_checksum_equals_tensorboards(data):
     from tensorboard.compat.tensorflow_stub.pywrap_tensorflow import masked_crc32c as slow

@@ -27,6 +27,7 @@ model; checkpoints and evaluation use ``self.model``, with its plain parameter n
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 import time
@@ -155,10 +156,25 @@ class TrainerConfig:
             )
 
 
+SEED_BLOCK = 16  # epochs whose shuffling seeds are made at once
+
+
 def epoch_generator(seed: int, epoch: int) -> torch.Generator:
-    """The shuffling RNG of one epoch, a pure function of (seed, epoch)."""
-    (state,) = np.random.SeedSequence([seed, epoch]).generate_state(1)
-    return torch.Generator().manual_seed(int(state))
+    """The shuffling RNG of one epoch, a pure function of (seed, epoch): seeded with
+    the first word of ``np.random.SeedSequence([seed, epoch])``."""
+    block, i = divmod(epoch, SEED_BLOCK)
+    return torch.Generator().manual_seed(_shuffle_seeds(seed, block)[i])
+
+
+@functools.lru_cache(maxsize=2)
+def _shuffle_seeds(seed: int, block: int) -> tuple[int, ...]:
+    """The shuffling seeds of epochs ``SEED_BLOCK·block`` up to the next block's.
+
+    Made a block at a time: run alone between two epochs, when its code has left the
+    CPU's caches, a ``SeedSequence`` takes ~90 µs (0.4% of the default run); sixteen
+    in a row take ~190 µs."""
+    epochs = range(block * SEED_BLOCK, (block + 1) * SEED_BLOCK)
+    return tuple(int(np.random.SeedSequence([seed, e]).generate_state(1)[0]) for e in epochs)
 
 
 class Trainer:

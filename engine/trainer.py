@@ -606,9 +606,10 @@ class Trainer:
         self.logger.scalars(
             {f"grad_norm/{name}": v for (name, _), v in zip(named, norms, strict=True)}, step
         )
+        tensors = {}
         for name, p in named:
-            self.logger.histogram(f"weights/{name}", p.detach(), step)
-            self.logger.histogram(f"grads/{name}", p.grad.detach(), step)
+            tensors[f"weights/{name}"], tensors[f"grads/{name}"] = p, p.grad
+        self.logger.histograms(tensors, step)
 
     def _short_of_histograms(self, epoch_steps: int) -> bool:
         """Whether this run ends before its first ``histogram_every_n_steps`` step, as

@@ -204,6 +204,40 @@ def test_histogram_buckets_equal_torch_histc(kind):
         assert torch.equal(bucket_counts(x, HISTOGRAM_BINS, low, high).float(), expected)
 
 
+def test_histograms_hold_each_tensors_statistics_and_histc_counts(tmp_path):
+    import torch
+
+    from engine.logger import HISTOGRAM_BINS, TensorBoardLogger
+
+    g = torch.Generator().manual_seed(0)
+    tensors = {
+        "weights/a": torch.randn(3, 5, generator=g),
+        "grads/a": torch.randn(3, 5, generator=g) * 1e-7,
+        "weights/b": torch.full((4,), 0.3),  # one value: [v - 0.5, v + 0.5]
+        "grads/b": torch.tensor([1.0, float("nan"), -2.0, float("inf")]),  # finite ones only
+        "grads/c": torch.tensor([float("nan")] * 3),  # nothing finite: not written
+    }
+    logger = TensorBoardLogger(tmp_path)
+    logger.histograms(tensors, step=7)
+    logger.close()
+    ea = events(tmp_path)
+    assert sorted(ea.Tags()["histograms"]) == sorted(set(tensors) - {"grads/c"})
+    for tag in ea.Tags()["histograms"]:
+        (written,) = ea.Histograms(tag)
+        h, x = written.histogram_value, tensors[tag].flatten()
+        x = x[torch.isfinite(x)].double()
+        lo, hi = x.min().item(), x.max().item()
+        low, high = (lo, hi) if hi > lo else (lo - 0.5, hi + 0.5)
+        counts = torch.histc(x.float(), HISTOGRAM_BINS, low, high).tolist()
+        assert written.step == 7 and (h.min, h.max, h.num) == (lo, hi, x.numel())
+        assert h.sum == pytest.approx(x.sum().item()) and h.sum_squares == pytest.approx(
+            x.dot(x).item()
+        )
+        assert list(h.bucket) == [0.0, *counts]  # a leading empty bucket marks the left edge
+        assert h.bucket_limit[0] == low and h.bucket_limit[-1] == pytest.approx(high)
+        assert len(h.bucket_limit) == HISTOGRAM_BINS + 1
+
+
 def test_model_graph_and_pr_curves_per_class(tmp_path):
     train(cfg_of("trainer.max_epochs=1"), tmp_path)
     ea = EventAccumulator(str(tmp_path), size_guidance={"tensors": 0})

@@ -25,21 +25,22 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 import torch
 
 import augment
 from engine.data import DataModule
 from engine.errors import ConfigError
+from engine.seeds import epoch_seed
 from engine.tasks import Task
 
 AUGMENT_STREAM = 1  # keeps this generator's seeds apart from the shuffling's
 
 
 def augment_generator(seed: int, epoch: int, device: torch.device) -> torch.Generator:
-    """The augmentation RNG of one epoch on ``device``, a pure function of (seed, epoch)."""
-    (state,) = np.random.SeedSequence([seed, epoch, AUGMENT_STREAM]).generate_state(1)
-    return torch.Generator(device=device).manual_seed(int(state))
+    """The augmentation RNG of one epoch on ``device``, a pure function of (seed, epoch)
+    (engine/seeds.py)."""
+    seed = epoch_seed(seed, epoch, AUGMENT_STREAM)
+    return torch.Generator(device=device).manual_seed(seed)
 
 
 def build_augment_of(node: Any, data: DataModule, task: Task, loss_name: str) -> augment.Pipeline:

@@ -27,7 +27,6 @@ model; checkpoints and evaluation use ``self.model``, with its plain parameter n
 
 from __future__ import annotations
 
-import functools
 import itertools
 import math
 import time
@@ -51,8 +50,9 @@ from engine.errors import ConfigError, TrainingError
 from engine.history import FILE as HISTORY_FILE
 from engine.history import History
 from engine.precision import Precision, check_precision, precision_name
+from engine.seeds import epoch_seed
 from engine.tasks import Task, flatten_steps
-from optimizers.schedulers import EndsEpochs
+from optimizers.schedulers import ConstantRate, EndsEpochs
 from zoo.sequence import as_sequence, detach_state
 
 # What each type in TrainerConfig's annotations accepts, and how an error names it. A
@@ -156,25 +156,9 @@ class TrainerConfig:
             )
 
 
-SEED_BLOCK = 16  # epochs whose shuffling seeds are made at once
-
-
 def epoch_generator(seed: int, epoch: int) -> torch.Generator:
-    """The shuffling RNG of one epoch, a pure function of (seed, epoch): seeded with
-    the first word of ``np.random.SeedSequence([seed, epoch])``."""
-    block, i = divmod(epoch, SEED_BLOCK)
-    return torch.Generator().manual_seed(_shuffle_seeds(seed, block)[i])
-
-
-@functools.lru_cache(maxsize=2)
-def _shuffle_seeds(seed: int, block: int) -> tuple[int, ...]:
-    """The shuffling seeds of epochs ``SEED_BLOCK·block`` up to the next block's.
-
-    Made a block at a time: run alone between two epochs, when its code has left the
-    CPU's caches, a ``SeedSequence`` takes ~90 µs (0.4% of the default run); sixteen
-    in a row take ~190 µs."""
-    epochs = range(block * SEED_BLOCK, (block + 1) * SEED_BLOCK)
-    return tuple(int(np.random.SeedSequence([seed, e]).generate_state(1)[0]) for e in epochs)
+    """The shuffling RNG of one epoch, a pure function of (seed, epoch) (engine/seeds.py)."""
+    return torch.Generator().manual_seed(epoch_seed(seed, epoch))
 
 
 class Trainer:

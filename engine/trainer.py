@@ -36,7 +36,6 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 from tqdm.auto import tqdm
@@ -211,6 +210,10 @@ class Trainer:
         if optimizers.keys() != schedulers.keys() or not optimizers:
             raise ValueError("Trainer needs one scheduler per optimizer, by the same names")
         self.optimizers, self.schedulers = optimizers, schedulers
+        # What _train_epoch calls: step() after each step on the schedules that move
+        # the rate, end_epoch() at each epoch's end on those that decide then (plateau).
+        self._stepped = [s for s in schedulers.values() if not isinstance(s, ConstantRate)]
+        self._ending_epochs = [s for s in schedulers.values() if isinstance(s, EndsEpochs)]
         self._first = next(iter(optimizers))
         self.optimizer = optimizers[self._first]
         # What each optimizer updates: for backward, clipping and the histograms.
@@ -378,7 +381,7 @@ class Trainer:
         targets: list[torch.Tensor] = []
         groups = self._rate_groups()
         lrs: dict[str, list[float]] = {tag: [] for tag, _ in groups}
-        schedulers = list(self.schedulers.values())
+        schedulers = self._stepped
         batches = self.world.shard(
             task.train_batches(
                 self.data, self.cfg.batch_size, epoch_generator(self.seed, self.epoch)
@@ -403,9 +406,8 @@ class Trainer:
                     scheduler.step()
                 self.step += 1
         metrics = self._summarize(first_step, records, sizes, lrs)
-        for scheduler in schedulers:  # plateau: the epoch's loss decides the next rate
-            if isinstance(scheduler, EndsEpochs):
-                scheduler.end_epoch(metrics["loss"])
+        for scheduler in self._ending_epochs:  # plateau: the epoch's loss decides the next rate
+            scheduler.end_epoch(metrics["loss"])
         if outs:
             gather = self.world.gather
             metrics |= task.train_metrics(gather(torch.cat(outs)), gather(torch.cat(targets)))

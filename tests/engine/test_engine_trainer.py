@@ -251,6 +251,18 @@ def test_limit_train_batches_caps_the_steps_and_the_schedule_follows(tmp_path, l
     assert group["lr"] == pytest.approx(1e-5)
 
 
+def test_a_constant_schedule_keeps_the_rate_unstepped_and_a_moving_one_is_stepped(tmp_path):
+    lr0 = cfg_of().optim.lr
+    m = run(tmp_path / "constant", "sched=constant")
+    state = last(tmp_path / "constant")
+    (group,) = state["optimizers"]["model"]["param_groups"]
+    assert group["lr"] == lr0 and state["schedulers"]["model"]["last_epoch"] == 0
+    m = run(tmp_path / "step", "sched=step", "sched.step_size=1", "sched.gamma=0.5")
+    state = last(tmp_path / "step")
+    assert state["schedulers"]["model"]["last_epoch"] == m["steps"]
+    assert state["optimizers"]["model"]["param_groups"][0]["lr"] == pytest.approx(lr0 / 8)
+
+
 def test_a_semi_supervised_schedule_counts_the_unlabelled_steps(tmp_path):
     """An epoch of pseudo-labelling is a pass over the unlabelled samples, μ·B a step:
     iris with 2 labels a class leaves 6 labelled and 98 unlabelled, so in batches of 4

@@ -39,8 +39,7 @@ AUGMENT_STREAM = 1  # keeps this generator's seeds apart from the shuffling's
 def augment_generator(seed: int, epoch: int, device: torch.device) -> torch.Generator:
     """The augmentation RNG of one epoch on ``device``, a pure function of (seed, epoch)
     (engine/seeds.py)."""
-    seed = epoch_seed(seed, epoch, AUGMENT_STREAM)
-    return torch.Generator(device=device).manual_seed(seed)
+    return torch.Generator(device=device).manual_seed(epoch_seed(seed, epoch, AUGMENT_STREAM))
 
 
 def build_augment_of(node: Any, data: DataModule, task: Task, loss_name: str) -> augment.Pipeline:

@@ -98,8 +98,12 @@ class EventFile:
             event.wall_time = now
             data = event.SerializeToString()
             header = struct.pack("<Q", len(data))
-            records += (header, struct.pack("<I", masked_crc32c(header)), data)
-            records.append(struct.pack("<I", masked_crc32c(data)))
+            records += (
+                header,
+                struct.pack("<I", masked_crc32c(header)),
+                data,
+                struct.pack("<I", masked_crc32c(data)),
+            )
         self._file.write(b"".join(records))
         if time.monotonic() - self._last_flush >= self._flush_secs:
             self.flush()
@@ -322,10 +326,12 @@ class TensorBoardLogger(NullLogger):
                     add(tag=k, simple_value=v)
                 events.append(event)
             else:  # a new tag, a curve, a counter: the general path, in file order
-                self.events.write(*events)
-                events = []
+                if events:
+                    self.events.write(*events)
+                    events = []
                 self.scalars(values, step)
-        self.events.write(*events)
+        if events:
+            self.events.write(*events)
 
     def _curve_file(self, run: str) -> EventFile:
         """The event file of sub-run ``run`` (``train``, ``val``), opened at first use with
